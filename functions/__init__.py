@@ -1,0 +1,1 @@
+"""KMC Aduan: the complaint workflow of Ketapang Media Center."""

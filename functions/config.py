@@ -1,0 +1,151 @@
+"""Settings: the only place that reads the environment (DESIGN.md, "Environment")."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo
+
+DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
+
+
+class ConfigError(ValueError):
+    """A missing or malformed setting; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in env.get(name, "").split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = "local"
+    data_dir: Path = Path("./data")
+    spreadsheet_id: str = ""
+    contacts_spreadsheet_id: str = ""
+    timezone: str = "Asia/Jakarta"
+    sla_hours: float = 48.0
+    sla_working_hours: bool = False
+    reminder_hours: float = 12.0
+    ticket_prefix: str = "KMC"
+    admin_token: str = ""
+    public_url: str = "http://localhost:8080"
+    whatsapp_verify_token: str = ""
+    whatsapp_app_secret: str = ""
+    whatsapp_access_token: str = ""
+    whatsapp_phone_number_id: str = ""
+    whatsapp_template: str = "kmc_tanggapan"
+    whatsapp_template_language: str = "id"
+    meta_graph_url: str = DEFAULT_GRAPH_URL
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    mail_from: str = "KMC Aduan <kmc@localhost>"
+    digest_to: tuple[str, ...] = ()
+    media_feeds: tuple[str, ...] = ()
+    open311_keys: tuple[str, ...] = ()
+    sheets_emulator_host: str = ""
+    conversation_window_minutes: int = 30
+    in_cloud: bool = False
+    project_id: str = ""  # GOOGLE_CLOUD_PROJECT; set by deploy.sh, used for log trace ids
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        """Build settings from `env` (default: os.environ); fails fast naming the variable."""
+        env = os.environ if env is None else env
+        backend = env.get("KMC_BACKEND", "local").strip() or "local"
+        if backend not in {"local", "google"}:
+            raise ConfigError(f"KMC_BACKEND must be 'local' or 'google', got {backend!r}")
+        if backend == "google":
+            for name in ("KMC_SPREADSHEET_ID", "KMC_CONTACTS_SPREADSHEET_ID"):
+                if not env.get(name, "").strip():
+                    raise ConfigError(f"{name} is required when KMC_BACKEND=google")
+        timezone = env.get("KMC_TIMEZONE", "Asia/Jakarta").strip() or "Asia/Jakarta"
+        try:
+            ZoneInfo(timezone)
+        except Exception:
+            raise ConfigError(f"KMC_TIMEZONE is not a known time zone: {timezone!r}") from None
+        prefix = env.get("KMC_TICKET_PREFIX", "KMC").strip() or "KMC"
+        if not prefix.isalnum() or not prefix.isascii():
+            raise ConfigError(f"KMC_TICKET_PREFIX must be letters/digits only, got {prefix!r}")
+        smtp_port = _int(env, "SMTP_PORT", 587)
+        return cls(
+            backend=backend,
+            data_dir=Path(env.get("KMC_DATA_DIR", "./data").strip() or "./data"),
+            spreadsheet_id=env.get("KMC_SPREADSHEET_ID", "").strip(),
+            contacts_spreadsheet_id=env.get("KMC_CONTACTS_SPREADSHEET_ID", "").strip(),
+            timezone=timezone,
+            sla_hours=_float(env, "KMC_SLA_HOURS", 48.0),
+            sla_working_hours=_bool(env, "KMC_SLA_WORKING_HOURS", False),
+            reminder_hours=_float(env, "KMC_REMINDER_HOURS", 12.0),
+            ticket_prefix=prefix.upper(),
+            admin_token=env.get("KMC_ADMIN_TOKEN", ""),
+            public_url=(env.get("KMC_PUBLIC_URL", "").strip() or "http://localhost:8080").rstrip("/"),
+            whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
+            whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
+            whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
+            whatsapp_phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID", "").strip(),
+            whatsapp_template=env.get("WHATSAPP_TEMPLATE", "kmc_tanggapan").strip() or "kmc_tanggapan",
+            whatsapp_template_language=env.get("WHATSAPP_TEMPLATE_LANGUAGE", "id").strip() or "id",
+            meta_graph_url=(env.get("META_GRAPH_URL", "").strip() or DEFAULT_GRAPH_URL).rstrip("/"),
+            smtp_host=env.get("SMTP_HOST", "").strip(),
+            smtp_port=smtp_port,
+            smtp_user=env.get("SMTP_USER", ""),
+            smtp_password=env.get("SMTP_PASSWORD", ""),
+            smtp_starttls=_bool(env, "SMTP_STARTTLS", smtp_port != 465),
+            mail_from=env.get("MAIL_FROM", "").strip() or "KMC Aduan <kmc@localhost>",
+            digest_to=_list(env, "DIGEST_TO"),
+            media_feeds=_list(env, "KMC_MEDIA_FEEDS"),
+            open311_keys=_list(env, "KMC_OPEN311_KEYS"),
+            sheets_emulator_host=env.get("SHEETS_EMULATOR_HOST", "").strip(),
+            conversation_window_minutes=_int(env, "KMC_CONVERSATION_WINDOW_MINUTES", 30),
+            in_cloud=bool(env.get("K_SERVICE")),
+            project_id=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
+            extra={k: v for k, v in env.items() if k.startswith("KMC_")},
+        )

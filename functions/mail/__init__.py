@@ -1,0 +1,1 @@
+"""Outgoing email: the port, message composition, and adapters (SMTP, local outbox)."""

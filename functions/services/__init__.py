@@ -1,0 +1,1 @@
+"""Use cases: short functions that take their ports as arguments."""

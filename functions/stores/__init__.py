@@ -1,0 +1,1 @@
+"""Stores: the port (`port.py`) and its adapters (`local.py` SQLite, `google.py` gspread)."""

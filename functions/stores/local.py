@@ -1,0 +1,323 @@
+"""The embedded store: SQLite (WAL) files under KMC_DATA_DIR that behave like the workbook.
+
+`workbook.sqlite` holds tabs (key, title, header row), ordered rows (cells keyed by column key)
+and the Log; `contacts.sqlite` is the private contact store, a separate file as the production
+contact spreadsheet is separate. Every write is one IMMEDIATE transaction with
+`synchronous=FULL`, so several processes may write at once and a crash loses nothing committed.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ..model import Contact, StorageUnavailable
+from ..schema import Schema
+from .port import CellUpdate, ContactRecord, LogEntry, NewCase, Row, StoredCase, WriteReport
+
+SCHEMA_VERSION = 1
+
+
+def prepare_dir(directory: Path) -> Path:
+    """Create the data directory or fail with a message that names it."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise StorageUnavailable(f"data directory {str(directory)!r} is not writable: {e.strerror or e}") from e
+    return directory
+
+
+class _Sqlite:
+    def __init__(self, path: Path):
+        self.path = path
+
+    @contextmanager
+    def connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as e:
+            raise StorageUnavailable(f"cannot open {self.path.name}: {e}") from e
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as e:
+            raise StorageUnavailable(f"{self.path.name}: {e}") from e
+        finally:
+            conn.close()
+
+    def init(self, ddl: str) -> None:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(ddl)
+        except sqlite3.Error as e:
+            raise StorageUnavailable(f"cannot initialise {self.path.name}: {e}") from e
+        finally:
+            conn.close()
+
+
+def _encode(row: Row) -> str:
+    return json.dumps(
+        {k: (v.isoformat() if isinstance(v, datetime) else ("" if v is None else v)) for k, v in row.items()},
+        ensure_ascii=False,
+    )
+
+
+WORKBOOK_DDL = """
+CREATE TABLE IF NOT EXISTS tabs (
+  key TEXT PRIMARY KEY, title TEXT NOT NULL, position INTEGER NOT NULL, headers TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, tab TEXT NOT NULL, position INTEGER NOT NULL,
+  ticket_id TEXT NOT NULL UNIQUE, cells TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS rows_by_tab ON rows (tab, position);
+CREATE TABLE IF NOT EXISTS log (
+  kind TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (kind, key));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class LocalWorkbook:
+    """The OPD workbook on SQLite."""
+
+    def __init__(self, path: Path, schema: Schema):
+        self.db = _Sqlite(path)
+        self.schema = schema
+        self.db.init(WORKBOOK_DDL)
+
+    # -- decoding -----------------------------------------------------------------------
+    def _decode(self, cells: str) -> Row:
+        raw = json.loads(cells)
+        row: Row = {}
+        for key in self.schema.column_keys:
+            value = raw.get(key, "")
+            if key in self.schema.datetime_keys:
+                row[key] = _parse_dt(value)
+            else:
+                row[key] = value if isinstance(value, str) else str(value)
+        for key, value in raw.items():  # columns added later by staff or newer code
+            row.setdefault(key, value)
+        return row
+
+    # -- Workbook port ------------------------------------------------------------------
+    def bootstrap(self) -> list[str]:
+        done: list[str] = []
+        headers = json.dumps([c.header for c in self.schema.columns], ensure_ascii=False)
+        with self.db.connect(write=True) as conn:
+            existing = {k: (t, h) for k, t, h in conn.execute("SELECT key, title, headers FROM tabs")}
+            for position, opd in enumerate(self.schema.opds):
+                if opd.key not in existing:
+                    conn.execute(
+                        "INSERT INTO tabs (key, title, position, headers) VALUES (?, ?, ?, ?)",
+                        (opd.key, opd.title, position, headers),
+                    )
+                    done.append(f"tab {opd.key} ({opd.title}) dibuat")
+                else:
+                    title, old_headers = existing[opd.key]
+                    conn.execute("UPDATE tabs SET position = ? WHERE key = ?", (position, opd.key))
+                    if old_headers != headers or title != opd.title:
+                        conn.execute(
+                            "UPDATE tabs SET title = ?, headers = ? WHERE key = ?", (opd.title, headers, opd.key)
+                        )
+                        done.append(f"tab {opd.key}: header diperbarui")
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+        return done
+
+    def tabs(self) -> list[tuple[str, str]]:
+        with self.db.connect() as conn:
+            return [(k, t) for k, t in conn.execute("SELECT key, title FROM tabs ORDER BY position")]
+
+    def append(self, cases: Sequence[NewCase]) -> list[bool]:
+        created: list[bool] = []
+        with self.db.connect(write=True) as conn:
+            known_tabs = {k for (k,) in conn.execute("SELECT key FROM tabs")}
+            for case in cases:
+                if case.tab not in known_tabs:
+                    raise ValueError(f"unknown tab {case.tab!r}; run bootstrap")
+                ticket = case.row["ticket_id"]
+                if conn.execute("SELECT 1 FROM rows WHERE ticket_id = ?", (ticket,)).fetchone():
+                    created.append(False)
+                    continue
+                (last,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM rows WHERE tab = ?", (case.tab,)).fetchone()
+                row = {k: case.row.get(k, "") for k in self.schema.column_keys}
+                conn.execute(
+                    "INSERT INTO rows (tab, position, ticket_id, cells) VALUES (?, ?, ?, ?)",
+                    (case.tab, last + 1, ticket, _encode(row)),
+                )
+                created.append(True)
+        return created
+
+    def find(self, ticket_id: str) -> StoredCase | None:
+        with self.db.connect() as conn:
+            hit = conn.execute("SELECT tab, cells FROM rows WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        return StoredCase(hit[0], self._decode(hit[1])) if hit else None
+
+    def read_all(self) -> dict[str, list[Row]]:
+        with self.db.connect() as conn:
+            tabs = [k for (k,) in conn.execute("SELECT key FROM tabs ORDER BY position")]
+            rows = conn.execute("SELECT tab, cells FROM rows ORDER BY tab, position").fetchall()
+        out: dict[str, list[Row]] = {k: [] for k in tabs}
+        for tab, cells in rows:
+            out.setdefault(tab, []).append(self._decode(cells))
+        return out
+
+    def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
+        allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
+        report = WriteReport()
+        with self.db.connect(write=True) as conn:
+            for up in updates:
+                bad = set(up.values) - allowed
+                if bad:
+                    raise ValueError(f"not allowed to write {sorted(bad)} ({'staff' if staff else 'system'})")
+                hit = conn.execute("SELECT id, cells FROM rows WHERE ticket_id = ?", (up.ticket_id,)).fetchone()
+                if not hit:
+                    report.missing.append(up.ticket_id)
+                    continue
+                cells = json.loads(hit[1])
+                cells.update(json.loads(_encode(up.values)))
+                conn.execute("UPDATE rows SET cells = ? WHERE id = ?", (json.dumps(cells, ensure_ascii=False), hit[0]))
+                report.written += 1
+        return report
+
+    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
+        with self.db.connect(write=True) as conn:
+            if not conn.execute("SELECT 1 FROM tabs WHERE key = ?", (to_tab,)).fetchone():
+                raise ValueError(f"unknown tab {to_tab!r}")
+            hit = conn.execute("SELECT id, cells FROM rows WHERE ticket_id = ?", (ticket_id,)).fetchone()
+            if not hit:
+                return False
+            cells = json.loads(hit[1])
+            cells.update(json.loads(_encode(values)))
+            (last,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM rows WHERE tab = ?", (to_tab,)).fetchone()
+            conn.execute(
+                "UPDATE rows SET tab = ?, position = ?, cells = ? WHERE id = ?",
+                (to_tab, last + 1, json.dumps(cells, ensure_ascii=False), hit[0]),
+            )
+        return True
+
+    def delete(self, ticket_ids: Sequence[str]) -> int:
+        with self.db.connect(write=True) as conn:
+            return sum(conn.execute("DELETE FROM rows WHERE ticket_id = ?", (t,)).rowcount for t in ticket_ids)
+
+    def log_add(self, entry: LogEntry) -> bool:
+        with self.db.connect(write=True) as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO log (kind, key, at, detail) VALUES (?, ?, ?, ?)",
+                (entry.kind, entry.key, entry.at.isoformat(), entry.detail),
+            )
+            return cur.rowcount == 1
+
+    def log_has(self, kind: str, key: str) -> bool:
+        with self.db.connect() as conn:
+            return conn.execute("SELECT 1 FROM log WHERE kind = ? AND key = ?", (kind, key)).fetchone() is not None
+
+    def log_entries(self, kind: str | None = None) -> list[LogEntry]:
+        with self.db.connect() as conn:
+            q = "SELECT kind, key, at, detail FROM log" + (" WHERE kind = ?" if kind else "") + " ORDER BY at, rowid"
+            rows = conn.execute(q, (kind,) if kind else ()).fetchall()
+        return [LogEntry(k, key, datetime.fromisoformat(at), d) for k, key, at, d in rows]
+
+    # -- what staff do by hand (used by tests and the demo) -----------------------------
+    def sort_tab(self, tab: str, key: str, reverse: bool = False) -> None:
+        """Reorder a tab as a staff member sorting a column would."""
+        with self.db.connect(write=True) as conn:
+            rows = conn.execute("SELECT id, cells FROM rows WHERE tab = ?", (tab,)).fetchall()
+            rows.sort(key=lambda r: str(json.loads(r[1]).get(key, "")), reverse=reverse)
+            for position, (rid, _) in enumerate(rows, start=1):
+                conn.execute("UPDATE rows SET position = ? WHERE id = ?", (position, rid))
+
+
+CONTACTS_DDL = """
+CREATE TABLE IF NOT EXISTS contacts (
+  ticket_id TEXT PRIMARY KEY, channel TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+  phone TEXT NOT NULL DEFAULT '', channel_user_id TEXT NOT NULL DEFAULT '',
+  email TEXT NOT NULL DEFAULT '', anonymous INTEGER NOT NULL DEFAULT 0, received_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS contacts_by_user ON contacts (channel_user_id, received_at);
+CREATE INDEX IF NOT EXISTS contacts_by_phone ON contacts (phone);
+"""
+
+
+class LocalContactBook:
+    """The private contact store on its own SQLite file."""
+
+    def __init__(self, path: Path):
+        self.db = _Sqlite(path)
+        self.db.init(CONTACTS_DDL)
+
+    def put(self, record: ContactRecord) -> None:
+        c = record.contact
+        with self.db.connect(write=True) as conn:
+            conn.execute(
+                "INSERT INTO contacts (ticket_id, channel, name, phone, channel_user_id, email, anonymous, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(ticket_id) DO UPDATE SET"
+                " name = excluded.name, phone = excluded.phone, channel_user_id = excluded.channel_user_id,"
+                " email = excluded.email, anonymous = excluded.anonymous",
+                (record.ticket_id, record.channel, c.name, c.phone, c.channel_user_id, c.email,
+                 int(c.anonymous), record.received_at.isoformat()),
+            )
+
+    @staticmethod
+    def _record(row: tuple) -> ContactRecord:
+        ticket, channel, name, phone, user, email, anon, at = row
+        return ContactRecord(ticket, channel, Contact(name, phone, user, email, bool(anon)), datetime.fromisoformat(at))
+
+    _COLS = "ticket_id, channel, name, phone, channel_user_id, email, anonymous, received_at"
+
+    def get(self, ticket_id: str) -> ContactRecord | None:
+        with self.db.connect() as conn:
+            row = conn.execute(f"SELECT {self._COLS} FROM contacts WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        return self._record(row) if row else None
+
+    def latest_for(self, channel_user_id: str, since: datetime) -> ContactRecord | None:
+        if not channel_user_id:
+            return None
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                f"SELECT {self._COLS} FROM contacts WHERE channel_user_id = ?", (channel_user_id,)
+            ).fetchall()
+        records = [r for r in map(self._record, rows) if r.received_at >= since]
+        return max(records, key=lambda r: r.received_at) if records else None
+
+    def forget(self, ticket_or_phone: str) -> list[str]:
+        with self.db.connect(write=True) as conn:
+            rows = conn.execute(
+                "SELECT ticket_id FROM contacts WHERE ticket_id = ? OR (phone != '' AND phone = ?)"
+                " OR (channel_user_id != '' AND channel_user_id = ?)",
+                (ticket_or_phone, ticket_or_phone, ticket_or_phone),
+            ).fetchall()
+            tickets = [t for (t,) in rows]
+            for t in tickets:
+                conn.execute(
+                    "UPDATE contacts SET name = '', phone = '', channel_user_id = '', email = '', anonymous = 1"
+                    " WHERE ticket_id = ?", (t,))
+        return tickets
+
+
+def _parse_dt(value) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None

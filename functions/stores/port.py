@@ -1,0 +1,110 @@
+"""The store ports, sized to what the services need (not to gspread's API).
+
+A *row* is a dict keyed by column key (`sheets_schema/columns.toml`): text cells are `str`
+(empty string when blank), datetime cells are timezone-aware `datetime` or `None`.
+Rows are found by ticket number at write time, never by a remembered position.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, Sequence
+
+from ..model import Contact
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """A row to append to an OPD tab."""
+
+    tab: str
+    row: Row
+
+
+@dataclass(frozen=True)
+class StoredCase:
+    tab: str
+    row: Row
+
+    @property
+    def ticket_id(self) -> str:
+        return self.row["ticket_id"]
+
+
+@dataclass(frozen=True)
+class CellUpdate:
+    """Write `values` (system-owned cells unless `staff=True`) into the row of `ticket_id`."""
+
+    ticket_id: str
+    values: Row
+    tab: str = ""  # where the job last saw it; a hint, the row is searched by ticket
+
+
+@dataclass
+class WriteReport:
+    written: int = 0
+    missing: list[str] = field(default_factory=list)  # tickets not found at write time
+    problems: list[str] = field(default_factory=list)  # human-readable, for the digest
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    kind: str  # "digest", "reminder", "problem", ...
+    key: str  # idempotency key, e.g. "2026-11-27" or a ticket id
+    at: datetime
+    detail: str = ""
+
+
+class Workbook(Protocol):
+    """The shared OPD spreadsheet: one tab per OPD key plus TRIASE and LUAR_PEMDA."""
+
+    def bootstrap(self) -> list[str]:
+        """Create or upgrade tabs, headers, formats; idempotent. Returns what was done."""
+
+    def append(self, cases: Sequence[NewCase]) -> list[bool]:
+        """Append rows; a ticket already stored is not appended again (False for it)."""
+
+    def find(self, ticket_id: str) -> StoredCase | None: ...
+
+    def read_all(self) -> dict[str, list[Row]]:
+        """Every OPD tab's rows in sheet order, in one read (blank rows skipped)."""
+
+    def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
+        """Write cells by ticket. System cells only unless `staff` (the `edit` command)."""
+
+    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
+        """Move a case to another tab (forwarding), merging `values`; False if not found."""
+
+    def delete(self, ticket_ids: Sequence[str]) -> int:
+        """Remove rows (archive, erasure); returns how many were removed."""
+
+    def log_add(self, entry: LogEntry) -> bool:
+        """Record once; False when (kind, key) was already recorded."""
+
+    def log_has(self, kind: str, key: str) -> bool: ...
+
+    def log_entries(self, kind: str | None = None) -> list[LogEntry]: ...
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    ticket_id: str
+    channel: str
+    contact: Contact
+    received_at: datetime
+
+
+class ContactBook(Protocol):
+    """The private contact store: ticket -> full name, phone, channel user id (UU 27/2022)."""
+
+    def put(self, record: ContactRecord) -> None: ...
+
+    def get(self, ticket_id: str) -> ContactRecord | None: ...
+
+    def latest_for(self, channel_user_id: str, since: datetime) -> ContactRecord | None:
+        """The newest case of this sender received at or after `since` (conversation joining)."""
+
+    def forget(self, ticket_or_phone: str) -> list[str]:
+        """Erase personal data of one ticket, or every ticket of a phone; returns the tickets."""
