@@ -1,0 +1,287 @@
+"""Route a complaint to the OPD that must answer it, from rules kept as data.
+
+Rules (`sheets_schema/routing.toml`, or the spreadsheet's `Rute` tab) list per OPD topics with
+weighted keywords and negative cues. Keyword syntax, on normalised text (see textnorm):
+
+    sampah            a word; also matches its affixed forms (sampahnya, persampahan ...)
+    lampu jalan       a phrase: consecutive words
+    jalan & rusak     both words within a few words of each other, in any order
+    lubang*           any word starting with "lubang"
+    ...:3             weight (default 1)
+
+A topic scores the sum of its matched keyword weights, and zero if a negative cue matches.
+The dominant OPD wins; weak or tied evidence goes to TRIASE, never to a guess. Topics owned by
+LUAR_PEMDA name the outside body (PLN, BPN, police ...) and compete like the others.
+"""
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from functions.location import Gazetteer, _find_desa, _find_kecamatan, load_gazetteer
+from functions.model import OUTSIDE, TRIAGE, Route
+from functions.schema import SCHEMA_DIR, load_schema
+from functions.textnorm import Lexicon, forms, load_lexicon, tokens
+
+# Rute tab columns: (row key, Indonesian header KMC admins see)
+RULE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("opd", "OPD"),
+    ("topic", "Topik"),
+    ("keywords", "Kata Kunci (bobot)"),
+    ("exclude", "Kecuali"),
+)
+UNCLEAR_TOPIC = "Belum jelas"
+_WEIGHT = re.compile(r"^(.*?)(?::\s*(\d+(?:[.,]\d+)?))?$")
+
+
+@dataclass(frozen=True)
+class Keyword:
+    source: str  # as written by the admin, e.g. "jalan & rusak:3"
+    parts: tuple[str, ...]  # "jalan", "lampu jalan" (phrase) or "lubang*" (prefix)
+    weight: float
+
+
+@dataclass(frozen=True)
+class Rule:
+    opd: str
+    topic: str
+    keywords: tuple[Keyword, ...]
+    exclude: tuple[Keyword, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    min_score: float = 2.0  # best OPD below this -> TRIASE
+    min_margin: float = 0.25  # (best - second) / best below this -> TRIASE (a tie)
+    window: int = 6  # "a & b": words at most this far apart
+    secondary_share: float = 0.5  # other topics of the same OPD add this share of their score
+
+
+@dataclass(frozen=True)
+class RoutingRules:
+    rules: tuple[Rule, ...]
+    settings: Settings = field(default_factory=Settings)
+    lexicon: Lexicon | None = field(default=None, compare=False)
+    gazetteer: Gazetteer | None = field(default=None, compare=False)
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+def _part(text: str, source: str, lexicon: Lexicon) -> str:
+    prefix = text.strip().endswith("*")
+    toks = tokens(text.replace("*", " "), lexicon)
+    if not toks:
+        raise ValueError(f"kata kunci '{source}' kosong")
+    if prefix:
+        if len(toks) > 1 or len(toks[0]) < 3:
+            raise ValueError(f"'{source}': awalan kata minimal 3 huruf, mis. 'lubang*'")
+        return toks[0] + "*"
+    return " ".join(toks)
+
+
+def parse_keyword(source: str, lexicon: Lexicon) -> Keyword:
+    """Parse one keyword as written by an admin; raises ValueError with an Indonesian reason."""
+    m = _WEIGHT.match(source.strip())
+    text, weight_s = (m.group(1).strip(), m.group(2)) if m else (source.strip(), None)
+    try:
+        weight = float(weight_s.replace(",", ".")) if weight_s else 1.0
+    except ValueError:
+        raise ValueError(f"'{source}': bobot harus angka") from None
+    if not 0 < weight <= 10:
+        raise ValueError(f"'{source}': bobot harus antara 0 dan 10")
+    parts = tuple(_part(p, source, lexicon) for p in text.split("&"))
+    return Keyword(source.strip(), parts, weight)
+
+
+def _split_cell(cell: str) -> list[str]:
+    return [p.strip() for p in re.split(r"[,;\n]", cell or "") if p.strip()]
+
+
+def _rule_from(opd: str, topic: str, keywords: list[str], exclude: list[str], lex: Lexicon,
+               known_opds: frozenset[str]) -> tuple[Rule | None, list[str]]:
+    problems: list[str] = []
+    opd = (opd or "").strip().upper()
+    topic = (topic or "").strip()
+    if opd not in known_opds:
+        return None, [f"OPD '{opd}' tidak dikenal"]
+    if not topic:
+        return None, ["topik kosong"]
+    kws: list[Keyword] = []
+    for src in keywords:
+        try:
+            kws.append(parse_keyword(src, lex))
+        except ValueError as e:
+            problems.append(str(e))
+    exc: list[Keyword] = []
+    for src in exclude:
+        try:
+            exc.append(parse_keyword(src, lex))
+        except ValueError as e:
+            problems.append(str(e))
+    if not kws:
+        return None, problems + ["tidak ada kata kunci yang sah"]
+    return Rule(opd, topic, tuple(kws), tuple(exc)), problems
+
+
+def _known_opds(directory: Path) -> frozenset[str]:
+    return frozenset(k for k in load_schema(directory).opd_keys if k != TRIAGE)
+
+
+@cache
+def _settings_and_rows(directory: Path) -> tuple[Settings, tuple[dict[str, str], ...]]:
+    with open(directory / "routing.toml", "rb") as fh:
+        data = tomllib.load(fh)
+    settings = Settings(**data.get("settings", {}))
+    rows = tuple(
+        {
+            "opd": r.get("opd", ""),
+            "topic": r.get("topic", ""),
+            "keywords": ", ".join(r.get("keywords", ())),
+            "exclude": ", ".join(r.get("exclude", ())),
+        }
+        for r in data.get("rule", ())
+    )
+    return settings, rows
+
+
+def rules_from_rows(rows: list[dict[str, str]], directory: Path = SCHEMA_DIR
+                    ) -> tuple[RoutingRules, list[str]]:
+    """Rules from `Rute` tab rows ({opd, topic, keywords, exclude}); broken rows are reported
+    (Indonesian, with the row number as the sheet shows it) and skipped, never fatal."""
+    lex = load_lexicon(directory)
+    known = _known_opds(directory)
+    settings, _ = _settings_and_rows(directory)
+    rules: list[Rule] = []
+    problems: list[str] = []
+    for n, row in enumerate(rows, start=2):  # row 1 is the header
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        rule, probs = _rule_from(row.get("opd", ""), row.get("topic", ""),
+                                 _split_cell(row.get("keywords", "")),
+                                 _split_cell(row.get("exclude", "")), lex, known)
+        problems.extend(f"Rute baris {n}: {p}" for p in probs)
+        if rule:
+            rules.append(rule)
+    return RoutingRules(tuple(rules), settings, lex, load_gazetteer(directory)), problems
+
+
+def rules_to_rows(rules: RoutingRules) -> list[dict[str, str]]:
+    """The rules as `Rute` tab rows, in the form an admin edits them."""
+    return [
+        {
+            "opd": r.opd,
+            "topic": r.topic,
+            "keywords": ", ".join(k.source for k in r.keywords),
+            "exclude": ", ".join(k.source for k in r.exclude),
+        }
+        for r in rules.rules
+    ]
+
+
+@cache
+def load_rules(directory: Path = SCHEMA_DIR) -> RoutingRules:
+    """The shipped rules (`routing.toml`); a broken shipped rule fails loudly."""
+    _, rows = _settings_and_rows(directory)
+    rules, problems = rules_from_rows(list(rows), directory)
+    if problems:
+        raise ValueError("routing.toml: " + "; ".join(problems))
+    return rules
+
+
+# --- matching -------------------------------------------------------------------------------
+
+
+class _Text:
+    """Normalised tokens with an index from every plausible root form to its positions."""
+
+    def __init__(self, toks: list[str]):
+        self.toks = toks
+        self.index: dict[str, list[int]] = {}
+        for i, t in enumerate(toks):
+            for f in forms(t):
+                self.index.setdefault(f, []).append(i)
+
+    def positions(self, part: str) -> list[int]:
+        if part.endswith("*"):
+            stem = part[:-1]
+            return [i for i, t in enumerate(self.toks) if t.startswith(stem)]
+        words = part.split(" ")
+        first = self.index.get(words[0], [])
+        if len(words) == 1:
+            return first
+        return [
+            i for i in first
+            if all(i + j in self.index.get(w, ()) for j, w in enumerate(words[1:], 1))
+        ]
+
+    def matches(self, kw: Keyword, window: int) -> bool:
+        first = self.positions(kw.parts[0])
+        if not first or len(kw.parts) == 1:
+            return bool(first)
+        # every other part within `window` words of one occurrence of the first part
+        others = [self.positions(p) for p in kw.parts[1:]]
+        return any(all(any(abs(k - i) <= window for k in ps) for ps in others) for i in first)
+
+
+def score_topics(text: str, rules: RoutingRules) -> list[tuple[float, Rule]]:
+    """Every topic with a positive score, best first (for explanations and evaluation)."""
+    lex = rules.lexicon or load_lexicon()
+    doc = _Text(tokens(text, lex))
+    window = rules.settings.window
+    scored: list[tuple[float, Rule]] = []
+    for rule in rules.rules:
+        s = sum(k.weight for k in rule.keywords if doc.matches(k, window))
+        if s > 0 and not any(doc.matches(k, window) for k in rule.exclude):
+            scored.append((s, rule))
+    scored.sort(key=lambda x: -x[0])
+    return scored
+
+
+def _location(text: str, rules: RoutingRules) -> str:
+    lex = rules.lexicon or load_lexicon()
+    gaz = rules.gazetteer or load_gazetteer()
+    toks = tokens(text, lex)
+    kec = _find_kecamatan(toks, gaz)
+    desa = _find_desa(text, toks, lex)
+    if desa and kec and desa.lower() == kec.lower():
+        desa = ""
+    return ", ".join(p for p in (desa and f"Desa {desa}", kec and f"Kecamatan {kec}") if p)
+
+
+def route(text: str, rules: RoutingRules) -> Route:
+    """The OPD (or TRIASE / LUAR_PEMDA) for a complaint, the matched topic, a 0..1 confidence
+    and the place named in it."""
+    st = rules.settings
+    scored = score_topics(text, rules)
+    location = _location(text, rules)
+    by_opd: dict[str, float] = {}
+    best_topic: dict[str, Rule] = {}
+    for s, rule in scored:  # best first: the first topic of an OPD is its dominant one
+        if rule.opd in best_topic:
+            by_opd[rule.opd] += st.secondary_share * s
+        else:
+            by_opd[rule.opd] = s
+            best_topic[rule.opd] = rule
+    ranking = sorted(by_opd.items(), key=lambda kv: -kv[1])
+    if not ranking:
+        return Route(TRIAGE, UNCLEAR_TOPIC, 0.0, location)
+    (opd1, s1), (opd2, s2) = ranking[0], (ranking[1] if len(ranking) > 1 else ("", 0.0))
+    strength = 1 - math.exp(-s1 / st.min_score)
+    confidence = round(strength * s1 / (s1 + s2), 3)
+    if s1 < st.min_score:
+        return Route(TRIAGE, f"{UNCLEAR_TOPIC} (mungkin {best_topic[opd1].topic})",
+                     confidence, location)
+    if s2 > 0 and (s1 - s2) / s1 < st.min_margin:
+        return Route(TRIAGE,
+                     f"Ragu: {best_topic[opd1].topic} ({opd1}) / {best_topic[opd2].topic} ({opd2})",
+                     confidence, location)
+    return Route(opd1, best_topic[opd1].topic, confidence, location)
+
+
+__all__ = ["RULE_COLUMNS", "OUTSIDE", "RoutingRules", "Rule", "Keyword", "load_rules", "route",
+           "rules_from_rows", "rules_to_rows", "score_topics", "parse_keyword"]

@@ -1,0 +1,122 @@
+"""Normalise how citizens really write (slang, Ketapang Malay, elongation, `2` reduplication,
+emoji, greetings) into plain lower-case Indonesian tokens that rules and models can match.
+
+Pure and fast: the lexicon is loaded once from `sheets_schema/slang.toml` (local overrides).
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from functions.schema import SCHEMA_DIR
+
+_URL = re.compile(r"(?i)\bhttps?://\S+|\bwww\.\S+")
+_MENTION = re.compile(r"@\w+")
+_REDUP_DIGIT = re.compile(r"(?<![\w])([a-z]{2,})2(?=[^\w]|$|nya|an|kan)")
+_REDUP_HYPHEN = re.compile(r"\b([a-z]{2,})-(\1)\b")
+_ELONGATION = re.compile(r"([a-z])\1{2,}")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Token replacements: `yg` -> `yang`, `aek` -> `air`, `sdh` -> `sudah` ..."""
+
+    words: dict[str, str]
+    greetings: frozenset[str]
+
+    def replace(self, token: str) -> str:
+        return self.words.get(token, token)
+
+
+@cache
+def load_lexicon(directory: Path = SCHEMA_DIR) -> Lexicon:
+    with open(directory / "slang.toml", "rb") as fh:
+        data = tomllib.load(fh)
+    words: dict[str, str] = {}
+    for section in ("slang", "malay"):
+        for key, value in data.get(section, {}).items():
+            words[key.lower()] = value.lower()
+    greetings = frozenset(g.lower() for g in data.get("greetings", {}).get("words", ()))
+    return Lexicon(words, greetings)
+
+
+def _prepare(text: str) -> str:
+    text = text.lower()
+    text = _URL.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    text = _REDUP_HYPHEN.sub(r"\1 \1", text)
+    text = _REDUP_DIGIT.sub(r"\1 \1", text)
+    return _ELONGATION.sub(r"\1", text)
+
+
+def tokens(text: str, lexicon: Lexicon | None = None) -> list[str]:
+    """Lower-case word tokens with slang and local Malay replaced by standard Indonesian."""
+    lex = lexicon or load_lexicon()
+    out: list[str] = []
+    for raw in _WORD.findall(_prepare(text)):
+        out.extend(lex.replace(raw).split())
+    return out
+
+
+def normalize(text: str, lexicon: Lexicon | None = None) -> str:
+    """The text as one line of normalised tokens separated by single spaces."""
+    return " ".join(tokens(text, lexicon))
+
+
+def is_greeting_only(text: str, lexicon: Lexicon | None = None) -> bool:
+    """True when the message carries nothing but greetings/politeness (no complaint yet)."""
+    lex = lexicon or load_lexicon()
+    toks = tokens(text, lex)
+    return all(t in lex.greetings for t in toks)
+
+
+# --- light stemming -------------------------------------------------------------------------
+# Sastrawi gives proper stems but takes ~30 ms per word (regex backtracking), far too slow for
+# intake. Rules only need to know whether a token *could* be a form of a keyword, so each token
+# is expanded into its plausible roots (affixes stripped, nasal assimilation undone) and a
+# keyword matches when it is one of them. Over-generation is harmless: keywords are specific.
+_SUFFIXES = ("nya", "lah", "kah", "pun", "ku", "mu")
+_DERIV_SUFFIXES = ("kan", "an", "i")
+_PREFIXES = (
+    ("meng", ("", "k")), ("meny", ("s",)), ("mem", ("", "p")), ("men", ("", "t")), ("me", ("",)),
+    ("peng", ("", "k")), ("peny", ("s",)), ("pem", ("", "p")), ("pen", ("", "t")), ("pe", ("",)),
+    ("ber", ("",)), ("be", ("",)), ("ter", ("",)), ("per", ("",)), ("di", ("",)), ("ke", ("",)),
+    ("se", ("",)),
+)
+_VOWELS = frozenset("aeiou")
+_MIN_ROOT = 3
+
+
+def _strip_prefixes(word: str, out: set[str], depth: int = 0) -> None:
+    out.add(word)
+    if depth == 2:
+        return
+    for prefix, restores in _PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= _MIN_ROOT:
+            rest = word[len(prefix) :]
+            for r in restores:
+                # nasal restoration only applies before a vowel: men+ulis -> tulis
+                if r and rest[0] not in _VOWELS:
+                    continue
+                _strip_prefixes(r + rest, out, depth + 1)
+
+
+@cache
+def forms(token: str) -> frozenset[str]:
+    """The token and its plausible roots: 'berlubang' -> {'berlubang', 'lubang', ...}."""
+    bases = {token}
+    for suf in _SUFFIXES:
+        if token.endswith(suf) and len(token) - len(suf) >= _MIN_ROOT + 1:
+            bases.add(token[: -len(suf)])
+    for base in list(bases):
+        for suf in _DERIV_SUFFIXES:
+            if base.endswith(suf) and len(base) - len(suf) >= _MIN_ROOT + 1:
+                bases.add(base[: -len(suf)])
+    out: set[str] = set()
+    for base in bases:
+        _strip_prefixes(base, out)
+    return frozenset(out)
