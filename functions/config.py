@@ -84,6 +84,7 @@ class Settings:
     sheets_emulator_host: str = ""
     conversation_window_minutes: int = 30
     in_cloud: bool = False
+    private_functions_behind_iam: bool = True
     project_id: str = ""  # GOOGLE_CLOUD_PROJECT; set by deploy.sh, used for log trace ids
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -146,6 +147,7 @@ class Settings:
             sheets_emulator_host=env.get("SHEETS_EMULATOR_HOST", "").strip(),
             conversation_window_minutes=_int(env, "KMC_CONVERSATION_WINDOW_MINUTES", 30),
             in_cloud=bool(env.get("K_SERVICE")),
+            private_functions_behind_iam=_bool(env, "KMC_PRIVATE_BEHIND_IAM", True),
             project_id=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
             extra={k: v for k, v in env.items() if k.startswith("KMC_")},
         )

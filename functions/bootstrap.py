@@ -1,0 +1,137 @@
+"""Composition root: builds every adapter from Settings. Nothing connects at import.
+
+`build(settings, **overrides)` takes each dependency as a keyword argument with a production
+default, so a test passes a fake; `services()` caches one instance per process (Cloud Functions
+keeps it for the instance's life).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any, Callable
+
+from .config import Settings
+from .logs import log
+from .model import Complaint, Receipt, Route, Sentiment
+from .schema import Schema, load_schema
+from .services.intake import IntakePolicy, submit_complaint
+from .stores.port import ContactBook, Workbook
+from .mail.port import Mailer
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    schema: Schema
+    workbook: Workbook
+    contacts: ContactBook
+    mailer: Mailer
+    route: Callable[[str], Route]
+    classify: Callable[[str], tuple[Sentiment, float]]
+    clock: Callable[[], datetime] = utc_now
+    extras: dict[str, Any] = field(default_factory=dict)  # adapters added by later channels
+
+    def now(self) -> datetime:
+        """The current time in WIB (or KMC_TIMEZONE)."""
+        return self.clock().astimezone(self.settings.tz)
+
+    @property
+    def policy(self) -> IntakePolicy:
+        return IntakePolicy(self.settings.ticket_prefix, self.settings.sla_hours)
+
+    @property
+    def titles(self) -> dict[str, str]:
+        return {o.key: o.title for o in self.schema.opds}
+
+    @property
+    def sheet_url(self) -> str:
+        if self.settings.backend == "google":
+            return f"https://docs.google.com/spreadsheets/d/{self.settings.spreadsheet_id}/edit"
+        return f"file://{(self.settings.data_dir / 'workbook.sqlite').resolve()}"
+
+    def intake(self, complaint: Complaint) -> Receipt:
+        """The one intake every channel calls."""
+        receipt = submit_complaint(
+            complaint, workbook=self.workbook, contacts=self.contacts,
+            route=self.route, classify=self.classify, policy=self.policy,
+        )
+        log("INFO", "complaint stored" if receipt.created else "complaint redelivered",
+            ticket=receipt.ticket_id, channel=str(complaint.channel), opd=receipt.opd)
+        return receipt
+
+
+def _default_stores(settings: Settings, schema: Schema) -> tuple[Workbook, ContactBook]:
+    if settings.backend == "google":
+        from .stores.google import GoogleContactBook, GoogleWorkbook
+
+        return GoogleWorkbook.from_settings(settings, schema), GoogleContactBook.from_settings(settings)
+    from .stores.local import LocalContactBook, LocalWorkbook, prepare_dir
+
+    if settings.in_cloud:
+        log("WARNING", "KMC_BACKEND=local in the cloud: the instance disk is in memory and per instance")
+    directory = prepare_dir(settings.data_dir)
+    return LocalWorkbook(directory / "workbook.sqlite", schema), LocalContactBook(directory / "contacts.sqlite")
+
+
+def _default_mailer(settings: Settings) -> Mailer:
+    if settings.smtp_host:
+        from .mail.smtp import SmtpMailer
+
+        return SmtpMailer.from_settings(settings)
+    from .mail.outbox import OutboxMailer
+
+    return OutboxMailer(settings.outbox_dir, settings.mail_from)
+
+
+def _default_router() -> Callable[[str], Route]:
+    from .routing import load_rules, route
+
+    rules = load_rules()
+    return lambda text: route(text, rules)
+
+
+def _default_classifier() -> Callable[[str], tuple[Sentiment, float]]:
+    from .sentiment import classify
+
+    return classify
+
+
+def build(
+    settings: Settings,
+    *,
+    schema: Schema | None = None,
+    workbook: Workbook | None = None,
+    contacts: ContactBook | None = None,
+    mailer: Mailer | None = None,
+    route: Callable[[str], Route] | None = None,
+    classify: Callable[[str], tuple[Sentiment, float]] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **extras: Any,
+) -> Services:
+    schema = schema or load_schema()
+    if workbook is None or contacts is None:
+        default_wb, default_contacts = _default_stores(settings, schema)
+        workbook = workbook or default_wb
+        contacts = contacts or default_contacts
+    return Services(
+        settings=settings,
+        schema=schema,
+        workbook=workbook,
+        contacts=contacts,
+        mailer=mailer or _default_mailer(settings),
+        route=route or _default_router(),
+        classify=classify or _default_classifier(),
+        clock=clock or utc_now,
+        extras=extras,
+    )
+
+
+@cache
+def services() -> Services:
+    """The process-wide services, built on first use from the environment."""
+    return build(Settings.from_env())

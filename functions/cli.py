@@ -1,0 +1,190 @@
+"""The local CLI (`python main.py COMMAND`): parse arguments, call one service, print the result."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from .config import ConfigError, Settings
+from .model import InvalidComplaint, StorageUnavailable, UnknownTicket
+
+COMMANDS = {
+    "serve": "all HTTP endpoints on one local server plus the in-process scheduler",
+    "demo": "a guided tour of the whole complaint cycle on a fresh data dir",
+    "bootstrap": "create or upgrade the workbook (tabs, headers, formats)",
+    "sweep": "run the sweep once (new responses, SLA judgement)",
+    "daily": "run the daily job once (mark overdue, digest email)",
+    "media": "run the media monitoring job once",
+    "sheet": "sheet show [TAB] [--json]: print the tabs",
+    "edit": "edit TICKET KEY=VALUE...: what OPD staff do by hand",
+    "export": "export --xlsx FILE: the workbook as .xlsx",
+    "eval-routing": "quality of the router on labelled CSV (text,opd)",
+    "eval-sentiment": "quality of the negativity detector on labelled data",
+    "archive": "archive --before DATE: move closed cases to a yearly archive",
+    "forget": "forget TICKET|PHONE: erase a citizen's personal data (UU 27/2022)",
+}
+
+
+def parse_now(value: str | None, settings: Settings) -> datetime | None:
+    """`--now` as an aware datetime; a naive value is read as local time (WIB)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidComplaint(f"--now bukan waktu ISO 8601 yang valid: {value!r}", "now") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.tz)
+    return moment.astimezone(settings.tz)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python main.py", description="KMC Aduan — Ketapang Media Center")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "serve":
+            p.add_argument("--host", default="127.0.0.1")
+            p.add_argument("--port", type=int, default=8080)
+            p.add_argument("--no-scheduler", action="store_true", help="serve HTTP only")
+        elif name == "demo":
+            p.add_argument("--data-dir", help="where to put the demo data (default: a fresh temp dir)")
+        elif name in {"sweep", "daily", "media"}:
+            p.add_argument("--now", help="fix the clock (ISO 8601; naive = WIB)")
+            p.add_argument("--dry-run", action="store_true", help="print what would be done, write nothing")
+        elif name == "sheet":
+            p.add_argument("action", choices=["show"])
+            p.add_argument("tab", nargs="?", help="OPD key (e.g. PUTR, TRIASE)")
+            p.add_argument("--json", action="store_true")
+        elif name == "edit":
+            p.add_argument("ticket")
+            p.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+        elif name == "export":
+            p.add_argument("--xlsx", required=True, type=Path)
+        elif name in {"eval-routing", "eval-sentiment"}:
+            p.add_argument("file", type=Path)
+            p.add_argument("--predictions", type=Path)
+        elif name == "archive":
+            p.add_argument("--before", required=True, help="DATE (YYYY-MM-DD): archive closed cases received before it")
+        elif name == "forget":
+            p.add_argument("who", metavar="TICKET|PHONE")
+    return parser
+
+
+def main(argv: list[str], env=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args, env)
+    except ConfigError as e:
+        print(f"Konfigurasi salah: {e}", file=sys.stderr)
+        return 2
+    except (InvalidComplaint, UnknownTicket) as e:
+        print(f"Gagal: {e}", file=sys.stderr)
+        return 2
+    except StorageUnavailable as e:
+        print(f"Penyimpanan tidak tersedia: {e}", file=sys.stderr)
+        return 3
+
+
+def _dispatch(args, env) -> int:
+    command = args.command
+    if command in {"eval-routing", "eval-sentiment"}:
+        from .services import evaluation
+
+        if not args.file.exists():
+            print(f"Berkas tidak ditemukan: {args.file}", file=sys.stderr)
+            return 2
+        run = evaluation.main_eval_routing if command == "eval-routing" else evaluation.main_eval_sentiment
+        return run(args.file, args.predictions)
+    if command == "demo":
+        from .demo import run_demo
+
+        return run_demo(args.data_dir, Settings.from_env(env))
+
+    from .bootstrap import build
+
+    settings = Settings.from_env(env)
+    if command == "serve":
+        from .server import serve
+
+        return serve(settings, host=args.host, port=args.port, scheduler=not args.no_scheduler)
+    svc = build(settings)
+    if command == "bootstrap":
+        actions = svc.workbook.bootstrap()
+        for line in actions:
+            print(f"- {line}")
+        print(f"bootstrap selesai: {len(actions)} perubahan ({settings.backend})")
+        return 0
+    if command in {"sweep", "daily", "media"}:
+        from .services import jobs
+
+        now = parse_now(args.now, settings)
+        if command == "media":
+            from .services.media import media_job as job
+        else:
+            job = jobs.sweep_job if command == "sweep" else jobs.daily_job
+        report = job(svc, now, dry_run=args.dry_run)
+        print(report.summary())
+        for line in getattr(report, "problems", []):
+            print(f"  ! {line}")
+        return 0
+    if command == "sheet":
+        return _sheet_show(svc, args.tab, args.json)
+    if command == "edit":
+        from .services.staff import staff_edit
+
+        ticket = staff_edit(svc.workbook, svc.schema, args.ticket, args.assignments, settings.ticket_prefix)
+        print(f"{ticket} diperbarui: {', '.join(a.split('=', 1)[0] for a in args.assignments)}")
+        return 0
+    if command == "export":
+        from .services.export import export_xlsx
+
+        counts = export_xlsx(svc.workbook, svc.schema, args.xlsx)
+        print(f"{args.xlsx}: {sum(counts.values())} baris di {len(counts)} tab")
+        return 0
+    if command == "archive":
+        from .services.archive import main_archive
+
+        return main_archive(svc, args.before)
+    if command == "forget":
+        from .services.privacy import forget
+
+        tickets = forget(svc.workbook, svc.contacts, args.who, settings.ticket_prefix)
+        if not tickets:
+            print("Tidak ada data pribadi yang cocok dengan tiket/nomor itu.", file=sys.stderr)
+            return 1
+        print(f"Data pribadi dihapus untuk {len(tickets)} tiket: {', '.join(tickets)}")
+        return 0
+    raise AssertionError(command)
+
+
+def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
+    tabs = svc.workbook.read_all()
+    if tab:
+        if tab not in tabs:
+            print(f"Tab {tab!r} tidak ada. Tab yang ada: {', '.join(tabs)}", file=sys.stderr)
+            return 2
+        tabs = {tab: tabs[tab]}
+    if as_json:
+        def cell(v):
+            return v.isoformat() if isinstance(v, datetime) else ("" if v is None else v)
+
+        print(json.dumps({"tabs": {k: [{c: cell(v) for c, v in r.items()} for r in rows] for k, rows in tabs.items()}},
+                         ensure_ascii=False, indent=1))
+        return 0
+    titles = svc.titles
+    for key, rows in tabs.items():
+        if tab is None and not rows:
+            continue
+        print(f"== {titles.get(key, key)} [{key}] — {len(rows)} aduan")
+        for r in rows:
+            received = r["received_at"].strftime("%d/%m %H:%M") if isinstance(r.get("received_at"), datetime) else "-"
+            text = " ".join(str(r.get("text", "")).split())[:60]
+            print(f"  {r['ticket_id']}  {received}  {r.get('status', ''):<14} {r.get('sla', ''):<21} {text}")
+    empty = [k for k, rows in tabs.items() if not rows]
+    if tab is None and empty:
+        print(f"({len(empty)} tab kosong: {', '.join(empty)})")
+    return 0

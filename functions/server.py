@@ -1,0 +1,109 @@
+"""`python main.py serve`: every HTTP target on one local server plus an in-process scheduler."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+from .config import Settings
+from .handlers import TARGETS, handle
+from .logs import log
+
+METHODS = ["GET", "POST", "PUT", "DELETE"]
+
+
+def make_app(svc):
+    """A Flask app mounting each target under its contract path, all sharing `svc`."""
+    from flask import Flask, request
+
+    app = Flask("kmc_aduan")
+    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # Meta's own limit is 3 MB per delivery
+
+    for target, (mount, _) in TARGETS.items():
+        def view(rest: str = "", _target=target):
+            return handle(_target, request, svc)
+
+        app.add_url_rule(mount, f"{target}_root", view, methods=METHODS, strict_slashes=False)
+        app.add_url_rule(f"{mount}/<path:rest>", f"{target}_sub", view, methods=METHODS)
+
+    @app.get("/")
+    def index():
+        links = "".join(f'<li><a href="{m}">{m}</a> — {t}</li>' for t, (m, _) in TARGETS.items())
+        return f"<!doctype html><meta charset=utf-8><title>KMC Aduan</title><h1>KMC Aduan</h1><ul>{links}</ul>"
+
+    @app.get("/healthz")
+    def healthz():
+        return {"ok": True, "backend": svc.settings.backend}
+
+    return app
+
+
+# -- the in-process scheduler ------------------------------------------------------------------
+
+def next_sweep(now: datetime) -> datetime:
+    base = now.replace(second=0, microsecond=0)
+    return base + timedelta(minutes=15 - base.minute % 15)
+
+
+def next_daily(now: datetime, hour: int = 7) -> datetime:
+    target = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    return target if target > now else target + timedelta(days=1)
+
+
+def next_hourly(now: datetime) -> datetime:
+    return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+class Scheduler(threading.Thread):
+    """Runs sweep every 15 min, daily at 07:00 (KMC_TIMEZONE) and media hourly, until stopped."""
+
+    def __init__(self, svc, jobs):
+        super().__init__(daemon=True, name="kmc-scheduler")
+        self.svc = svc
+        self.jobs = jobs  # [(name, next_time_fn, run_fn)]
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        due = {name: nxt(self.svc.now()) for name, nxt, _ in self.jobs}
+        while not self.stop.is_set():
+            now = self.svc.now()
+            for name, nxt, job in self.jobs:
+                if now >= due[name]:
+                    try:
+                        report = job(self.svc)
+                        log("INFO", "scheduled job done", job=name, summary=report.summary())
+                    except Exception as e:  # a failing job must not stop the others
+                        log("ERROR", "scheduled job failed", job=name, error=f"{type(e).__name__}: {e}")
+                    due[name] = nxt(self.svc.now())
+            wait = min(due.values()) - self.svc.now()
+            self.stop.wait(max(1.0, min(wait.total_seconds(), 60.0)))
+
+
+def default_jobs():
+    from .services.jobs import daily_job, sweep_job
+
+    jobs = [("sweep", next_sweep, sweep_job), ("daily", next_daily, daily_job)]
+    try:
+        from .services.media import media_job
+
+        jobs.append(("media", next_hourly, media_job))
+    except ImportError:
+        pass
+    return jobs
+
+
+def serve(settings: Settings, *, host: str, port: int, scheduler: bool = True) -> int:
+    from werkzeug.serving import run_simple
+
+    from .bootstrap import build
+
+    svc = build(settings)
+    svc.workbook.bootstrap()
+    if scheduler:
+        Scheduler(svc, default_jobs()).start()
+    print(f"KMC Aduan melayani di http://{host}:{port}/ (backend {settings.backend}, data {settings.data_dir})")
+    for target, (mount, _) in TARGETS.items():
+        print(f"  {mount:<14} {target}")
+    if not settings.admin_token:
+        print("  Catatan: KMC_ADMIN_TOKEN belum diatur; /jobs/* dan /monitoring menolak semua permintaan.")
+    run_simple(host, port, make_app(svc), threaded=True, use_reloader=False)
+    return 0

@@ -1,0 +1,60 @@
+"""The workbook as an .xlsx file (openpyxl is imported here only, never on the intake path)."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from ..schema import Schema
+from ..stores.port import Workbook
+
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """Citizen text must never become a formula in a spreadsheet program."""
+    return "'" + value if value.startswith(FORMULA_LEADS) else value
+
+
+def export_xlsx(workbook: Workbook, schema: Schema, path: Path) -> dict[str, int]:
+    from openpyxl import Workbook as XlsxBook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    book = XlsxBook()
+    book.remove(book.active)
+    counts: dict[str, int] = {}
+    titles = {o.key: o.title for o in schema.opds}
+    header_fill = PatternFill("solid", fgColor=schema.values["formats"]["header_fill"].lstrip("#"))
+    for key, rows in workbook.read_all().items():
+        sheet = book.create_sheet(title=_sheet_title(titles.get(key, key)))
+        sheet.append([c.header for c in schema.columns])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+            cell.fill = header_fill
+        for row in rows:
+            values = []
+            for column in schema.columns:
+                v = row.get(column.key)
+                if isinstance(v, datetime):
+                    values.append(v.replace(tzinfo=None))
+                else:
+                    values.append(neutralise("" if v is None else str(v)))
+            sheet.append(values)
+            for cell in sheet[sheet.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # never a formula, whatever the text
+                elif isinstance(cell.value, datetime):
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+        for i, column in enumerate(schema.columns, start=1):
+            sheet.column_dimensions[get_column_letter(i)].width = max(10, column.width // 7)
+        sheet.freeze_panes = "A2"
+        counts[key] = len(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
+    return counts
+
+
+def _sheet_title(title: str) -> str:
+    for ch in "[]:*?/\\":
+        title = title.replace(ch, " ")
+    return title[:31]
