@@ -1,0 +1,417 @@
+#!/usr/bin/env bash
+# Deploy KMC Aduan to Google Cloud: APIs, service accounts, secrets, seven Cloud Run functions.
+#
+# Idempotent: every resource is described first and created only when missing; functions are
+# deployed with `gcloud functions deploy`, which creates or updates. Run it again to upgrade.
+# See docs/deploy.md for the whole procedure (Bahasa Indonesia and English).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$SCRIPT_DIR/lib.sh"
+
+RUNTIME=python311
+RUNTIME_SA_NAME=kmc-runtime
+BUILD_SA_NAME=kmc-build
+
+APIS=(
+  cloudfunctions.googleapis.com
+  run.googleapis.com
+  cloudbuild.googleapis.com
+  artifactregistry.googleapis.com
+  secretmanager.googleapis.com
+  sheets.googleapis.com
+  cloudscheduler.googleapis.com
+  logging.googleapis.com
+  iam.googleapis.com
+  cloudresourcemanager.googleapis.com
+)
+
+# Secret Manager secret id = the environment variable it becomes inside the functions.
+SECRETS=(WHATSAPP_APP_SECRET WHATSAPP_ACCESS_TOKEN WHATSAPP_VERIFY_TOKEN SMTP_PASSWORD KMC_ADMIN_TOKEN)
+# Secrets we may invent (random) when none is given: KMC chooses them, nobody else does.
+GENERATED_SECRETS=(WHATSAPP_VERIFY_TOKEN KMC_ADMIN_TOKEN)
+
+# name  entry-point  access  memory  timeout  max-instances  concurrency
+# Public functions face citizens and Meta; private ones only Cloud Scheduler and KMC admins.
+# Jobs run one at a time (max-instances 1): an overlapping retry waits instead of racing.
+# daily_digest renders charts (pandas/matplotlib), hence 512Mi.
+FUNCTIONS=(
+  "meta       meta_webhook      public  256Mi 60s  10 1"
+  "form       web_form          public  256Mi 60s  5  1"
+  "open311    open311           public  256Mi 60s  5  1"
+  "monitoring monitoring_intake private 256Mi 60s  2  1"
+  "sweep      sweep             private 512Mi 300s 1  1"
+  "daily      daily_digest      private 512Mi 540s 1  1"
+  "media      media_monitor     private 256Mi 300s 1  1"
+)
+
+# Plain (non-secret) settings passed through from the environment when set.
+PASSTHROUGH_ENV=(
+  KMC_TIMEZONE KMC_SLA_HOURS KMC_SLA_WORKING_HOURS KMC_REMINDER_HOURS KMC_TICKET_PREFIX
+  KMC_CONVERSATION_WINDOW_MINUTES WHATSAPP_PHONE_NUMBER_ID WHATSAPP_TEMPLATE
+  WHATSAPP_TEMPLATE_LANGUAGE META_GRAPH_URL SMTP_HOST SMTP_PORT SMTP_USER SMTP_STARTTLS
+  MAIL_FROM DIGEST_TO KMC_MEDIA_FEEDS KMC_OPEN311_KEYS
+)
+RECOMMENDED_ENV=(WHATSAPP_PHONE_NUMBER_ID SMTP_HOST MAIL_FROM DIGEST_TO)
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/deploy.sh --project PROJECT_ID [options]
+
+Deploy (or upgrade) KMC Aduan on Google Cloud as Cloud Run functions (gen2).
+
+Options:
+  --project ID            Google Cloud project id (required)
+  --region REGION         region for the functions (default: asia-southeast2, Jakarta)
+  --config FILE           read settings from FILE (KEY=VALUE lines) before deploying
+  --only NAME[,NAME...]   deploy only these functions (meta, form, open311, monitoring,
+                          sweep, daily, media); APIs, accounts and secrets are still ensured
+  --monitoring-invoker M  allow principal M (e.g. user:admin@ketapangkab.go.id) to call the
+                          private monitoring function; repeatable
+  --skip-checks           do not call /healthz on the deployed functions
+  --dry-run               print every gcloud command without running anything
+  -h, --help              show this help
+
+Settings come from the environment (or --config FILE):
+  required  KMC_SPREADSHEET_ID, KMC_CONTACTS_SPREADSHEET_ID
+  secrets   WHATSAPP_APP_SECRET, WHATSAPP_ACCESS_TOKEN, WHATSAPP_VERIFY_TOKEN, SMTP_PASSWORD,
+            KMC_ADMIN_TOKEN: stored in Secret Manager. When a secret does not exist yet and
+            its variable is unset you are prompted (input hidden); WHATSAPP_VERIFY_TOKEN and
+            KMC_ADMIN_TOKEN are generated at random instead. Existing secrets are kept unless
+            the variable is set to a new value.
+  optional  KMC_PUBLIC_URL (default https://REGION-PROJECT.cloudfunctions.net), KMC_TIMEZONE,
+            KMC_SLA_HOURS, KMC_TICKET_PREFIX, WHATSAPP_PHONE_NUMBER_ID, SMTP_HOST, SMTP_PORT,
+            SMTP_USER, SMTP_STARTTLS, MAIL_FROM, DIGEST_TO, KMC_MEDIA_FEEDS, KMC_OPEN311_KEYS ...
+EOF
+}
+
+PROJECT=""
+REGION=asia-southeast2
+CONFIG=""
+ONLY=""
+SKIP_CHECKS=0
+INVOKERS=()
+
+parse_args() {
+  while (($#)); do
+    case $1 in
+      --project) PROJECT=${2:?--project needs a value}; shift 2 ;;
+      --project=*) PROJECT=${1#*=}; shift ;;
+      --region) REGION=${2:?--region needs a value}; shift 2 ;;
+      --region=*) REGION=${1#*=}; shift ;;
+      --config) CONFIG=${2:?--config needs a file}; shift 2 ;;
+      --config=*) CONFIG=${1#*=}; shift ;;
+      --only) ONLY=${2:?--only needs function names}; shift 2 ;;
+      --only=*) ONLY=${1#*=}; shift ;;
+      --monitoring-invoker) INVOKERS+=("${2:?--monitoring-invoker needs a principal}"); shift 2 ;;
+      --monitoring-invoker=*) INVOKERS+=("${1#*=}"); shift ;;
+      --skip-checks) SKIP_CHECKS=1; shift ;;
+      --dry-run) DRY_RUN=1; shift ;;
+      -h | --help) usage; exit 0 ;;
+      *) usage >&2; die "unknown argument: $1" ;;
+    esac
+  done
+}
+
+load_config() {
+  if [[ -n $CONFIG ]]; then
+    [[ -r $CONFIG ]] || die "--config $CONFIG: file not readable"
+    set -a
+    # shellcheck disable=SC1090
+    . "$CONFIG"
+    set +a
+  fi
+}
+
+function_names() {
+  local spec
+  for spec in "${FUNCTIONS[@]}"; do
+    read -r name _ <<<"$spec"
+    printf '%s\n' "$name"
+  done
+}
+
+selected() {
+  [[ -z $ONLY ]] || [[ ",$ONLY," == *",$1,"* ]]
+}
+
+check_only() {
+  local wanted known
+  known=" $(function_names | tr '\n' ' ')"
+  IFS=, read -r -a wanted <<<"$ONLY"
+  for name in "${wanted[@]}"; do
+    [[ $known == *" $name "* ]] || die "--only: unknown function '$name' (known:$known)"
+  done
+}
+
+# setting NAME: the variable's value, a visible placeholder under dry-run, or a clear failure.
+required_setting() {
+  local name=$1
+  if [[ -n ${!name:-} ]]; then
+    printf '%s' "${!name}"
+  elif ((DRY_RUN)); then
+    warn "$name is not set; showing a placeholder"
+    printf '<%s>' "$name"
+  else
+    die "$name is required: the id in the spreadsheet's address, docs.google.com/spreadsheets/d/<ID>/edit"
+  fi
+}
+
+# join_env KEY=VALUE...: one --set-env-vars value; switches gcloud's list delimiter to "|" when
+# a value holds a comma (DIGEST_TO, KMC_MEDIA_FEEDS), see `gcloud topic escaping`.
+join_env() {
+  local sep="," prefix="" pair out=""
+  for pair in "$@"; do
+    if [[ $pair == *,* ]]; then
+      sep="|"
+      prefix="^|^"
+    fi
+  done
+  for pair in "$@"; do
+    [[ $pair != *"|"* ]] || die "setting ${pair%%=*} must not contain '|'"
+    out+=${out:+$sep}$pair
+  done
+  printf '%s%s' "$prefix" "$out"
+}
+
+build_env_vars() {
+  local pairs=() name
+  pairs+=("KMC_BACKEND=google")
+  pairs+=("GOOGLE_CLOUD_PROJECT=$PROJECT")
+  pairs+=("KMC_SPREADSHEET_ID=$(required_setting KMC_SPREADSHEET_ID)")
+  pairs+=("KMC_CONTACTS_SPREADSHEET_ID=$(required_setting KMC_CONTACTS_SPREADSHEET_ID)")
+  pairs+=("KMC_PUBLIC_URL=${KMC_PUBLIC_URL:-$BASE_URL}")
+  pairs+=("KMC_DATA_DIR=/tmp/kmc")
+  for name in "${PASSTHROUGH_ENV[@]}"; do
+    if [[ -n ${!name:-} ]]; then
+      pairs+=("$name=${!name}")
+    fi
+  done
+  for name in "${RECOMMENDED_ENV[@]}"; do
+    [[ -n ${!name:-} ]] || warn "$name is not set; see docs/deploy.md (WhatsApp replies need WHATSAPP_PHONE_NUMBER_ID, the digest email needs SMTP_HOST, MAIL_FROM and DIGEST_TO)"
+  done
+  join_env "${pairs[@]}"
+}
+
+secret_refs() {
+  local refs=() name
+  for name in "${SECRETS[@]}"; do
+    refs+=("$name=$name:latest")
+  done
+  local IFS=,
+  printf '%s' "${refs[*]}"
+}
+
+enable_apis() {
+  note "1/5 APIs"
+  run gcloud services enable "${APIS[@]}" --project="$PROJECT"
+}
+
+bind_project_role() {
+  run gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$1" \
+    --role="$2" --condition=None --format=none
+}
+
+ensure_service_accounts() {
+  note "2/5 service accounts (least privilege: no Editor, no Owner)"
+  ensure_service_account "$RUNTIME_SA_NAME" "KMC Aduan functions" \
+    "Runs the KMC Aduan functions: writes logs, reads its own secrets, edits the two spreadsheets shared with it"
+  bind_project_role "$RUNTIME_SA" roles/logging.logWriter
+  ensure_service_account "$BUILD_SA_NAME" "KMC Aduan builds" \
+    "Builds the KMC Aduan function images in Cloud Build"
+  bind_project_role "$BUILD_SA" roles/cloudbuild.builds.builder
+}
+
+# secret_value NAME: from the environment, generated, or prompted (hidden). Never printed.
+secret_value() {
+  local name=$1 value=${!1:-}
+  if [[ -n $value ]]; then
+    printf '%s' "$value"
+    return 0
+  fi
+  if [[ " ${GENERATED_SECRETS[*]} " == *" $name "* ]]; then
+    od -An -N24 -tx1 /dev/urandom | tr -d ' \n'
+    return 0
+  fi
+  [[ -t 0 ]] || die "$name is not set and there is no terminal to ask for it; export $name and run again"
+  read -r -s -p "Value for $name (input hidden): " value
+  printf '\n' >&2
+  [[ -n $value ]] || die "$name must not be empty"
+  printf '%s' "$value"
+}
+
+# put_secret NAME create|add VALUE: store VALUE as the secret's newest version via stdin.
+put_secret() {
+  local name=$1 mode=$2 value=$3
+  local cmd=(gcloud secrets create "$name" --replication-policy=automatic --data-file=- --project="$PROJECT")
+  if [[ $mode == add ]]; then
+    cmd=(gcloud secrets versions add "$name" --data-file=- --project="$PROJECT")
+  fi
+  print_cmd "${cmd[@]}"
+  note "  stdin: <value of $name, not shown>"
+  if ((DRY_RUN)); then
+    return 0
+  fi
+  printf '%s' "$value" | "${cmd[@]}"
+}
+
+same_as_latest() {
+  local name=$1 value=$2 current
+  print_cmd gcloud secrets versions access latest --secret="$name" --project="$PROJECT"
+  current=$(gcloud secrets versions access latest --secret="$name" --project="$PROJECT" 2>/dev/null) || return 1
+  [[ $current == "$value" ]]
+}
+
+ensure_secret() {
+  local name=$1 value
+  if exists gcloud secrets describe "$name" --project="$PROJECT"; then
+    if [[ -n ${!name:-} ]]; then
+      if same_as_latest "$name" "${!name}"; then
+        note "secret $name unchanged"
+      else
+        put_secret "$name" add "${!name}"
+      fi
+    else
+      note "secret $name exists; keeping its current version"
+    fi
+  else
+    if ((DRY_RUN)); then
+      value=""
+    else
+      value=$(secret_value "$name")
+    fi
+    put_secret "$name" create "$value"
+  fi
+  run gcloud secrets add-iam-policy-binding "$name" --member="serviceAccount:$RUNTIME_SA" \
+    --role=roles/secretmanager.secretAccessor --project="$PROJECT" --format=none
+}
+
+ensure_secrets() {
+  note "3/5 secrets in Secret Manager (the runtime account may read these five, nothing else)"
+  local name
+  for name in "${SECRETS[@]}"; do
+    ensure_secret "$name"
+  done
+}
+
+deploy_function() {
+  local name=$1 entry=$2 access=$3 memory=$4 timeout=$5 max=$6 concurrency=$7
+  local auth=--allow-unauthenticated
+  [[ $access == public ]] || auth=--no-allow-unauthenticated
+  run gcloud functions deploy "$name" --gen2 --region="$REGION" --runtime="$RUNTIME" \
+    --entry-point="$entry" --source=. --trigger-http "$auth" \
+    --service-account="$RUNTIME_SA" \
+    --build-service-account="projects/$PROJECT/serviceAccounts/$BUILD_SA" \
+    --set-secrets="$SECRET_REFS" --set-env-vars="$ENV_VARS" \
+    --memory="$memory" --timeout="$timeout" --min-instances=0 --max-instances="$max" \
+    --concurrency="$concurrency" --project="$PROJECT" --quiet
+}
+
+deploy_functions() {
+  note "4/5 functions (gen2, $RUNTIME, $REGION); each takes a few minutes to build"
+  local spec name entry access memory timeout max concurrency member
+  for spec in "${FUNCTIONS[@]}"; do
+    read -r name entry access memory timeout max concurrency <<<"$spec"
+    selected "$name" || continue
+    deploy_function "$name" "$entry" "$access" "$memory" "$timeout" "$max" "$concurrency"
+  done
+  for member in "${INVOKERS[@]}"; do
+    run gcloud run services add-iam-policy-binding monitoring --region="$REGION" \
+      --member="$member" --role=roles/run.invoker --project="$PROJECT" --format=none
+  done
+}
+
+# health_check NAME ACCESS: GET /healthz; private functions with the caller's identity token.
+health_check() {
+  local name=$1 access=$2 url="$BASE_URL/$1/healthz" token
+  if [[ $access == public ]]; then
+    print_cmd curl -fsS --max-time 60 "$url"
+  else
+    # shellcheck disable=SC2016 # printed for the reader to run; not expanded here
+    printf '+ curl -fsS --max-time 60 -H "Authorization: Bearer $(gcloud auth print-identity-token)" %s\n' "$url"
+  fi
+  if ((DRY_RUN)); then
+    return 0
+  fi
+  if [[ $access == public ]]; then
+    curl -fsS --max-time 60 "$url" >/dev/null
+  else
+    token=$(gcloud auth print-identity-token) || return 1
+    curl -fsS --max-time 60 -H "Authorization: Bearer $token" "$url" >/dev/null
+  fi
+}
+
+check_functions() {
+  if ((SKIP_CHECKS)); then
+    return 0
+  fi
+  note "5/5 health checks"
+  local spec name access failed=0
+  for spec in "${FUNCTIONS[@]}"; do
+    read -r name _ access _ <<<"$spec"
+    selected "$name" || continue
+    if ! health_check "$name" "$access"; then
+      warn "$name did not answer /healthz; read its logs: gcloud functions logs read $name --region=$REGION --project=$PROJECT"
+      failed=1
+    fi
+  done
+  return "$failed"
+}
+
+print_summary() {
+  local done="is deployed"
+  if ((DRY_RUN)); then
+    done="would be deployed (dry run)"
+  fi
+  cat <<EOF
+
+KMC Aduan $done in project $PROJECT ($REGION).
+
+Runtime service account (share BOTH spreadsheets with it as Editor):
+  $RUNTIME_SA
+
+Meta app > WhatsApp > Configuration > Webhook (also Messenger / Instagram webhooks):
+  Callback URL:  $BASE_URL/meta
+  Verify token:  gcloud secrets versions access latest --secret=WHATSAPP_VERIFY_TOKEN --project=$PROJECT
+  Subscribe to:  messages (WhatsApp); messages, feed (Page); messages, comments (Instagram)
+
+Complaint form to publish (website, Instagram bio, posters):
+  $BASE_URL/form
+Public status page:    $BASE_URL/form/status?tiket=KMC-...
+Open311 (GeoReport v2): $BASE_URL/open311/v2/services.json
+
+Next steps (docs/deploy.md):
+  1. python main.py bootstrap   (KMC_BACKEND=google, after gcloud auth application-default login)
+  2. scripts/scheduler.sh --project $PROJECT --region $REGION
+EOF
+}
+
+main() {
+  parse_args "$@"
+  load_config
+  check_project "$PROJECT"
+  check_region "$REGION"
+  [[ -z $ONLY ]] || check_only
+  need_gcloud
+  cd "$REPO_DIR"
+  RUNTIME_SA=$(service_account_email "$RUNTIME_SA_NAME" "$PROJECT")
+  BUILD_SA=$(service_account_email "$BUILD_SA_NAME" "$PROJECT")
+  BASE_URL="https://$REGION-$PROJECT.cloudfunctions.net"
+  ENV_VARS=$(build_env_vars)
+  SECRET_REFS=$(secret_refs)
+  if ((DRY_RUN)); then
+    note "dry run: nothing is created or changed; existing resources are assumed missing"
+  fi
+  enable_apis
+  ensure_service_accounts
+  ensure_secrets
+  deploy_functions
+  local status=0
+  check_functions || status=2
+  print_summary
+  return "$status"
+}
+
+main "$@"
