@@ -7,9 +7,11 @@ weighted keywords and negative cues. Keyword syntax, on normalised text (see tex
     lampu jalan       a phrase: consecutive words
     jalan & rusak     both words within a few words of each other, in any order
     lubang*           any word starting with "lubang"
+    camat!            exactly this word (not "kecamatan", which contains it as a root)
     ...:3             weight (default 1)
 
-A topic scores the sum of its matched keyword weights, and zero if a negative cue matches.
+A topic scores the sum of its matched keyword weights, each word of the text counting once
+(the heaviest keyword covering it wins), and zero if a negative cue matches.
 The dominant OPD wins; weak or tied evidence goes to TRIASE, never to a guess. Topics owned by
 LUAR_PEMDA name the outside body (PLN, BPN, police ...) and compete like the others.
 """
@@ -41,7 +43,7 @@ _WEIGHT = re.compile(r"^(.*?)(?::\s*(\d+(?:[.,]\d+)?))?$")
 @dataclass(frozen=True)
 class Keyword:
     source: str  # as written by the admin, e.g. "jalan & rusak:3"
-    parts: tuple[str, ...]  # "jalan", "lampu jalan" (phrase) or "lubang*" (prefix)
+    parts: tuple[str, ...]  # "jalan", "lampu jalan" (phrase), "lubang*" (prefix), "camat!"
     weight: float
 
 
@@ -74,13 +76,16 @@ class RoutingRules:
 
 def _part(text: str, source: str, lexicon: Lexicon) -> str:
     prefix = text.strip().endswith("*")
-    toks = tokens(text.replace("*", " "), lexicon)
+    exact = text.strip().endswith("!")
+    toks = tokens(text.replace("*", " ").replace("!", " "), lexicon)
     if not toks:
         raise ValueError(f"kata kunci '{source}' kosong")
     if prefix:
         if len(toks) > 1 or len(toks[0]) < 3:
             raise ValueError(f"'{source}': awalan kata minimal 3 huruf, mis. 'lubang*'")
         return toks[0] + "*"
+    if exact:
+        return " ".join(toks) + "!"
     return " ".join(toks)
 
 
@@ -206,26 +211,57 @@ class _Text:
             for f in forms(t):
                 self.index.setdefault(f, []).append(i)
 
-    def positions(self, part: str) -> list[int]:
+    def positions(self, part: str) -> list[tuple[int, ...]]:
+        """Each occurrence of a part as the tuple of token positions it covers."""
         if part.endswith("*"):
             stem = part[:-1]
-            return [i for i, t in enumerate(self.toks) if t.startswith(stem)]
-        words = part.split(" ")
-        first = self.index.get(words[0], [])
-        if len(words) == 1:
-            return first
+            return [(i,) for i, t in enumerate(self.toks) if t.startswith(stem)]
+        exact = part.endswith("!")
+        words = part.rstrip("!").split(" ")
+        n = len(words)
+        if exact:
+            return [tuple(range(i, i + n)) for i in range(len(self.toks) - n + 1)
+                    if self.toks[i : i + n] == words]
         return [
-            i for i in first
+            tuple(range(i, i + n)) for i in self.index.get(words[0], ())
             if all(i + j in self.index.get(w, ()) for j, w in enumerate(words[1:], 1))
         ]
 
-    def matches(self, kw: Keyword, window: int) -> bool:
+    def match(self, kw: Keyword, window: int) -> tuple[int, ...]:
+        """Token positions covered by one occurrence of the keyword, or () if absent."""
         first = self.positions(kw.parts[0])
         if not first or len(kw.parts) == 1:
-            return bool(first)
-        # every other part within `window` words of one occurrence of the first part
+            return first[0] if first else ()
         others = [self.positions(p) for p in kw.parts[1:]]
-        return any(all(any(abs(k - i) <= window for k in ps) for ps in others) for i in first)
+        for occ in first:
+            covered = list(occ)
+            for ps in others:
+                near = [o for o in ps if abs(o[0] - occ[0]) <= window]
+                if not near:
+                    break
+                covered.extend(near[0])
+            else:
+                return tuple(covered)
+        return ()
+
+    def matches(self, kw: Keyword, window: int) -> bool:
+        return bool(self.match(kw, window))
+
+    def score(self, keywords: tuple[Keyword, ...], window: int) -> tuple[float, list[Keyword]]:
+        """Sum of matched weights, heaviest first, skipping a keyword whose words were all
+        already counted by a heavier one ("kantor camat" and "camat" count once)."""
+        found = [(kw, self.match(kw, window)) for kw in keywords]
+        found = sorted(((kw, pos) for kw, pos in found if pos),
+                       key=lambda f: (-f[0].weight, -len(f[1])))
+        used: set[int] = set()
+        total, hits = 0.0, []
+        for kw, pos in found:
+            if used.issuperset(pos):
+                continue
+            used.update(pos)
+            total += kw.weight
+            hits.append(kw)
+        return total, hits
 
 
 def score_topics(text: str, rules: RoutingRules) -> list[tuple[float, Rule]]:
@@ -235,7 +271,7 @@ def score_topics(text: str, rules: RoutingRules) -> list[tuple[float, Rule]]:
     window = rules.settings.window
     scored: list[tuple[float, Rule]] = []
     for rule in rules.rules:
-        s = sum(k.weight for k in rule.keywords if doc.matches(k, window))
+        s, _ = doc.score(rule.keywords, window)
         if s > 0 and not any(doc.matches(k, window) for k in rule.exclude):
             scored.append((s, rule))
     scored.sort(key=lambda x: -x[0])

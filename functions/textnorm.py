@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 from functions.schema import SCHEMA_DIR
+
+GENERAL_LEXICON = Path(__file__).resolve().parent / "data" / "colloquial_id.tsv"
 
 _URL = re.compile(r"(?i)\bhttps?://\S+|\bwww\.\S+")
 _MENTION = re.compile(r"@\w+")
@@ -23,41 +25,77 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Token replacements: `yg` -> `yang`, `aek` -> `air`, `sdh` -> `sudah` ..."""
+    """Token replacements: `yg` -> `yang`, `aek` -> `air`, `sdh` -> `sudah` ..., and emoji."""
 
     words: dict[str, str]
     greetings: frozenset[str]
+    emoji: dict[str, str] = field(default_factory=dict)
+    emoji_pattern: re.Pattern | None = None
+    keep: frozenset[str] = frozenset()
 
     def replace(self, token: str) -> str:
-        return self.words.get(token, token)
+        if token in self.keep:
+            return token
+        if token in self.words:
+            return self.words[token]
+        # elongation ("tolonggg", "parahhh") is undone only for words we do not know as typed,
+        # so abbreviations such as "pppk" survive
+        collapsed = _ELONGATION.sub(r"\1", token)
+        return self.words.get(collapsed, collapsed)
+
+
+def _read_general(path: Path) -> dict[str, str]:
+    words: dict[str, str] = {}
+    if not path.exists():
+        return words
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("#") or "\t" not in line:
+                continue
+            key, value = line.rstrip("\n").split("\t", 1)
+            words[key] = value
+    return words
 
 
 @cache
 def load_lexicon(directory: Path = SCHEMA_DIR) -> Lexicon:
+    """The general colloquial lexicon (functions/data) overlaid with sheets_schema/slang.toml."""
     with open(directory / "slang.toml", "rb") as fh:
         data = tomllib.load(fh)
-    words: dict[str, str] = {}
+    local: dict[str, str] = {}
     for section in ("slang", "malay"):
         for key, value in data.get(section, {}).items():
-            words[key.lower()] = value.lower()
+            local[key.lower()] = value.lower()
+    keep = {w.lower() for w in data.get("keep", {}).get("words", ())}
+    words: dict[str, str] = {}
+    for key, value in _read_general(GENERAL_LEXICON).items():
+        if key in keep:
+            continue
+        # the general lexicon's colloquial targets (enggak, banget ...) get our canonical form
+        words[key] = " ".join(local.get(v, v) for v in value.split())
+    words.update(local)
     greetings = frozenset(g.lower() for g in data.get("greetings", {}).get("words", ()))
-    return Lexicon(words, greetings)
+    emoji = {k: v.lower() for k, v in data.get("emoji", {}).items()}
+    pattern = (re.compile("|".join(re.escape(e) for e in sorted(emoji, key=len, reverse=True)))
+               if emoji else None)
+    return Lexicon(words, greetings, emoji, pattern, frozenset(keep - set(local)))
 
 
-def _prepare(text: str) -> str:
+def _prepare(text: str, lex: Lexicon) -> str:
+    if lex.emoji_pattern is not None:
+        text = lex.emoji_pattern.sub(lambda m: f" {lex.emoji[m.group(0)]} ", text)
     text = text.lower()
     text = _URL.sub(" ", text)
     text = _MENTION.sub(" ", text)
     text = _REDUP_HYPHEN.sub(r"\1 \1", text)
-    text = _REDUP_DIGIT.sub(r"\1 \1", text)
-    return _ELONGATION.sub(r"\1", text)
+    return _REDUP_DIGIT.sub(r"\1 \1", text)
 
 
 def tokens(text: str, lexicon: Lexicon | None = None) -> list[str]:
     """Lower-case word tokens with slang and local Malay replaced by standard Indonesian."""
     lex = lexicon or load_lexicon()
     out: list[str] = []
-    for raw in _WORD.findall(_prepare(text)):
+    for raw in _WORD.findall(_prepare(text, lex)):
         out.extend(lex.replace(raw).split())
     return out
 
