@@ -80,6 +80,7 @@ class Settings:
     mail_from: str = "KMC Aduan <kmc@localhost>"
     digest_to: tuple[str, ...] = ()
     media_feeds: tuple[str, ...] = ()
+    feeds_allow_private: bool = False  # KMC_FEEDS_ALLOW_PRIVATE: fetch feeds on private/loopback hosts (tests, intranet)
     open311_keys: tuple[str, ...] = ()
     sheets_emulator_host: str = ""
     conversation_window_minutes: int = 30
@@ -143,6 +144,7 @@ class Settings:
             mail_from=env.get("MAIL_FROM", "").strip() or "KMC Aduan <kmc@localhost>",
             digest_to=_list(env, "DIGEST_TO"),
             media_feeds=_list(env, "KMC_MEDIA_FEEDS"),
+            feeds_allow_private=_bool(env, "KMC_FEEDS_ALLOW_PRIVATE", False),
             open311_keys=_list(env, "KMC_OPEN311_KEYS"),
             sheets_emulator_host=env.get("SHEETS_EMULATOR_HOST", "").strip(),
             conversation_window_minutes=_int(env, "KMC_CONVERSATION_WINDOW_MINUTES", 30),
