@@ -71,6 +71,7 @@ class Settings:
     whatsapp_phone_number_id: str = ""
     whatsapp_template: str = "kmc_tanggapan"
     whatsapp_template_language: str = "id"
+    meta_page_access_token: str = ""  # Messenger/Instagram Send API; empty = local outbox
     meta_graph_url: str = DEFAULT_GRAPH_URL
     smtp_host: str = ""
     smtp_port: int = 587
@@ -135,6 +136,7 @@ class Settings:
             whatsapp_phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID", "").strip(),
             whatsapp_template=env.get("WHATSAPP_TEMPLATE", "kmc_tanggapan").strip() or "kmc_tanggapan",
             whatsapp_template_language=env.get("WHATSAPP_TEMPLATE_LANGUAGE", "id").strip() or "id",
+            meta_page_access_token=env.get("META_PAGE_ACCESS_TOKEN", "").strip(),
             meta_graph_url=(env.get("META_GRAPH_URL", "").strip() or DEFAULT_GRAPH_URL).rstrip("/"),
             smtp_host=env.get("SMTP_HOST", "").strip(),
             smtp_port=smtp_port,

@@ -1,0 +1,1 @@
+"""Outgoing messages to citizens: WhatsApp Cloud API / Messenger Send API, or a local outbox."""
