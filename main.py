@@ -16,43 +16,43 @@ from functions.handlers import handle
 @functions_framework.http
 def meta_webhook(request):
     """WhatsApp Cloud API, Messenger, Instagram and Page webhooks (GET handshake, POST signed)."""
-    return handle("meta_webhook", request, services())
+    return handle("meta_webhook", request, services)
 
 
 @functions_framework.http
 def web_form(request):
     """The citizen complaint form (`/form`) and the public status page (`/form/status`)."""
-    return handle("web_form", request, services())
+    return handle("web_form", request, services)
 
 
 @functions_framework.http
 def open311(request):
     """GeoReport v2: services.json, requests.json, requests/{id}.json."""
-    return handle("open311", request, services())
+    return handle("open311", request, services)
 
 
 @functions_framework.http
 def monitoring_intake(request):
     """A finding from KMC's social-media monitoring (bearer KMC_ADMIN_TOKEN)."""
-    return handle("monitoring_intake", request, services())
+    return handle("monitoring_intake", request, services)
 
 
 @functions_framework.http
 def sweep(request):
     """Every 15 minutes: new responses, SLA judgement, replies to citizens, forwarding."""
-    return handle("sweep", request, services())
+    return handle("sweep", request, services)
 
 
 @functions_framework.http
 def daily_digest(request):
     """07:00 WIB: mark overdue cases, digest email to leadership, per-OPD overdue lists."""
-    return handle("daily_digest", request, services())
+    return handle("daily_digest", request, services)
 
 
 @functions_framework.http
 def media_monitor(request):
     """Hourly: read news feeds, turn negative items about the regency into cases."""
-    return handle("media_monitor", request, services())
+    return handle("media_monitor", request, services)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from importlib import import_module
 
+from .config import ConfigError
 from .logs import log
 from .model import StorageUnavailable
 from .web import bearer_ok, error_reply, json_reply, subpath
@@ -33,9 +34,21 @@ def _load(ref: str):
     return getattr(import_module(module), name)
 
 
-def handle(target: str, request, svc):
-    """Route one request to its target's handler; `/healthz` below any mount answers health."""
+def handle(target: str, request, get_services):
+    """Route one request to its target's handler; `/healthz` below any mount answers health.
+
+    `get_services` builds (or returns the cached) Services; a store that cannot even be opened
+    answers 503 so Meta and Cloud Scheduler retry, and a broken configuration answers 500.
+    """
     mount, ref = TARGETS[target]
+    try:
+        svc = get_services()
+    except StorageUnavailable as e:
+        log("ERROR", "storage unavailable at startup", target=target, error=str(e))
+        return error_reply("Layanan sedang tidak tersedia. Silakan coba lagi beberapa saat lagi.", 503)
+    except ConfigError as e:
+        log("CRITICAL", "configuration error", target=target, error=str(e))
+        return error_reply("Layanan belum dikonfigurasi dengan benar. Hubungi admin KMC.", 500)
     if subpath(request, mount) == "/healthz":
         return json_reply({"ok": True, "function": target, "backend": svc.settings.backend})
     if target in JOBS:

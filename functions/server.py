@@ -20,7 +20,7 @@ def make_app(svc):
 
     for target, (mount, _) in TARGETS.items():
         def view(rest: str = "", _target=target):
-            return handle(_target, request, svc)
+            return handle(_target, request, lambda: svc)
 
         app.add_url_rule(mount, f"{target}_root", view, methods=METHODS, strict_slashes=False)
         app.add_url_rule(f"{mount}/<path:rest>", f"{target}_sub", view, methods=METHODS)

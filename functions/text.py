@@ -12,9 +12,19 @@ MAX_TEXT_CHARS = 4000
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def require_valid_unicode(raw: str, field: str = "text") -> str:
+    """Text decoded from invalid UTF-8 (lone surrogates) is refused, never stored half-broken."""
+    if _SURROGATE.search(raw or ""):
+        raise InvalidComplaint("Teks berisi karakter yang tidak valid (bukan UTF-8). Periksa dan kirim ulang.", field)
+    return raw
+
+
 def clean_text(raw: str, *, max_chars: int = MAX_TEXT_CHARS, field: str = "text") -> str:
     """Normalise a complaint text or raise InvalidComplaint with an Indonesian message."""
-    text = unicodedata.normalize("NFC", raw or "")
+    text = unicodedata.normalize("NFC", require_valid_unicode(raw or "", field))
     text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = re.sub(r"[ \t]+\n", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text).strip()

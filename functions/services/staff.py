@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..model import InvalidComplaint, UnknownTicket
 from ..schema import Schema
 from ..stores.port import CellUpdate, Workbook
+from ..text import require_valid_unicode
 from ..tickets import parse_ticket
 
 
@@ -21,7 +22,7 @@ def parse_assignments(pairs: list[str], schema: Schema) -> dict[str, str]:
             raise InvalidComplaint(
                 f"Kolom {key!r} diisi oleh sistem dan tidak boleh diubah petugas. "
                 f"Kolom petugas: {', '.join(sorted(schema.staff_keys))}.", key)
-        values[key] = value
+        values[key] = require_valid_unicode(value, key).strip()
     if not values:
         raise InvalidComplaint("Tidak ada yang diubah. Contoh: status=Diproses tanggapan=...", "")
     return values

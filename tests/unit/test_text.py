@@ -1,0 +1,58 @@
+import pytest
+
+from functions.model import ANONYMOUS, Contact, InvalidComplaint
+from functions.text import MAX_TEXT_CHARS, clean_text, display_name, mask_phone, normalise_phone, valid_phone
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\n\t \n", "\x00\x01", "\u202e\u200b"])
+def test_empty_complaints_are_refused_in_indonesian(raw):
+    with pytest.raises(InvalidComplaint, match="tidak boleh kosong"):
+        clean_text(raw)
+
+
+def test_a_megabyte_of_text_is_refused():
+    with pytest.raises(InvalidComplaint, match="terlalu panjang"):
+        clean_text("a" * 1_000_000)
+
+
+def test_text_at_the_limit_is_accepted():
+    assert len(clean_text("a" * MAX_TEXT_CHARS)) == MAX_TEXT_CHARS
+
+
+def test_control_characters_and_bidi_overrides_are_removed_but_lines_kept():
+    assert clean_text("jalan\x00 rusak\u202e\r\nmohon\x1b dibantu") == "jalan rusak\nmohon dibantu"
+
+
+def test_invalid_utf8_is_refused():
+    broken = b"jalan rusak \xff\xfe".decode("utf-8", "surrogateescape")
+    with pytest.raises(InvalidComplaint, match="UTF-8"):
+        clean_text(broken)
+
+
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+62813", "-tolong", "@bupati jalan rusak"])
+def test_formula_like_text_is_kept_verbatim(text):
+    assert clean_text(text) == text
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("081328383222", "0813****3222"), ("+62 813-2838-3222", "0813****3222"), ("6281328383222", "0813****3222"),
+    ("", ""), ("123", "****"),
+])
+def test_phone_numbers_are_masked(raw, expected):
+    assert mask_phone(raw) == expected
+
+
+def test_phone_normalisation_and_validation():
+    assert normalise_phone("+62 813 2838 3222") == "081328383222"
+    assert valid_phone("0813-2838-3222") and not valid_phone("12345") and not valid_phone("0213456")
+
+
+@pytest.mark.parametrize("contact,expected", [
+    (Contact(name="Budi Santoso Wijaya"), "Budi S. W."),
+    (Contact(name="Siti"), "Siti"),
+    (Contact(name="Budi Santoso", anonymous=True), ANONYMOUS),
+    (Contact(name=""), ANONYMOUS),
+    (Contact(name="081328383222"), ANONYMOUS),
+])
+def test_reporter_column_never_shows_a_full_name_or_phone(contact, expected):
+    assert display_name(contact) == expected
