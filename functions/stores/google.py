@@ -1,0 +1,897 @@
+"""The production store: the shared OPD spreadsheet and the private contact spreadsheet (gspread).
+
+Request budget (DESIGN.md "Quotas are physics"):
+- intake, warm instance: one write per complaint to each spreadsheet, coalesced with concurrent
+  complaints into one `spreadsheets.batchUpdate` (appendCells to several tabs) / one
+  `values.append`; spreadsheet metadata (sheet ids, header rows) is cached per instance;
+- `read_all`: ONE `values.batchGet` over every tab and the Log;
+- `update`: ONE `values.batchGet` (header rows + ticket column of every tab, fresh, so rows are
+  found by ticket at write time whatever staff did) and ONE `spreadsheets.batchUpdate`.
+
+Redelivery (same ticket appended twice) is caught by an instance-local ticket index. A `find`
+that misses the index refreshes it (ticket columns only) unless the index is younger than
+`index_max_age`; concurrent refreshes share one read. A write whose outcome is unknown
+(timeout, 5xx) is resolved by re-reading the ticket columns and retrying only what is missing,
+so a lost reply never duplicates a row. The trade-off is documented in README.md.
+
+Dates are written as real date serial numbers (days since 1899-12-30, WIB wall time) with a
+date-time number format; every string goes in as a literal string (never parsed as a formula).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any, Callable, Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from ..logs import log
+from ..model import Contact, StorageUnavailable
+from ..schema import Schema
+from . import sheets_layout as layout
+from .port import CellUpdate, ContactRecord, LogEntry, NewCase, Row, StoredCase, WriteReport
+from .sheets_http import AmbiguousWrite, SheetsApiError, SheetsHTTPClient, client_for
+
+EPOCH = datetime(1899, 12, 30)
+CELL_LIMIT = 10_000_000
+DEFAULT_TZ = ZoneInfo("Asia/Jakarta")
+
+
+# ----------------------------------------------------------------------------- cell codecs
+def to_serial(value: datetime, tz: ZoneInfo = DEFAULT_TZ) -> float:
+    """A datetime as a Sheets date serial in WIB wall time."""
+    wall = value.astimezone(tz).replace(tzinfo=None) if value.tzinfo else value
+    return (wall - EPOCH) / timedelta(days=1)
+
+
+def from_serial(value: float, tz: ZoneInfo = DEFAULT_TZ) -> datetime:
+    ms = round(float(value) * 86_400_000)
+    return (EPOCH + timedelta(milliseconds=ms)).replace(tzinfo=tz)
+
+
+def read_datetime(value: Any, tz: ZoneInfo) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return from_serial(value, tz)
+    text = str(value).strip()
+    for parse in (datetime.fromisoformat, lambda t: datetime.strptime(t, "%Y-%m-%d %H:%M"),
+                  lambda t: datetime.strptime(t, "%d/%m/%Y %H:%M"), lambda t: datetime.strptime(t, "%d/%m/%Y")):
+        try:
+            dt = parse(text)
+        except ValueError:
+            continue
+        return dt if dt.tzinfo else dt.replace(tzinfo=tz)
+    return None
+
+
+def read_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def cell_data(value: Any, is_datetime: bool, tz: ZoneInfo, pattern: str) -> dict:
+    """CellData for appendCells/updateCells: literal strings, date serials; never a formula."""
+    if is_datetime:
+        fmt = {"numberFormat": {"type": "DATE_TIME", "pattern": pattern}}
+        if isinstance(value, datetime):
+            return {"userEnteredValue": {"numberValue": to_serial(value, tz)}, "userEnteredFormat": fmt}
+        return {"userEnteredFormat": fmt}
+    text = "" if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
+    out: dict[str, Any] = {"userEnteredFormat": {"numberFormat": {"type": "TEXT"}}}
+    if text:
+        out["userEnteredValue"] = {"stringValue": text}
+    return out
+
+
+CELL_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
+
+
+# ----------------------------------------------------------------------------- write coalescing
+class Coalescer:
+    """Concurrent callers within a short window share one write; each gets its own results.
+
+    The first caller to arrive while no flush is running becomes the leader: it waits until
+    `window` has passed since the previous flush (no wait when idle), takes everything queued and
+    calls `flush(items) -> results` once. Followers block until their items are durably written,
+    then return their results, or raise the flush's exception.
+    """
+
+    def __init__(self, flush: Callable[[list], list], *, window: float = 1.0, max_items: int = 500,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.flush, self.window, self.max_items = flush, window, max_items
+        self.clock, self.sleep = clock, sleep
+        self.cond = threading.Condition()
+        self.queue: list[_Pending] = []
+        self.busy = False
+        self.last = float("-inf")
+        self.flushes = 0
+        self.items = 0
+
+    def submit(self, items: list) -> list:
+        entry = _Pending(list(items))
+        with self.cond:
+            self.queue.append(entry)
+            while not entry.done:
+                if not self.busy:
+                    self.busy = True
+                    break
+                self.cond.wait()
+            else:
+                return entry.result()
+        try:
+            while not entry.done:
+                wait = self.last + self.window - self.clock()
+                if wait > 0:
+                    self.sleep(wait)
+                with self.cond:
+                    batch, count = [], 0
+                    while self.queue and (not batch or count + len(self.queue[0].items) <= self.max_items):
+                        nxt = self.queue.pop(0)
+                        batch.append(nxt)
+                        count += len(nxt.items)
+                    self.last = self.clock()
+                self._run(batch)
+        finally:
+            with self.cond:
+                self.busy = False
+                self.cond.notify_all()
+        return entry.result()
+
+    def _run(self, batch: list["_Pending"]) -> None:
+        flat = [item for p in batch for item in p.items]
+        try:
+            results = self.flush(flat) if flat else []
+            error = None
+        except BaseException as e:  # every waiter must learn about it
+            results, error = [], e
+        self.flushes += 1
+        self.items += len(flat)
+        with self.cond:
+            at = 0
+            for p in batch:
+                if error is None:
+                    p.results = results[at:at + len(p.items)]
+                    at += len(p.items)
+                p.error = error
+                p.done = True
+            self.cond.notify_all()
+
+
+@dataclass
+class _Pending:
+    items: list
+    results: list = field(default_factory=list)
+    error: BaseException | None = None
+    done: bool = False
+
+    def result(self) -> list:
+        if self.error is not None:
+            raise self.error
+        return self.results
+
+
+# ----------------------------------------------------------------------------- the workbook
+@dataclass
+class Tab:
+    key: str
+    sheet_id: int
+    title: str
+    columns: dict[str, int]
+    width: int
+
+    @property
+    def quoted(self) -> str:
+        return layout.quote_title(self.title)
+
+
+@dataclass
+class Located:
+    tab: Tab
+    row: int  # 0-based row index in the sheet
+
+
+@cache
+def shared_client(emulator_host: str) -> SheetsHTTPClient:
+    """One client per process: both spreadsheets share its quota pacing."""
+    return client_for(emulator_host)
+
+
+class GoogleWorkbook:
+    """The Workbook port on a Google spreadsheet (one tab per OPD key, a hidden Log tab)."""
+
+    def __init__(self, client: SheetsHTTPClient, spreadsheet_id: str, schema: Schema, *,
+                 tz: ZoneInfo = DEFAULT_TZ, coalesce_window: float = 1.0, index_max_age: float = 2.0,
+                 log_max_age: float = 30.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.client = client
+        self.spreadsheet_id = spreadsheet_id
+        self.schema = schema
+        self.tz = tz
+        self.pattern = schema.values.get("formats", {}).get("datetime", "yyyy-mm-dd hh:mm")
+        self.clock, self.sleep = clock, sleep
+        self.index_max_age, self.log_max_age = index_max_age, log_max_age
+        self.lock = threading.RLock()
+        self._tabs: dict[str, Tab] | None = None
+        self._index: dict[str, tuple[str, int | None]] = {}  # ticket -> (tab key, 0-based row or None)
+        self._index_at = float("-inf")
+        self._appended: dict[str, tuple[str, float]] = {}  # ticket -> (tab, when) written by this instance
+        self._log: dict[tuple[str, str], LogEntry] = {}
+        self._log_at = float("-inf")
+        self.last_problems: list[str] = []
+        self.appends = Coalescer(self._flush_appends, window=coalesce_window, clock=clock, sleep=sleep)
+        self.refreshes = Coalescer(self._flush_refresh, window=min(coalesce_window, index_max_age) or 0.0,
+                                   clock=clock, sleep=sleep)
+        self._keys_headers = [(c.key, c.header) for c in schema.columns]
+
+    @classmethod
+    def from_settings(cls, settings, schema: Schema, **kw) -> "GoogleWorkbook":
+        if not settings.spreadsheet_id:
+            raise StorageUnavailable("KMC_SPREADSHEET_ID is not set")
+        return cls(shared_client(settings.sheets_emulator_host), settings.spreadsheet_id, schema,
+                   tz=settings.tz, **kw)
+
+    # -- metadata (cached per instance) ---------------------------------------------------
+    def _load_tabs(self) -> dict[str, Tab]:
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title,index,gridProperties),developerMetadata)")
+        sheets = layout.parse_metadata(meta)
+        found: dict[str, layout.ExistingSheet] = {}
+        for spec in layout.tab_specs(self.schema):
+            sheet = layout.identify(sheets, spec.key, spec.title)
+            if sheet is not None:
+                found[spec.key] = sheet
+        ranges = [f"{layout.quote_title(s.title)}!1:1" for s in found.values()]
+        headers = self.client.batch_get(self.spreadsheet_id, ranges)
+        tabs: dict[str, Tab] = {}
+        previous = self._tabs or {}
+        for (key, sheet), vr in zip(found.items(), headers):
+            cells = (vr.get("values") or [[]])[0]
+            keys_headers = self._log_keys() if key == layout.LOG_TAB else self._keys_headers
+            old = previous.get(key)
+            hmap = layout.map_header(cells, keys_headers, old.columns if old else None, key)
+            tabs[key] = Tab(key, sheet.sheet_id, sheet.title, hmap.columns, hmap.width)
+        return tabs
+
+    @staticmethod
+    def _log_keys() -> list[tuple[str, str]]:
+        return [(k, k) for k in layout.LOG_COLUMNS]
+
+    def tabs(self) -> dict[str, Tab]:
+        with self.lock:
+            if self._tabs is None:
+                self._tabs = self._load_tabs()
+            return self._tabs
+
+    def forget_metadata(self) -> None:
+        with self.lock:
+            self._tabs = None
+
+    def _tab(self, key: str) -> Tab:
+        tab = self.tabs().get(key)
+        if tab is None:
+            raise ValueError(f"unknown tab {key!r}; run bootstrap")
+        return tab
+
+    def _opd_tabs(self) -> list[Tab]:
+        tabs = self.tabs()
+        return [tabs[o.key] for o in self.schema.opds if o.key in tabs]
+
+    def _with_fresh_metadata(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn`; if a tab was renamed or removed behind our back, reload metadata once."""
+        try:
+            return fn()
+        except SheetsApiError as e:
+            if not (e.bad_range or "No grid with id" in str(e)):
+                raise
+            log("WARNING", "sheets metadata changed; reloading", kind=e.kind)
+            self.forget_metadata()
+            return fn()
+
+    # -- bootstrap ---------------------------------------------------------------------------
+    def bootstrap(self) -> list[str]:
+        meta = self.client.get_metadata(self.spreadsheet_id, layout.METADATA_FIELDS)
+        sheets = layout.parse_metadata(meta)
+        ranges = [f"{layout.quote_title(s.title)}!1:1" for s in sheets]
+        values = self.client.batch_get(self.spreadsheet_id, ranges)
+        headers = {s.sheet_id: (vr.get("values") or [[]])[0] for s, vr in zip(sheets, values)}
+        editors = [self.client.service_account_email] if self.client.service_account_email else []
+        plan = layout.plan_bootstrap(self.schema, meta, headers, editors)
+        if plan.requests:
+            self.client.spreadsheet_batch_update(self.spreadsheet_id, plan.requests, idempotent=False)
+        self.forget_metadata()
+        return plan.done or ["tidak ada perubahan: semua tab sudah sesuai skema"]
+
+    # -- reading -----------------------------------------------------------------------------
+    def _decode(self, tab: Tab, cells: list[Any]) -> Row:
+        row: Row = {}
+        for c in self.schema.columns:
+            i = tab.columns.get(c.key)
+            raw = cells[i] if i is not None and i < len(cells) else ""
+            row[c.key] = read_datetime(raw, self.tz) if c.type == "datetime" else read_text(raw)
+        return row
+
+    def _scan(self, tab: Tab, values: list[list[Any]], problems: list[str], start_row: int = 1) -> list[tuple[int, Row]]:
+        """Rows with a ticket, in sheet order (0-based row index, row); blank rows skipped."""
+        out = []
+        ti = tab.columns.get("ticket_id")
+        for offset, cells in enumerate(values):
+            r = start_row + offset
+            if not any(str(c).strip() for c in cells):
+                continue
+            ticket = read_text(cells[ti]).strip() if ti is not None and ti < len(cells) else ""
+            if not ticket:
+                problems.append(f"Tab {tab.key}: baris {r + 1} berisi data tanpa nomor tiket (dilewati)")
+                continue
+            out.append((r, self._decode(tab, cells)))
+        return out
+
+    def _check_header(self, tab: Tab, header: list[Any], problems: list[str]) -> Tab:
+        hmap = layout.map_header(header, self._keys_headers if tab.key != layout.LOG_TAB else self._log_keys(),
+                                 tab.columns, tab.key)
+        problems.extend(hmap.problems)
+        if hmap.columns != tab.columns or hmap.width != tab.width:
+            tab = Tab(tab.key, tab.sheet_id, tab.title, hmap.columns, hmap.width)
+            with self.lock:
+                if self._tabs is not None:
+                    self._tabs[tab.key] = tab
+        return tab
+
+    def read_all(self) -> dict[str, list[Row]]:
+        return self._with_fresh_metadata(self._read_all)
+
+    def _read_all(self) -> dict[str, list[Row]]:
+        tabs = self._opd_tabs()
+        log_tab = self.tabs().get(layout.LOG_TAB)
+        ranges = [t.quoted for t in tabs] + ([log_tab.quoted] if log_tab else [])
+        started = self.clock()
+        result = self.client.batch_get(self.spreadsheet_id, ranges)
+        problems: list[str] = []
+        out: dict[str, list[Row]] = {}
+        index: dict[str, tuple[str, int | None]] = {}
+        choices = {k: set(self.schema.choices(k)) for k in ("status", "forward_to")}
+        for tab, vr in zip(tabs, result):
+            values = vr.get("values", [])
+            tab = self._check_header(tab, values[0] if values else [], problems)
+            if "ticket_id" not in tab.columns:
+                problems.append(f"Tab {tab.key}: kolom No. Tiket tidak ditemukan; tab dilewati")
+                out[tab.key] = []
+                continue
+            rows = []
+            for r, row in self._scan(tab, values[1:], problems):
+                ticket = row["ticket_id"]
+                if ticket in index:
+                    problems.append(f"Tiket {ticket} muncul lebih dari sekali (tab {index[ticket][0]} dan {tab.key})")
+                    continue
+                index[ticket] = (tab.key, r)
+                for key, allowed in choices.items():
+                    if row.get(key) and row[key] not in allowed:
+                        problems.append(f"Tab {tab.key}, tiket {ticket}: isi '{row[key]}' di kolom "
+                                        f"{self.schema.column(key).header} tidak ada di daftar")
+                rows.append(row)
+            out[tab.key] = rows
+        if log_tab is not None:
+            self._set_log(log_tab, result[len(tabs)].get("values", [])[1:], started)
+        self._replace_index(index, started)
+        self.last_problems = problems
+        for p in problems:
+            log("WARNING", "sheet problem", detail=p)
+        return out
+
+    # -- the ticket index ----------------------------------------------------------------------
+    def _flush_refresh(self, items: list) -> list:
+        self._with_fresh_metadata(self._refresh_index)
+        return [None] * len(items)
+
+    def _refresh_index(self) -> None:
+        self._locate_all(update_index=True)
+
+    def _locate_all(self, update_index: bool = True) -> tuple[dict[str, list[Located]], list[str]]:
+        """Fresh header rows + ticket columns of every tab: where each ticket is now."""
+        tabs = self._opd_tabs()
+        ranges = []
+        for t in tabs:
+            col = layout.col_letter(t.columns.get("ticket_id", 0))
+            ranges += [f"{t.quoted}!1:1", f"{t.quoted}!{col}:{col}"]
+        started = self.clock()
+        result = self.client.batch_get(self.spreadsheet_id, ranges)
+        problems: list[str] = []
+        where: dict[str, list[Located]] = {}
+        for i, tab in enumerate(tabs):
+            header = (result[2 * i].get("values") or [[]])[0]
+            column = result[2 * i + 1].get("values", [])
+            before = tab.columns.get("ticket_id")
+            tab = self._check_header(tab, header, problems)
+            if tab.columns.get("ticket_id") != before:  # the ticket column moved: read it again
+                col = layout.col_letter(tab.columns.get("ticket_id", 0))
+                column = self.client.batch_get(self.spreadsheet_id, [f"{tab.quoted}!{col}:{col}"])[0].get("values", [])
+            for r, cells in enumerate(column[1:], start=1):
+                ticket = read_text(cells[0]).strip() if cells else ""
+                if ticket:
+                    where.setdefault(ticket, []).append(Located(tab, r))
+        if update_index:
+            self._replace_index({t: (locs[0].tab.key, locs[0].row) for t, locs in where.items()}, started)
+        return where, problems
+
+    def _replace_index(self, index: dict[str, tuple[str, int | None]], started: float) -> None:
+        """A fresh read replaces the index, keeping what this instance appended while it ran."""
+        with self.lock:
+            for ticket, (tab, when) in list(self._appended.items()):
+                if when >= started - 5.0:
+                    index.setdefault(ticket, (tab, None))
+                elif when < started - 600:
+                    del self._appended[ticket]
+            self._index, self._index_at = index, started
+
+    def _index_fresh(self) -> bool:
+        return self.clock() - self._index_at <= self.index_max_age
+
+    def known(self, ticket_id: str) -> bool:
+        with self.lock:
+            return ticket_id in self._index
+
+    # -- Workbook port: find / append -----------------------------------------------------------
+    def find(self, ticket_id: str) -> StoredCase | None:
+        with self.lock:
+            hit = self._index.get(ticket_id)
+        if hit is not None and hit[1] is not None:
+            case = self._read_row(ticket_id, hit[0], hit[1])
+            if case is not None:
+                return case
+        if hit is None and self._index_fresh():
+            return None
+        self.refreshes.submit([ticket_id])
+        with self.lock:
+            hit = self._index.get(ticket_id)
+        if hit is None or hit[1] is None:
+            return None
+        return self._read_row(ticket_id, hit[0], hit[1])
+
+    def _read_row(self, ticket_id: str, key: str, row: int) -> StoredCase | None:
+        tab = self.tabs().get(key)
+        if tab is None:
+            return None
+        try:
+            vr = self.client.batch_get(self.spreadsheet_id, [f"{tab.quoted}!1:1", f"{tab.quoted}!{row + 1}:{row + 1}"])
+        except SheetsApiError as e:
+            if e.bad_range:
+                self.forget_metadata()
+                return None
+            raise
+        tab = self._check_header(tab, (vr[0].get("values") or [[]])[0], [])
+        cells = (vr[1].get("values") or [[]])[0]
+        ti = tab.columns.get("ticket_id")
+        if ti is None or ti >= len(cells) or read_text(cells[ti]).strip() != ticket_id:
+            return None  # moved since we saw it (sort, insert): caller locates afresh
+        return StoredCase(key, self._decode(tab, cells))
+
+    def append(self, cases: Sequence[NewCase]) -> list[bool]:
+        for case in cases:
+            if case.tab not in self.tabs() or case.tab == layout.LOG_TAB:
+                raise ValueError(f"unknown tab {case.tab!r}; run bootstrap")
+        return self.appends.submit(list(cases))
+
+    def _flush_appends(self, cases: list[NewCase]) -> list[bool]:
+        results = [False] * len(cases)
+        pending: dict[str, int] = {}
+        with self.lock:
+            for i, case in enumerate(cases):
+                ticket = case.row["ticket_id"]
+                if ticket not in self._index and ticket not in pending:
+                    pending[ticket] = i
+        for attempt in range(self.client.retry.attempts):
+            if not pending:
+                break
+            try:
+                self._with_fresh_metadata(lambda: self._append_rows([cases[i] for i in pending.values()]))
+            except AmbiguousWrite:
+                # The reply was lost: look at the sheet and retry only what did not land.
+                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                self._with_fresh_metadata(self._refresh_index)
+                with self.lock:
+                    landed = [t for t in pending if t in self._index]
+                for t in landed:
+                    results[pending.pop(t)] = True
+                continue
+            now = self.clock()
+            with self.lock:
+                for t, i in pending.items():
+                    self._index[t] = (cases[i].tab, None)
+                    self._appended[t] = (cases[i].tab, now)
+                    results[i] = True
+            pending = {}
+        if pending:
+            raise StorageUnavailable(f"append not confirmed for {len(pending)} case(s) after retries")
+        return results
+
+    def _row_cells(self, tab: Tab, row: Row) -> list[dict]:
+        missing = [c.header for c in self.schema.columns if c.key not in tab.columns]
+        if missing:
+            raise StorageUnavailable(f"tab {tab.key} lacks column(s) {missing}; run `python main.py bootstrap`")
+        width = max(tab.columns.values()) + 1
+        cells: list[dict] = [{} for _ in range(width)]
+        for c in self.schema.columns:
+            cells[tab.columns[c.key]] = cell_data(row.get(c.key, ""), c.type == "datetime", self.tz, self.pattern)
+        return cells
+
+    def _append_rows(self, cases: list[NewCase]) -> None:
+        by_tab: dict[str, list[dict]] = {}
+        for case in cases:
+            tab = self._tab(case.tab)
+            by_tab.setdefault(case.tab, []).append({"values": self._row_cells(tab, case.row)})
+        requests = [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": CELL_FIELDS}}
+                    for k, rows in by_tab.items()]
+        self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
+
+    # -- Workbook port: update / move / delete ----------------------------------------------------
+    def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
+        allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
+        for up in updates:
+            bad = set(up.values) - allowed
+            if bad:
+                raise ValueError(f"not allowed to write {sorted(bad)} ({'staff' if staff else 'system'})")
+        report = WriteReport()
+        if not updates:
+            return report
+        where, problems = self._with_fresh_metadata(self._locate_all)
+        report.problems.extend(problems)
+        requests: list[dict] = []
+        for up in updates:
+            locs = where.get(up.ticket_id)
+            if not locs:
+                report.missing.append(up.ticket_id)
+                continue
+            if len(locs) > 1:
+                report.problems.append(f"Tiket {up.ticket_id} muncul {len(locs)} kali; hanya baris pertama yang diisi")
+            loc = locs[0]
+            cells: dict[int, dict] = {}
+            for key, value in up.values.items():
+                col = loc.tab.columns.get(key)
+                if col is None:
+                    report.problems.append(f"Tab {loc.tab.key}: kolom '{self.schema.column(key).header}' tidak "
+                                           f"ditemukan; {up.ticket_id} tidak diperbarui di kolom itu")
+                    continue
+                cells[col] = cell_data(value, key in self.schema.datetime_keys, self.tz, self.pattern)
+            for start, run in _contiguous(cells):
+                requests.append({"updateCells": {
+                    "start": {"sheetId": loc.tab.sheet_id, "rowIndex": loc.row, "columnIndex": start},
+                    "rows": [{"values": run}], "fields": CELL_FIELDS}})
+            report.written += 1
+        if requests:
+            self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=True)
+        return report
+
+    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
+        target = self._tab(to_tab)
+        for attempt in range(self.client.retry.attempts):
+            where, _ = self._with_fresh_metadata(self._locate_all)
+            locs = where.get(ticket_id, [])
+            sources = [loc for loc in locs if loc.tab.key != to_tab]
+            if not locs:
+                return False
+            if not sources:
+                return True  # already there (a retried move that did land)
+            src = sources[0]
+            vr = self.client.batch_get(self.spreadsheet_id, [f"{src.tab.quoted}!{src.row + 1}:{src.row + 1}"])
+            cells = (vr[0].get("values") or [[]])[0]
+            ti = src.tab.columns.get("ticket_id")
+            if ti is None or ti >= len(cells) or read_text(cells[ti]).strip() != ticket_id:
+                continue  # moved between the two reads: locate again
+            row = {**self._decode(src.tab, cells), **values}
+            requests = [
+                {"appendCells": {"sheetId": target.sheet_id, "rows": [{"values": self._row_cells(target, row)}],
+                                 "fields": CELL_FIELDS}},
+                {"deleteDimension": {"range": {"sheetId": src.tab.sheet_id, "dimension": "ROWS",
+                                               "startIndex": src.row, "endIndex": src.row + 1}}},
+            ]
+            try:
+                self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
+            except AmbiguousWrite:
+                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                continue  # next loop sees whether it landed (atomic: both or neither)
+            with self.lock:
+                self._index[ticket_id] = (to_tab, None)
+            return True
+        raise StorageUnavailable(f"move of {ticket_id} not confirmed after retries")
+
+    def delete(self, ticket_ids: Sequence[str]) -> int:
+        wanted = set(ticket_ids)
+        present: set[str] | None = None
+        removed: set[str] = set()
+        for attempt in range(self.client.retry.attempts):
+            where, _ = self._with_fresh_metadata(self._locate_all)
+            if present is None:
+                present = {t for t in wanted if t in where}
+            else:  # an attempt whose reply was lost may have landed
+                removed |= {t for t in present if t not in where}
+            targets = [(loc, t) for t in present - removed for loc in where.get(t, [])]
+            if not targets:
+                break
+            # Bottom-up per sheet, so one deletion does not shift the rows of the next.
+            targets.sort(key=lambda lt: (lt[0].tab.sheet_id, -lt[0].row))
+            requests = [{"deleteDimension": {"range": {"sheetId": loc.tab.sheet_id, "dimension": "ROWS",
+                                                       "startIndex": loc.row, "endIndex": loc.row + 1}}}
+                        for loc, _ in targets]
+            try:
+                self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
+            except AmbiguousWrite:
+                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                continue
+            removed |= {t for _, t in targets}
+            break
+        else:
+            raise StorageUnavailable("delete not confirmed after retries")
+        with self.lock:
+            for t in removed:
+                self._index.pop(t, None)
+                self._appended.pop(t, None)
+        return len(removed)
+
+    # -- the Log ---------------------------------------------------------------------------------
+    def _set_log(self, tab: Tab, values: list[list[Any]], started: float) -> None:
+        entries: dict[tuple[str, str], LogEntry] = {}
+        c = tab.columns
+        for cells in values:
+            def get(k):
+                i = c.get(k)
+                return cells[i] if i is not None and i < len(cells) else ""
+            kind, key = read_text(get("kind")), read_text(get("key"))
+            if not kind:
+                continue
+            at = read_datetime(get("at"), self.tz) or datetime.fromtimestamp(0, self.tz)
+            entries.setdefault((kind, key), LogEntry(kind, key, at, read_text(get("detail"))))
+        with self.lock:
+            self._log, self._log_at = entries, started
+
+    def _log_tab(self) -> Tab:
+        tab = self.tabs().get(layout.LOG_TAB)
+        if tab is None:
+            raise StorageUnavailable("the Log tab is missing; run `python main.py bootstrap`")
+        return tab
+
+    def _fresh_log(self) -> dict[tuple[str, str], LogEntry]:
+        if self.clock() - self._log_at > self.log_max_age:
+            tab = self._log_tab()
+            started = self.clock()
+            vr = self._with_fresh_metadata(lambda: self.client.batch_get(self.spreadsheet_id, [self._log_tab().quoted]))
+            self._set_log(tab, vr[0].get("values", [])[1:], started)
+        return self._log
+
+    def log_add(self, entry: LogEntry) -> bool:
+        if (entry.kind, entry.key) in self._fresh_log():
+            return False
+        tab = self._log_tab()
+        row = {"kind": entry.kind, "key": entry.key, "at": entry.at, "detail": entry.detail}
+        width = max(tab.columns.values()) + 1
+        cells: list[dict] = [{} for _ in range(width)]
+        for k in layout.LOG_COLUMNS:
+            if k in tab.columns:
+                cells[tab.columns[k]] = cell_data(row[k], k == "at", self.tz, self.pattern)
+        try:
+            self.client.spreadsheet_batch_update(self.spreadsheet_id, [{"appendCells": {
+                "sheetId": tab.sheet_id, "rows": [{"values": cells}], "fields": CELL_FIELDS}}], idempotent=False)
+        except AmbiguousWrite:
+            self._log_at = float("-inf")
+            if (entry.kind, entry.key) in self._fresh_log():
+                return True
+            raise
+        with self.lock:
+            self._log[(entry.kind, entry.key)] = entry
+        return True
+
+    def log_has(self, kind: str, key: str) -> bool:
+        return (kind, key) in self._fresh_log()
+
+    def log_entries(self, kind: str | None = None) -> list[LogEntry]:
+        self._log_at = float("-inf")
+        entries = [e for e in self._fresh_log().values() if kind is None or e.kind == kind]
+        return sorted(entries, key=lambda e: e.at)
+
+    # -- capacity --------------------------------------------------------------------------------
+    def cell_usage(self) -> tuple[int, int]:
+        """(cells in use, 10,000,000): Sheets counts every cell of every grid, empty or not."""
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets.properties.gridProperties")
+        used = sum(s["properties"]["gridProperties"].get("rowCount", 0) * s["properties"]["gridProperties"].get("columnCount", 0)
+                   for s in meta.get("sheets", []))
+        return used, CELL_LIMIT
+
+
+def _contiguous(cells: dict[int, dict]) -> Iterable[tuple[int, list[dict]]]:
+    run_start, run = None, []
+    for col in sorted(cells):
+        if run and col == run_start + len(run):
+            run.append(cells[col])
+        else:
+            if run:
+                yield run_start, run
+            run_start, run = col, [cells[col]]
+    if run:
+        yield run_start, run
+
+
+# ----------------------------------------------------------------------------- the contact book
+CONTACT_TITLE = "Kontak"
+CONTACT_COLUMNS = ("ticket_id", "channel", "name", "phone", "channel_user_id", "email", "anonymous", "received_at")
+CONTACT_HEADERS = ("No. Tiket", "Kanal", "Nama", "Telepon", "ID Pengguna Kanal", "Email", "Anonim", "Diterima")
+
+
+class GoogleContactBook:
+    """The ContactBook port on the private contact spreadsheet (tab `Kontak`, one row per ticket).
+
+    Appends go through `values.append` (RAW, INSERT_ROWS, explicit table range) and the reported
+    range is checked. Reads are served from an instance cache refreshed at most every
+    `max_age` seconds (bounded reads whatever the traffic); `forget` always reads fresh.
+    A ticket written twice (redelivery to another instance) leaves two identical rows: readers
+    take the last, `forget` erases all.
+    """
+
+    def __init__(self, client: SheetsHTTPClient, spreadsheet_id: str, *, tz: ZoneInfo = DEFAULT_TZ,
+                 coalesce_window: float = 1.0, max_age: float = 30.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.client, self.spreadsheet_id, self.tz = client, spreadsheet_id, tz
+        self.clock, self.sleep, self.max_age = clock, sleep, max_age
+        self.lock = threading.RLock()
+        self._ready = False
+        self._records: dict[str, ContactRecord] = {}
+        self._at = float("-inf")
+        self.puts = Coalescer(self._flush_puts, window=coalesce_window, clock=clock, sleep=sleep)
+        self.problems: list[str] = []
+
+    @classmethod
+    def from_settings(cls, settings, **kw) -> "GoogleContactBook":
+        if not settings.contacts_spreadsheet_id:
+            raise StorageUnavailable("KMC_CONTACTS_SPREADSHEET_ID is not set")
+        return cls(shared_client(settings.sheets_emulator_host), settings.contacts_spreadsheet_id, tz=settings.tz, **kw)
+
+    @property
+    def table(self) -> str:
+        return f"{layout.quote_title(CONTACT_TITLE)}!A1:{layout.col_letter(len(CONTACT_COLUMNS) - 1)}"
+
+    def bootstrap(self) -> list[str]:
+        """Create the `Kontak` tab with its header and formats (idempotent)."""
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title))")
+        titles = {s["properties"]["title"]: s["properties"]["sheetId"] for s in meta.get("sheets", [])}
+        done: list[str] = []
+        if CONTACT_TITLE not in titles:
+            sid = max(list(titles.values()) + [1000]) + 1
+            header = [{"userEnteredValue": {"stringValue": h}, "userEnteredFormat": {"textFormat": {"bold": True}}}
+                      for h in CONTACT_HEADERS]
+            n = len(CONTACT_COLUMNS)
+            self.client.spreadsheet_batch_update(self.spreadsheet_id, [
+                {"addSheet": {"properties": {"sheetId": sid, "title": CONTACT_TITLE, "gridProperties": {
+                    "rowCount": layout.INITIAL_ROWS, "columnCount": n, "frozenRowCount": 1}}}},
+                {"updateCells": {"start": {"sheetId": sid, "rowIndex": 0, "columnIndex": 0}, "rows": [{"values": header}],
+                                 "fields": "userEnteredValue,userEnteredFormat.textFormat"}},
+                {"repeatCell": {"range": {"sheetId": sid, "startRowIndex": 1, "startColumnIndex": 0, "endColumnIndex": n - 1},
+                                "cell": {"userEnteredFormat": {"numberFormat": {"type": "TEXT"}}},
+                                "fields": "userEnteredFormat.numberFormat"}},
+                {"repeatCell": {"range": {"sheetId": sid, "startRowIndex": 1, "startColumnIndex": n - 1, "endColumnIndex": n},
+                                "cell": {"userEnteredFormat": {"numberFormat": {"type": "DATE_TIME", "pattern": "yyyy-mm-dd hh:mm:ss"}}},
+                                "fields": "userEnteredFormat.numberFormat"}},
+            ], idempotent=False)
+            done.append(f"tab {CONTACT_TITLE} dibuat di spreadsheet kontak")
+        self._ready = True
+        return done
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            self.bootstrap()
+
+    # -- reading ---------------------------------------------------------------------------
+    def _decode(self, cells: list[Any]) -> ContactRecord | None:
+        get = lambda i: cells[i] if i < len(cells) else ""  # noqa: E731
+        ticket = read_text(get(0)).strip()
+        if not ticket:
+            return None
+        anon = get(6)
+        contact = Contact(read_text(get(2)), read_text(get(3)), read_text(get(4)), read_text(get(5)),
+                          anon is True or read_text(anon).strip().upper() in ("TRUE", "1", "YA"))
+        at = read_datetime(get(7), self.tz) or datetime.fromtimestamp(0, self.tz)
+        return ContactRecord(ticket, read_text(get(1)), contact, at)
+
+    def _rows(self) -> list[tuple[int, ContactRecord]]:
+        self._ensure()
+        started = self.clock()
+        vr = self.client.batch_get(self.spreadsheet_id, [self.table])
+        out = []
+        for r, cells in enumerate(vr[0].get("values", [])[1:], start=1):
+            rec = self._decode(cells)
+            if rec is not None:
+                out.append((r, rec))
+        with self.lock:
+            self._records = {rec.ticket_id: rec for _, rec in out}  # the last row of a ticket wins
+            self._at = started
+        return out
+
+    def _cached(self) -> dict[str, ContactRecord]:
+        if self.clock() - self._at > self.max_age:
+            self._rows()
+        return self._records
+
+    # -- ContactBook port --------------------------------------------------------------------
+    def put(self, record: ContactRecord) -> None:
+        self._ensure()
+        with self.lock:
+            known = self._records.get(record.ticket_id)
+        if known == record:
+            return
+        self.puts.submit([record])
+
+    def _encode(self, record: ContactRecord) -> list[Any]:
+        c = record.contact
+        return [record.ticket_id, record.channel, c.name, c.phone, c.channel_user_id, c.email, bool(c.anonymous),
+                to_serial(record.received_at, self.tz)]
+
+    def _flush_puts(self, records: list[ContactRecord]) -> list[None]:
+        latest = {r.ticket_id: r for r in records}
+        rows = [self._encode(r) for r in latest.values()]
+        for attempt in range(self.client.retry.attempts):
+            try:
+                reply = self.client.values_append_raw(self.spreadsheet_id, self.table, rows)
+                break
+            except AmbiguousWrite:
+                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                present = {rec.ticket_id for _, rec in self._rows()}
+                rows = [self._encode(r) for t, r in latest.items() if t not in present]
+                if not rows:
+                    reply = None
+                    break
+        else:
+            raise StorageUnavailable("contact append not confirmed after retries")
+        if reply is not None:
+            self._check_append(reply, len(rows))
+        with self.lock:
+            self._records.update(latest)
+        return [None] * len(records)
+
+    def _check_append(self, reply: dict, n: int) -> None:
+        """The rows must land as whole new rows under the header, columns A..H."""
+        updated = reply.get("updates", {}).get("updatedRange", "")
+        expected_end = layout.col_letter(len(CONTACT_COLUMNS) - 1)
+        cells = updated.rsplit("!", 1)[-1]
+        ok = False
+        if ":" in cells:
+            a, b = cells.split(":")
+            ra, rb = int("".join(ch for ch in a if ch.isdigit()) or 0), int("".join(ch for ch in b if ch.isdigit()) or 0)
+            ok = a.startswith("A") and b.startswith(expected_end) and ra >= 2 and rb - ra + 1 == n
+        if not ok:
+            problem = f"kontak: baris baru tercatat di rentang tak terduga {updated!r}"
+            self.problems.append(problem)
+            log("ERROR", "contact append landed in an unexpected range", updated_range=updated, rows=n)
+
+    def get(self, ticket_id: str) -> ContactRecord | None:
+        return self._cached().get(ticket_id)
+
+    def latest_for(self, channel_user_id: str, since: datetime) -> ContactRecord | None:
+        if not channel_user_id:
+            return None
+        hits = [r for r in self._cached().values()
+                if r.contact.channel_user_id == channel_user_id and r.received_at >= since]
+        return max(hits, key=lambda r: r.received_at) if hits else None
+
+    def forget(self, ticket_or_phone: str) -> list[str]:
+        rows = self._rows()
+        needle = ticket_or_phone
+        hits = [(r, rec) for r, rec in rows if rec.ticket_id == needle
+                or (rec.contact.phone and rec.contact.phone == needle)
+                or (rec.contact.channel_user_id and rec.contact.channel_user_id == needle)]
+        if not hits:
+            return []
+        data = [{"range": f"{layout.quote_title(CONTACT_TITLE)}!C{r + 1}:G{r + 1}", "majorDimension": "ROWS",
+                 "values": [["", "", "", "", True]]} for r, _ in hits]
+        self.client.values_batch_update_raw(self.spreadsheet_id, data)
+        tickets = list(dict.fromkeys(rec.ticket_id for _, rec in hits))
+        with self.lock:
+            for t in tickets:
+                rec = self._records.get(t)
+                if rec is not None:
+                    self._records[t] = ContactRecord(t, rec.channel, Contact(anonymous=True), rec.received_at)
+        return tickets
