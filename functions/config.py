@@ -83,6 +83,8 @@ class Settings:
     media_feeds: tuple[str, ...] = ()
     feeds_allow_private: bool = False  # KMC_FEEDS_ALLOW_PRIVATE: fetch feeds on private/loopback hosts (tests, intranet)
     open311_keys: tuple[str, ...] = ()
+    form_secret: str = ""  # KMC_FORM_SECRET: signs web-form CSRF tokens (see channels/csrf.py)
+    trusted_proxy_hops: int = 1  # KMC_TRUSTED_PROXY_HOPS: proxies appending to X-Forwarded-For
     sheets_emulator_host: str = ""
     conversation_window_minutes: int = 30
     in_cloud: bool = False
@@ -148,6 +150,8 @@ class Settings:
             media_feeds=_list(env, "KMC_MEDIA_FEEDS"),
             feeds_allow_private=_bool(env, "KMC_FEEDS_ALLOW_PRIVATE", False),
             open311_keys=_list(env, "KMC_OPEN311_KEYS"),
+            form_secret=env.get("KMC_FORM_SECRET", "").strip(),
+            trusted_proxy_hops=_int(env, "KMC_TRUSTED_PROXY_HOPS", 1),
             sheets_emulator_host=env.get("SHEETS_EMULATOR_HOST", "").strip(),
             conversation_window_minutes=_int(env, "KMC_CONVERSATION_WINDOW_MINUTES", 30),
             in_cloud=bool(env.get("K_SERVICE")),
