@@ -1,101 +1,343 @@
-"""Digest numbers from the rows of every tab. Pure: rows and `now` in, a Digest out."""
+"""Digest numbers from the rows of every tab. Pure: rows and `now` in, a Digest out.
+
+Definitions (the README repeats them for the readers of the email):
+
+- *kemarin* (yesterday, WIB): complaints received that day; answers given that day, on time or late.
+- *masih terlambat*: every case now unanswered past its deadline, whatever its age.
+- *kepatuhan* (compliance) over the last `window_days` (30): of the cases whose deadline fell in
+  the window, the share answered by the deadline. A case not yet due is not judged yet.
+- ranking: OPDs with at least `min_sample` judged cases, ordered by the Wilson lower bound (95 %)
+  of their compliance, so that two lucky cases cannot top the ranking; the others are listed
+  after, unranked. Triage and bodies outside the regency are never ranked.
+"""
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Callable, Iterable, Mapping
 
-from ..model import Sla
+from ..model import OUTSIDE, TRIAGE, Channel, Sentiment, Sla
 from ..text import excerpt
+
+WINDOW_DAYS = 30
+MIN_SAMPLE = 5
+Z95 = 1.959964
+CELL_LIMIT = 10_000_000  # cells in one Google spreadsheet
+CAPACITY_WARNING = 0.80
+TICK = timedelta(microseconds=1)
+# one move in the `forward_history` cell, as the sweep writes it: `2026-11-27 10:15 PUTR → DINKES`
+FORWARD_ENTRY = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) (\S+) → (\S+)")
+MEDIA_CHANNELS = frozenset({str(Channel.MASS_MEDIA), str(Channel.SOCIAL_MEDIA)})
+
+# (tab, ticket) -> (url or "", human hint such as "python main.py sheet show PUTR")
+Locator = Callable[[str, str], tuple[str, str]]
+
+
+def no_locator(tab: str, ticket: str) -> tuple[str, str]:
+    return "", f"tab {tab}"
+
+
+def wilson_lower_bound(successes: int, n: int, z: float = Z95) -> float:
+    """Lower end of the Wilson score interval: a fair rank for small samples."""
+    if n <= 0:
+        return 0.0
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - margin) / denominator)
+
+
+def age_text(hours: int) -> str:
+    """`3 hari 5 jam`, `7 jam`."""
+    days, rest = divmod(max(0, hours), 24)
+    if days and rest:
+        return f"{days} hari {rest} jam"
+    return f"{days} hari" if days else f"{rest} jam"
 
 
 @dataclass(frozen=True)
 class OpdLine:
     key: str
     title: str
-    total: int  # cases ever received in this tab
+    total: int  # complaints received in the window
     new_yesterday: int
-    on_time: int
-    late: int
-    overdue: int  # unanswered past deadline
-    running: int  # unanswered, still within deadline
+    on_time: int  # judged cases (deadline in the window) answered by the deadline
+    late: int  # judged cases answered after the deadline
+    overdue: int  # unanswered past the deadline now (any age)
+    running: int  # unanswered, still within the deadline
+    forwarded_away: int = 0  # moves out of this tab in the window
+    judged_overdue: int = 0  # of the judged cases, those still unanswered
+    rankable: bool = True  # False for triage and bodies outside the regency
+    rank: int | None = None
 
     @property
     def answered(self) -> int:
         return self.on_time + self.late
 
     @property
+    def judged(self) -> int:
+        return self.on_time + self.late + self.judged_overdue
+
+    @property
     def compliance(self) -> float | None:
-        """On-time share of cases whose deadline has passed or that were answered."""
-        judged = self.on_time + self.late + self.overdue
-        return None if judged == 0 else self.on_time / judged
+        """On-time share of the cases due in the window."""
+        return None if self.judged == 0 else self.on_time / self.judged
+
+    @property
+    def lower_bound(self) -> float:
+        return wilson_lower_bound(self.on_time, self.judged)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.total or self.judged or self.overdue or self.running or self.forwarded_away)
 
 
 @dataclass(frozen=True)
-class OverdueCase:
+class CaseRef:
+    """One case as the emails list it (overdue, due soon, negative coverage)."""
+
     ticket_id: str
     opd: str
     opd_title: str
     received_at: datetime
     deadline: datetime
-    age_hours: int
+    age_hours: int  # since the complaint first arrived (forwarding does not reset it)
     category: str
     location: str
     summary: str
+    channel: str = ""
+    link: str = ""  # URL of the row, when the store can tell
+    where: str = ""  # how to find it otherwise
+    forwarded: bool = False
+    media_link: str = ""  # the post / article (media cases)
+
+    @property
+    def age(self) -> str:
+        return age_text(self.age_hours)
+
+    @property
+    def hours_left(self) -> int:
+        return int((self.deadline - self.received_at).total_seconds() // 3600)
+
+
+@dataclass(frozen=True)
+class DayPoint:
+    day: date
+    received: int
+    on_time: int  # answers given that day, on time
+    late: int  # answers given that day, late
+    overdue: int  # unanswered past deadline at the end of the day
+
+
+@dataclass(frozen=True)
+class Capacity:
+    used: int
+    limit: int = CELL_LIMIT
+
+    @property
+    def share(self) -> float:
+        return self.used / self.limit if self.limit else 0.0
+
+    @property
+    def warning(self) -> bool:
+        return self.share >= CAPACITY_WARNING
 
 
 @dataclass
 class Digest:
     day: date  # the report date (WIB)
     generated_at: datetime
-    lines: list[OpdLine]
-    overdue: list[OverdueCase]
+    lines: list[OpdLine]  # ranked first (best first), then the unranked ones
+    overdue: list[CaseRef]  # every overdue case, oldest first
     problems: list[str] = field(default_factory=list)
+    series: list[DayPoint] = field(default_factory=list)
+    media: list[CaseRef] = field(default_factory=list)
+    answered_on_time_yesterday: int = 0
+    answered_late_yesterday: int = 0
+    capacity: Capacity | None = None
+    monthly: object | None = None  # services.monthly.MonthlyEvaluation on the 1st of a month
+    window_days: int = WINDOW_DAYS
+    min_sample: int = MIN_SAMPLE
+    chart_cid: str = ""  # set by the job when the chart image is attached
 
     @property
     def totals(self) -> dict[str, int]:
-        keys = ("total", "new_yesterday", "on_time", "late", "overdue", "running")
+        keys = ("total", "new_yesterday", "on_time", "late", "overdue", "running", "forwarded_away")
         return {k: sum(getattr(line, k) for line in self.lines) for k in keys}
 
     @property
+    def judged(self) -> int:
+        return sum(line.judged for line in self.lines)
+
+    @property
     def compliance(self) -> float | None:
-        t = self.totals
-        judged = t["on_time"] + t["late"] + t["overdue"]
-        return None if judged == 0 else t["on_time"] / judged
+        judged = self.judged
+        return None if judged == 0 else sum(line.on_time for line in self.lines) / judged
+
+    @property
+    def ranked(self) -> list[OpdLine]:
+        return [line for line in self.lines if line.rank is not None]
+
+    @property
+    def unranked(self) -> list[OpdLine]:
+        return [line for line in self.lines if line.rank is None and line.active]
+
+    @property
+    def headline(self) -> dict[str, object]:
+        return {
+            "new_yesterday": self.totals["new_yesterday"],
+            "on_time_yesterday": self.answered_on_time_yesterday,
+            "late_yesterday": self.answered_late_yesterday,
+            "overdue": self.totals["overdue"],
+            "running": self.totals["running"],
+            "compliance": self.compliance,
+        }
 
 
-def build_digest(tabs: dict[str, list[dict]], titles: dict[str, str], now: datetime) -> Digest:
+def _dt(value) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+def build_digest(
+    tabs: Mapping[str, Iterable[dict]],
+    titles: Mapping[str, str],
+    now: datetime,
+    *,
+    locate: Locator = no_locator,
+    window_days: int = WINDOW_DAYS,
+    min_sample: int = MIN_SAMPLE,
+    unranked_keys: Iterable[str] = (TRIAGE, OUTSIDE),
+) -> Digest:
+    """One pass over every row; O(rows), no sorting of rows except the overdue list."""
+    tz = now.tzinfo
     today = now.date()
     yesterday = today - timedelta(days=1)
+    first_day = today - timedelta(days=window_days)  # the series covers [first_day, yesterday]
+    window_start = now - timedelta(days=window_days)
+    media_since = now - timedelta(hours=24)
+    unranked_keys = set(unranked_keys)
+    n_days = window_days
+    received_by_day = [0] * n_days
+    on_time_by_day = [0] * n_days
+    late_by_day = [0] * n_days
+    overdue_delta = [0] * (n_days + 1)  # difference array over day ends
+    on_time_yesterday = late_yesterday = 0
     lines: list[OpdLine] = []
-    overdue: list[OverdueCase] = []
+    overdue: list[CaseRef] = []
+    media: list[CaseRef] = []
+    forwarded_from: dict[str, int] = {}
+
+    def day_index(moment: datetime) -> int:
+        return (moment.astimezone(tz).date() - first_day).days
+
     for key, rows in tabs.items():
-        counts = dict(total=0, new_yesterday=0, on_time=0, late=0, overdue=0, running=0)
+        c = dict(total=0, new_yesterday=0, on_time=0, late=0, overdue=0, running=0, judged_overdue=0)
+        title = titles.get(key, key)
         for row in rows:
-            if not str(row.get("ticket_id") or "").strip():
+            ticket = str(row.get("ticket_id") or "").strip()
+            if not ticket:
                 continue
-            counts["total"] += 1
-            received = row.get("received_at")
-            if isinstance(received, datetime) and received.astimezone(now.tzinfo).date() == yesterday:
-                counts["new_yesterday"] += 1
+            received = _dt(row.get("received_at"))
+            due = _dt(row.get("deadline"))
+            responded = _dt(row.get("responded_at"))
             state = str(row.get("sla") or "")
-            if state == Sla.ON_TIME:
-                counts["on_time"] += 1
-            elif state == Sla.LATE:
-                counts["late"] += 1
-            elif state == Sla.OVERDUE:
-                counts["overdue"] += 1
-                overdue.append(_overdue_case(key, titles.get(key, key), row, now))
-            else:
-                counts["running"] += 1
-        lines.append(OpdLine(key, titles.get(key, key), **counts))
-    overdue.sort(key=lambda c: c.received_at)
-    return Digest(today, now, lines, overdue)
+            if received is not None:
+                i = day_index(received)
+                if received >= window_start:
+                    c["total"] += 1
+                if 0 <= i < n_days:
+                    received_by_day[i] += 1
+                    if i == n_days - 1:
+                        c["new_yesterday"] += 1
+            if responded is not None:
+                i = day_index(responded)
+                if 0 <= i < n_days:
+                    if state == Sla.LATE or (due is not None and responded > due):
+                        late_by_day[i] += 1
+                        late_yesterday += i == n_days - 1
+                    else:
+                        on_time_by_day[i] += 1
+                        on_time_yesterday += i == n_days - 1
+            if due is not None and window_start < due <= now:
+                if responded is not None:
+                    if responded <= due:
+                        c["on_time"] += 1
+                    else:
+                        c["late"] += 1
+                else:
+                    c["judged_overdue"] += 1
+            if due is not None and (responded is None or responded > due):
+                # overdue at the end of day i when due < end(i) and the answer (if any) came after end(i)
+                start = max(0, day_index(due))
+                stop = n_days if responded is None else min(n_days, day_index(responded - TICK))
+                if start < stop:
+                    overdue_delta[start] += 1
+                    overdue_delta[stop] -= 1
+            if responded is None and not str(row.get("response") or "").strip():
+                if state == Sla.OVERDUE or (due is not None and now > due):
+                    c["overdue"] += 1
+                    overdue.append(case_ref(key, title, row, now, locate))
+                else:
+                    c["running"] += 1
+            if (received is not None and received > media_since
+                    and str(row.get("channel") or "") in MEDIA_CHANNELS
+                    and str(row.get("sentiment") or "") == Sentiment.NEGATIVE):
+                media.append(case_ref(key, title, row, now, locate))
+            history = str(row.get("forward_history") or "")
+            if history:
+                for stamp, source, _ in FORWARD_ENTRY.findall(history):
+                    try:
+                        moved_at = datetime.fromisoformat(stamp).replace(tzinfo=tz)
+                    except ValueError:
+                        continue
+                    if moved_at > window_start:
+                        forwarded_from[source] = forwarded_from.get(source, 0) + 1
+        lines.append(OpdLine(key, title, rankable=key not in unranked_keys, **c))
+
+    lines = [_with_forwarded(line, forwarded_from.get(line.key, 0)) for line in lines]
+    lines = rank_lines(lines, min_sample)
+    overdue.sort(key=lambda case: case.received_at)
+    media.sort(key=lambda case: case.received_at, reverse=True)
+    running_total = 0
+    series = []
+    for i in range(n_days):
+        running_total += overdue_delta[i]
+        series.append(DayPoint(first_day + timedelta(days=i), received_by_day[i], on_time_by_day[i],
+                               late_by_day[i], running_total))
+    return Digest(today, now, lines, overdue, series=series, media=media,
+                  answered_on_time_yesterday=on_time_yesterday, answered_late_yesterday=late_yesterday,
+                  window_days=window_days, min_sample=min_sample)
 
 
-def _overdue_case(key: str, title: str, row: dict, now: datetime) -> OverdueCase:
-    received = row.get("received_at") if isinstance(row.get("received_at"), datetime) else now
-    due = row.get("deadline") if isinstance(row.get("deadline"), datetime) else now
-    return OverdueCase(
+def _with_forwarded(line: OpdLine, n: int) -> OpdLine:
+    if not n:
+        return line
+    from dataclasses import replace
+
+    return replace(line, forwarded_away=n)
+
+
+def rank_lines(lines: list[OpdLine], min_sample: int = MIN_SAMPLE) -> list[OpdLine]:
+    """Ranked (enough judged cases) by Wilson lower bound, best first; then the rest by title."""
+    from dataclasses import replace
+
+    eligible = [line for line in lines if line.rankable and line.judged >= min_sample]
+    eligible.sort(key=lambda line: (-line.lower_bound, -(line.compliance or 0), line.title))
+    ranked = [replace(line, rank=i) for i, line in enumerate(eligible, start=1)]
+    chosen = {line.key for line in eligible}
+    rest = sorted((line for line in lines if line.key not in chosen),
+                  key=lambda line: (not line.rankable, -line.overdue, line.title))
+    return ranked + rest
+
+
+def case_ref(key: str, title: str, row: dict, now: datetime, locate: Locator) -> CaseRef:
+    received = _dt(row.get("received_at")) or now
+    due = _dt(row.get("deadline")) or now
+    url, where = locate(key, row["ticket_id"])
+    return CaseRef(
         ticket_id=row["ticket_id"],
         opd=key,
         opd_title=title,
@@ -104,5 +346,10 @@ def _overdue_case(key: str, title: str, row: dict, now: datetime) -> OverdueCase
         age_hours=int((now - received).total_seconds() // 3600),
         category=str(row.get("category") or ""),
         location=str(row.get("location") or ""),
-        summary=excerpt(str(row.get("text") or ""), 80),
+        summary=excerpt(str(row.get("text") or ""), 90),
+        channel=str(row.get("channel") or ""),
+        link=url,
+        where=where,
+        forwarded=bool(str(row.get("forward_history") or "").strip()),
+        media_link=str(row.get("link") or ""),
     )

@@ -1,17 +1,38 @@
-"""The daily job (07:00 WIB): mark overdue cases, then send the leadership digest once per day."""
+"""The daily job (07:00 WIB): mark overdue cases, then send the leadership digest, each OPD head's
+overdue list and (on the 1st) the monthly evaluation — each once per day.
+
+Store requests are constant whatever the number of tabs and rows: one `read_all`, one batched
+`update` for the overdue marks, two Log reads (`digest`, `problem`), one batched Log write.
+Idempotency: every email sent is recorded in the Log (kind `digest`, key `DATE` for leadership,
+`DATE:OPD` for an OPD head); a Cloud Scheduler retry or a second run for the same date finds them
+and sends nothing new, while an email that failed the first time is sent by the retry.
+
+Optional store methods (used when the store offers them, with a fallback otherwise):
+- `cell_usage() -> int | (used, limit)`: cells used in the spreadsheet; the digest warns at 80 %
+  of the 10 million cell limit;
+- `row_link(tab, ticket_id) -> str | None`: a URL to the case's row
+  (`https://docs.google.com/spreadsheets/d/ID/edit#gid=GID&range=A{row}`), answered from what
+  the store already knows (no extra request); `log_add_many(entries) -> int` (see logbook.py).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Mapping
 
-from ..digest.data import Digest, build_digest
-from ..digest.render import render_digest
-from ..mail.port import Mailer, OutgoingMail
+from .. import sla
+from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator
+from ..digest.render import render_digest, render_opd_overdue
+from ..logs import log
+from ..mail.port import Attachment, InlineImage, Mailer, OutgoingMail, compose
 from ..model import Sla
 from ..stores.port import CellUpdate, LogEntry, Workbook
+from .logbook import DIGEST, PROBLEM, add_many
 from .sweep import case_deadline
 
-DIGEST_LOG = "digest"
+DIGEST_LOG = DIGEST  # kept for callers of the first version
+MAX_EMAIL_BYTES = 1_000_000
+CHART_CID = "grafik-30-hari"
 
 
 @dataclass
@@ -23,30 +44,58 @@ class DailyReport:
     already_sent: bool = False
     problems: list[str] = field(default_factory=list)
     digest: Digest | None = None
+    opd_sent: dict[str, int] = field(default_factory=dict)  # OPD -> overdue cases listed in its email
+    monthly: str = ""  # the attachment's file name on the 1st of a month
+    email_bytes: int = 0
 
     def summary(self) -> str:
-        if self.already_sent:
-            return f"daily {self.day}: rekap sudah dikirim sebelumnya; tidak ada yang dikirim ulang"
-        return (
+        if self.already_sent and not self.opd_sent:
+            return (f"daily {self.day}: {len(self.marked_overdue)} aduan ditandai Terlambat; "
+                    "rekap sudah dikirim sebelumnya; tidak ada yang dikirim ulang")
+        text = (
             f"daily {self.day}: {len(self.marked_overdue)} aduan ditandai Terlambat; "
-            f"rekap dikirim ke {', '.join(self.sent_to) or '-'} ({self.delivered})"
+            + ("rekap sudah dikirim sebelumnya" if self.already_sent else
+               f"rekap dikirim ke {', '.join(self.sent_to) or '-'} ({self.delivered})")
         )
+        if self.opd_sent:
+            text += f"; daftar terlambat ke {len(self.opd_sent)} kepala OPD"
+        if self.monthly:
+            text += f"; evaluasi bulanan {self.monthly}"
+        return text
 
 
-def overdue_updates(tabs: dict[str, list[dict]], now: datetime, sla_hours: float) -> list[CellUpdate]:
+def overdue_updates(tabs: dict[str, list[dict]], now: datetime, sla_hours: float,
+                    deadline: sla.Deadline = sla.deadline) -> list[CellUpdate]:
     """Unanswered cases past their deadline that are not yet marked `Terlambat`."""
     updates = []
     for tab, rows in tabs.items():
         for row in rows:
             ticket = str(row.get("ticket_id") or "").strip()
-            due = case_deadline(row, sla_hours)
-            if not ticket or due is None or str(row.get("response") or "").strip():
+            if not ticket or str(row.get("response") or "").strip() or isinstance(row.get("responded_at"), datetime):
                 continue
-            if isinstance(row.get("responded_at"), datetime):
-                continue
-            if now > due and row.get("sla") != Sla.OVERDUE:
-                updates.append(CellUpdate(ticket, {"sla": str(Sla.OVERDUE)}, tab))
+            due = case_deadline(row, sla_hours, deadline)
+            if due is not None and now > due and row.get("sla") != Sla.OVERDUE:
+                values = {"sla": str(Sla.OVERDUE)}
+                if row.get("deadline") != due:
+                    values["deadline"] = due
+                updates.append(CellUpdate(ticket, values, tab))
     return updates
+
+
+def capacity_of(workbook: Workbook) -> Capacity | None:
+    usage = getattr(workbook, "cell_usage", None)
+    if not callable(usage):
+        return None
+    try:
+        value = usage()
+    except Exception as e:  # a capacity probe must never stop the digest
+        log("WARNING", "cell usage unavailable", error=type(e).__name__)
+        return None
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return Capacity(int(value[0]), int(value[1]))
+    return Capacity(int(value))
 
 
 def run_daily(
@@ -59,32 +108,111 @@ def run_daily(
     digest_to: tuple[str, ...],
     sheet_url: str,
     dry_run: bool = False,
+    heads: Mapping[str, str] | None = None,
+    locate: Locator = no_locator,
+    deadline: sla.Deadline = sla.deadline,
+    mail_from: str = "KMC Aduan <kmc@localhost>",
+    chart: bool = True,
+    monthly: bool | None = None,
 ) -> DailyReport:
     day = now.date().isoformat()
     report = DailyReport(day)
     tabs = workbook.read_all()
-    updates = overdue_updates(tabs, now, sla_hours)
+    updates = overdue_updates(tabs, now, sla_hours, deadline)
     report.marked_overdue = [u.ticket_id for u in updates]
     if updates and not dry_run:
         written = workbook.update(updates)
         report.problems += [f"{t}: baris tidak ditemukan saat menandai Terlambat" for t in written.missing]
         report.problems += written.problems
-    marked = set(report.marked_overdue)
+    by_ticket = {u.ticket_id: u.values for u in updates}
     for rows in tabs.values():
         for row in rows:
-            if row.get("ticket_id") in marked:
-                row["sla"] = str(Sla.OVERDUE)
-    digest = build_digest(tabs, titles, now)
-    digest.problems.extend(report.problems)
+            values = by_ticket.get(row.get("ticket_id"))
+            if values:
+                row.update(values)
+
+    sent = {e.key: e for e in workbook.log_entries(DIGEST)}
+    previous = [e.at for k, e in sent.items() if ":" not in k and k < day]
+    since = max(previous) if previous else now - timedelta(days=1)
+    recorded = [e.detail for e in workbook.log_entries(PROBLEM) if since < e.at <= now]
+
+    digest = build_digest(tabs, titles, now, locate=locate)
+    digest.problems.extend(recorded + report.problems)
+    digest.capacity = capacity_of(workbook)
     report.digest = digest
-    if workbook.log_has(DIGEST_LOG, day):
-        report.already_sent = True
-        return report
-    subject, text, html = render_digest(digest, sheet_url=sheet_url)
-    report.sent_to = digest_to
-    if dry_run:
-        report.delivered = "dry-run"
-        return report
-    report.delivered = mailer.send(OutgoingMail(digest_to, subject, text, html, tag=f"digest-{day}"))
-    workbook.log_add(LogEntry(DIGEST_LOG, day, now, f"ke {len(digest_to)} penerima"))
+
+    if monthly is None:
+        monthly = now.day == 1
+    attachments: tuple[Attachment, ...] = ()
+    if monthly:
+        from .monthly import evaluate_month, previous_month, to_xlsx
+
+        month, _ = previous_month(now.date())
+        evaluation = evaluate_month(tabs, titles, month, now.tzinfo, now=now)
+        digest.monthly = evaluation
+        report.monthly = evaluation.filename
+        attachments = (Attachment(evaluation.filename, to_xlsx(evaluation), "application",
+                                  "vnd.openxmlformats-officedocument.spreadsheetml.sheet"),)
+
+    entries: list[LogEntry] = []
+    report.already_sent = day in sent
+    if not report.already_sent:
+        mail = _digest_mail(digest, digest_to, sheet_url, mail_from, attachments, chart=chart)
+        report.sent_to = digest_to
+        report.email_bytes = mail[1]
+        if dry_run:
+            report.delivered = "dry-run"
+        else:
+            report.delivered = mailer.send(mail[0])  # a failure raises: the scheduler retries the job
+            entries.append(LogEntry(DIGEST, day, now, f"ke {len(digest_to)} penerima"
+                                    + (f"; evaluasi {report.monthly}" if report.monthly else "")))
+
+    for tab, address in (heads or {}).items():
+        cases = [c for c in digest.overdue if c.opd == tab]
+        recipients = tuple(a.strip() for a in (address or "").split(",") if a.strip())
+        key = f"{day}:{tab}"
+        if not cases or not recipients or key in sent:
+            continue
+        title = titles.get(tab, tab)
+        subject, text, html = render_opd_overdue(title, cases, day=now.date(), sheet_url=sheet_url)
+        report.opd_sent[tab] = len(cases)
+        if dry_run:
+            continue
+        try:
+            mailer.send(OutgoingMail(recipients, subject, text, html, tag=f"terlambat-{tab}-{day}"))
+        except Exception as e:  # one OPD's failure is reported; a rerun of the day sends it
+            del report.opd_sent[tab]
+            report.problems.append(f"Daftar terlambat ke kepala {title} gagal dikirim: {type(e).__name__}")
+            log("ERROR", "overdue list not sent", opd=tab, error=type(e).__name__)
+            continue
+        entries.append(LogEntry(DIGEST, key, now, f"{len(cases)} aduan terlambat"))
+    if entries and not dry_run:
+        add_many(workbook, entries)
     return report
+
+
+def _digest_mail(digest: Digest, to: tuple[str, ...], sheet_url: str, mail_from: str,
+                 attachments: tuple[Attachment, ...], *, chart: bool) -> tuple[OutgoingMail, int]:
+    """The leadership email, kept under MAX_EMAIL_BYTES (the chart goes first, then list lengths)."""
+    images: tuple[InlineImage, ...] = ()
+    if chart and digest.series:
+        from ..digest.chart import render_chart
+
+        images = (InlineImage(CHART_CID, render_chart(digest.series)),)
+    while True:
+        cid = images[0].cid if images else ""
+        subject, text, html = render_digest(digest, sheet_url=sheet_url, chart_cid=cid)
+        mail = OutgoingMail(to, subject, text, html, images, attachments, tag=f"rekap-{digest.day}")
+        size = len(bytes(compose(mail, mail_from)))
+        if size <= MAX_EMAIL_BYTES:
+            return mail, size
+        if images:
+            images = ()
+            digest.problems.append("Grafik tidak disertakan agar email tetap di bawah 1 MB.")
+        elif len(digest.problems) > 20:
+            extra = len(digest.problems) - 20
+            digest.problems[:] = digest.problems[:20] + [f"... dan {extra} catatan lainnya (lihat tab Log)."]
+        elif len(digest.media) > 5:
+            digest.media = digest.media[:5]
+        else:
+            return mail, size  # cannot shrink further; send it rather than nothing

@@ -4,12 +4,44 @@ from __future__ import annotations
 from datetime import datetime
 
 from .daily import DailyReport, run_daily
+from .reminders import send_reminders
 from .sweep import SweepReport, run_sweep
+
+
+def deadline_of(svc):
+    """The deadline rule of the settings (clock hours, or working days: KMC_SLA_WORKING_HOURS)."""
+    return svc.policy.deadline
+
+
+def head_emails(svc) -> dict[str, str]:
+    """OPD key -> head email(s) from sheets_schema/opds.toml (empty = no per-OPD email)."""
+    return {o.key: o.head_email for o in svc.schema.opds if o.head_email.strip()}
+
+
+def locator(svc):
+    """(tab, ticket) -> (row URL or "", hint): the store's optional `row_link`, else a fallback."""
+    row_link = getattr(svc.workbook, "row_link", None)
+    titles = svc.titles
+    if callable(row_link):
+        return lambda tab, ticket: (row_link(tab, ticket) or svc.sheet_url, f"tab {titles.get(tab, tab)}")
+    if svc.settings.backend == "google":
+        return lambda tab, ticket: (svc.sheet_url, f"tab {titles.get(tab, tab)}, cari {ticket}")
+    return lambda tab, ticket: ("", f"python main.py sheet show {tab}")
 
 
 def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> SweepReport:
     now = now or svc.now()
-    return run_sweep(svc.workbook, now=now, sla_hours=svc.settings.sla_hours, dry_run=dry_run)
+    tabs = svc.workbook.read_all()  # one read serves the sweep and the reminders
+    report = run_sweep(svc.workbook, now=now, sla_hours=svc.settings.sla_hours, dry_run=dry_run,
+                       deadline=deadline_of(svc), titles=svc.titles, tabs=tabs)
+    reminders = send_reminders(
+        svc.workbook, svc.mailer, tabs=tabs, now=now, hours=svc.settings.reminder_hours,
+        heads=head_emails(svc), titles=svc.titles, sheet_url=svc.sheet_url, locate=locator(svc),
+        dry_run=dry_run,
+    )
+    report.reminded = reminders.sent
+    report.problems += reminders.problems
+    return report
 
 
 def daily_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> DailyReport:
@@ -17,5 +49,6 @@ def daily_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Dai
     to = svc.settings.digest_to or ("pimpinan@localhost",)
     return run_daily(
         svc.workbook, svc.mailer, now=now, sla_hours=svc.settings.sla_hours, titles=svc.titles,
-        digest_to=to, sheet_url=svc.sheet_url, dry_run=dry_run,
+        digest_to=to, sheet_url=svc.sheet_url, dry_run=dry_run, heads=head_emails(svc),
+        locate=locator(svc), deadline=deadline_of(svc), mail_from=svc.settings.mail_from,
     )

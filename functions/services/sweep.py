@@ -1,46 +1,104 @@
-"""The sweep (every 15 minutes): notice staff responses, stamp them, judge the SLA.
+"""The sweep (every 15 minutes): notice staff responses, stamp them, judge the SLA, move
+forwarded cases.
 
-One read of every tab, one batch of writes; rows are located by ticket at write time.
+One read of every tab, one batch of cell writes, one move per forwarded case (staff forward a
+handful a day), one batched Log write for what must reach the digest. Rows are located by ticket
+at write time, never by position. What the sweep cannot understand (an unknown OPD key in
+`Teruskan ke`, an erased answer) is written in the row's `note` and recorded in the Log (kind
+`problem`) so the next daily digest reports it — once, not every 15 minutes.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Callable, Mapping
 
 from .. import sla
-from ..model import Sla
-from ..stores.port import CellUpdate, Row, Workbook
+from ..digest.data import FORWARD_ENTRY
+from ..model import TRIAGE, Sla, Status
+from ..stores.port import CellUpdate, LogEntry, Row, Workbook
+from ..text import excerpt
+from .logbook import PROBLEM, add_many
 
 ERASED_NOTE = "Tanggapan dihapus petugas; waktu tanggapan pertama tetap dicatat."
+NOTE_MAX = 600  # characters kept in the note cell; older notes are dropped first
+
+
+@dataclass(frozen=True)
+class Forward:
+    ticket_id: str
+    from_tab: str
+    to_tab: str
+    at: datetime
 
 
 @dataclass
 class SweepReport:
     responded: list[str] = field(default_factory=list)  # tickets whose first response was found now
     erased: list[str] = field(default_factory=list)  # response cleared after it was stamped
+    forwarded: list[Forward] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     writes: int = 0
+    reminded: dict[str, list[str]] = field(default_factory=dict)  # OPD key -> tickets in its reminder
 
     def summary(self) -> str:
-        return (
+        text = (
             f"sweep: {len(self.responded)} tanggapan baru, {len(self.erased)} tanggapan dihapus, "
-            f"{len(self.problems)} masalah, {self.writes} baris diperbarui"
+            f"{len(self.forwarded)} diteruskan, {len(self.problems)} masalah, {self.writes} baris diperbarui"
         )
+        if self.reminded:
+            text += f", pengingat ke {len(self.reminded)} OPD ({sum(map(len, self.reminded.values()))} aduan)"
+        return text
 
 
-def case_deadline(row: Row, sla_hours: float) -> datetime | None:
+# -- small helpers shared with the daily job and the digest ---------------------------------------
+
+def add_note(existing: str, message: str) -> str:
+    """Append `message` to a note cell (once), keeping the newest text within NOTE_MAX."""
+    existing = str(existing or "").strip()
+    if message in existing:
+        return existing
+    text = f"{existing} | {message}" if existing else message
+    return text if len(text) <= NOTE_MAX else "…" + text[-(NOTE_MAX - 1):]
+
+
+def case_deadline(row: Row, sla_hours: float, deadline: sla.Deadline = sla.deadline) -> datetime | None:
+    """The row's written deadline, or (when the cell is empty or unreadable) the computed one."""
     if isinstance(row.get("deadline"), datetime):
         return row["deadline"]
-    if isinstance(row.get("received_at"), datetime):
-        return sla.deadline(row["received_at"], sla_hours)
+    start = row.get("forwarded_at") if isinstance(row.get("forwarded_at"), datetime) else row.get("received_at")
+    if isinstance(start, datetime):
+        return deadline(start, sla_hours)
     return None
 
 
-def judge_row(row: Row, now: datetime, sla_hours: float) -> tuple[dict, str | None]:
+def forward_history(row: Row) -> list[tuple[str, str, str]]:
+    """[(time 'YYYY-MM-DD HH:MM', from, to)] parsed from the `forward_history` cell."""
+    return FORWARD_ENTRY.findall(str(row.get("forward_history") or ""))
+
+
+def resolve_opd(value: str, titles: Mapping[str, str]) -> str | None:
+    """An OPD key from what staff typed: the key (any case, spaces ignored) or the tab title."""
+    typed = re.sub(r"\s+", "", str(value or "")).upper()
+    if not typed:
+        return None
+    for key, title in titles.items():
+        if typed == key.upper() or typed == re.sub(r"\s+", "", title).upper():
+            return key
+    if typed in {"KMC", "TRIASEKMC"} and TRIAGE in titles:
+        return TRIAGE
+    return None
+
+
+# -- judging one row --------------------------------------------------------------------------------
+
+def judge_row(row: Row, now: datetime, sla_hours: float,
+              deadline: sla.Deadline = sla.deadline) -> tuple[dict, str | None]:
     """The system cells that should change for one row, and what happened (or None)."""
     response = str(row.get("response") or "").strip()
     responded_at = row.get("responded_at") if isinstance(row.get("responded_at"), datetime) else None
-    due = case_deadline(row, sla_hours)
+    due = case_deadline(row, sla_hours, deadline)
     if due is None:
         return {}, None
     changes: dict = {}
@@ -51,7 +109,7 @@ def judge_row(row: Row, now: datetime, sla_hours: float) -> tuple[dict, str | No
         event = "responded"
     elif not response and responded_at is not None:
         if ERASED_NOTE not in str(row.get("note") or ""):
-            changes["note"] = ERASED_NOTE
+            changes["note"] = add_note(row.get("note"), ERASED_NOTE)
             event = "erased"
     previous = str(row.get("sla") or "")
     if responded_at is not None:
@@ -65,24 +123,136 @@ def judge_row(row: Row, now: datetime, sla_hours: float) -> tuple[dict, str | No
     return changes, event
 
 
-def run_sweep(workbook: Workbook, *, now: datetime, sla_hours: float, dry_run: bool = False) -> SweepReport:
+def forward_values(row: Row, from_tab: str, to_tab: str, now: datetime, sla_hours: float,
+                   deadline: sla.Deadline, titles: Mapping[str, str]) -> Row:
+    """The cells of a case moved to `to_tab`: fresh deadline and status, the move in its history.
+
+    The previous OPD's answer (usually "bukan wewenang kami") is kept in the note, and the
+    response cells are cleared so the receiving OPD answers afresh and the SLA judges its answer.
+    `received_at` is untouched: the overall age of the case stays visible for the evaluation.
+    """
+    stamp = f"{now:%Y-%m-%d %H:%M}"
+    history = str(row.get("forward_history") or "").strip()
+    entry = f"{stamp} {from_tab} → {to_tab}"
+    due = case_deadline(row, sla_hours, deadline)
+    if due is not None and now > due and not row.get("responded_at"):
+        entry += " (lewat batas)"
+    note = f"Diteruskan dari {titles.get(from_tab, from_tab)} pada {now:%d/%m/%Y %H:%M}"
+    previous_answer = str(row.get("response") or "").strip()
+    if previous_answer:
+        note += f"; tanggapan sebelumnya: \"{excerpt(previous_answer, 120)}\""
+    return {
+        "forward_to": "",
+        "status": str(Status.NEW),
+        "response": "",
+        "responder": "",
+        "responded_at": None,
+        "reply_sent_at": None,
+        "deadline": deadline(now, sla_hours),
+        "sla": str(Sla.RUNNING),
+        "forwarded_at": now,
+        "forward_history": f"{history}; {entry}" if history else entry,
+        "note": add_note(row.get("note"), note + "."),
+    }
+
+
+def unknown_forward_note(value: str) -> str:
+    return (f"Teruskan ke \"{excerpt(str(value), 40)}\" tidak dikenal; isi dengan kode OPD "
+            f"(mis. PUTR, DINKES, TRIASE). Aduan tetap di tab ini.")
+
+
+# -- the sweep --------------------------------------------------------------------------------------
+
+def run_sweep(
+    workbook: Workbook,
+    *,
+    now: datetime,
+    sla_hours: float,
+    dry_run: bool = False,
+    deadline: sla.Deadline = sla.deadline,
+    titles: Mapping[str, str] | None = None,
+    tabs: dict[str, list[Row]] | None = None,
+    on_forward: Callable[[Forward], None] | None = None,
+) -> SweepReport:
+    """One pass over every tab. `tabs` (from one `read_all`) may be passed in and is updated in
+    place to reflect what was written, so later steps of the same sweep need no second read."""
     report = SweepReport()
+    tabs = workbook.read_all() if tabs is None else tabs
+    titles = dict(titles) if titles else {k: k for k in tabs}
     updates: list[CellUpdate] = []
-    for tab, rows in workbook.read_all().items():
+    moves: list[tuple[str, str, str, Row, Row]] = []  # (ticket, from, to, values, row)
+    problems: list[LogEntry] = []
+
+    for tab, rows in tabs.items():
         for row in rows:
             ticket = str(row.get("ticket_id") or "").strip()
             if not ticket:
                 continue
-            changes, event = judge_row(row, now, sla_hours)
+            changes: Row = {}
+            typed = str(row.get("forward_to") or "").strip()
+            if typed:
+                target = resolve_opd(typed, titles)
+                if target is not None and target != tab:
+                    values = forward_values(row, tab, target, now, sla_hours, deadline, titles)
+                    moves.append((ticket, tab, target, values, row))
+                    continue
+                message = (unknown_forward_note(typed) if target is None else
+                           f"Teruskan ke {target}: aduan sudah berada di tab ini; kolom diabaikan.")
+                if message not in str(row.get("note") or ""):
+                    changes["note"] = add_note(row.get("note"), message)
+                    text = f"{ticket} ({titles.get(tab, tab)}): {message}"
+                    report.problems.append(text)
+                    problems.append(LogEntry(PROBLEM, f"{ticket}:forward:{typed[:40]}", now, text))
+            judged, event = judge_row({**row, **changes}, now, sla_hours, deadline)
+            changes.update(judged)
             if event == "responded":
                 report.responded.append(ticket)
             elif event == "erased":
                 report.erased.append(ticket)
+                text = (f"{ticket} ({titles.get(tab, tab)}): tanggapan dihapus petugas setelah tercatat "
+                        f"pada {row['responded_at']:%d/%m %H:%M}; waktu tanggapan pertama tetap dipakai.")
+                report.problems.append(text)
+                problems.append(LogEntry(PROBLEM, f"{ticket}:erased", now, text))
             if changes:
                 updates.append(CellUpdate(ticket, changes, tab))
-    if updates and not dry_run:
+                if not dry_run:
+                    row.update(changes)
+
+    if dry_run:
+        report.forwarded = [Forward(t, a, b, now) for t, a, b, _, _ in moves]
+        return report
+
+    for ticket, from_tab, to_tab, values, row in moves:
+        try:
+            moved = workbook.move(ticket, to_tab, values)
+        except ValueError as e:  # the receiving tab does not exist yet (bootstrap not run)
+            moved = False
+            text = f"{ticket}: tidak dapat diteruskan ke {to_tab} ({e}); jalankan bootstrap."
+        else:
+            text = f"{ticket}: baris tidak ditemukan saat diteruskan ke {to_tab}."
+        if not moved:
+            report.problems.append(text)
+            problems.append(LogEntry(PROBLEM, f"{ticket}:move:{to_tab}:{now:%Y%m%d%H%M}", now, text))
+            continue
+        forward = Forward(ticket, from_tab, to_tab, now)
+        report.forwarded.append(forward)
+        tabs[from_tab].remove(row)
+        row.update(values)
+        tabs.setdefault(to_tab, []).append(row)
+        if on_forward:
+            on_forward(forward)
+
+    if updates:
         written = workbook.update(updates)
         report.writes = written.written
-        report.problems.extend(f"{t}: baris tidak ditemukan saat menulis" for t in written.missing)
-        report.problems.extend(written.problems)
+        for t in written.missing:
+            text = f"{t}: baris tidak ditemukan saat menulis (dihapus atau diubah petugas?)"
+            report.problems.append(text)
+            problems.append(LogEntry(PROBLEM, f"{t}:missing:{now:%Y%m%d%H%M}", now, text))
+        for text in written.problems:
+            report.problems.append(text)
+            problems.append(LogEntry(PROBLEM, f"write:{now:%Y%m%d%H%M}:{len(problems)}", now, text))
+    report.writes += len(report.forwarded)
+    if problems:
+        add_many(workbook, problems)
     return report

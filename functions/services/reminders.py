@@ -1,0 +1,97 @@
+"""Reminders before the breach (part of the sweep): the OPD head gets one email per sweep listing
+the cases of that OPD due within the next `KMC_REMINDER_HOURS` (12), never the same case twice.
+
+A reminded case is recorded in the Log (kind `reminder`, key `OPD:TICKET`): one read of the Log
+per sweep, one batched Log write after the emails. A forwarded case may be announced again to the
+head of the OPD that received it (a different key). Emails go out before the Log write: a crash
+in between repeats a reminder rather than losing one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Mapping
+
+from ..digest.data import CaseRef, Locator, case_ref, no_locator
+from ..digest.render import render_reminder
+from ..logs import log
+from ..mail.port import Mailer, OutgoingMail
+from ..model import Sla
+from ..stores.port import LogEntry, Row, Workbook
+from .logbook import REMINDER, add_many
+
+
+@dataclass
+class ReminderReport:
+    sent: dict[str, list[str]] = field(default_factory=dict)  # OPD -> tickets
+    skipped_no_email: dict[str, int] = field(default_factory=dict)  # OPD -> due cases without a head email
+    problems: list[str] = field(default_factory=list)
+
+
+def due_soon(tabs: Mapping[str, list[Row]], now: datetime, hours: float) -> dict[str, list[Row]]:
+    """Unanswered cases whose deadline falls in (now, now + hours], per tab, soonest first."""
+    horizon = now + timedelta(hours=hours)
+    out: dict[str, list[Row]] = {}
+    for tab, rows in tabs.items():
+        for row in rows:
+            due = row.get("deadline")
+            if not str(row.get("ticket_id") or "").strip() or not isinstance(due, datetime):
+                continue
+            if str(row.get("response") or "").strip() or isinstance(row.get("responded_at"), datetime):
+                continue
+            if row.get("sla") == Sla.OVERDUE or str(row.get("forward_to") or "").strip():
+                continue
+            if now < due <= horizon:
+                out.setdefault(tab, []).append(row)
+    for rows in out.values():
+        rows.sort(key=lambda r: r["deadline"])
+    return out
+
+
+def send_reminders(
+    workbook: Workbook,
+    mailer: Mailer,
+    *,
+    tabs: Mapping[str, list[Row]],
+    now: datetime,
+    hours: float,
+    heads: Mapping[str, str],
+    titles: Mapping[str, str],
+    sheet_url: str,
+    locate: Locator = no_locator,
+    dry_run: bool = False,
+) -> ReminderReport:
+    report = ReminderReport()
+    candidates = due_soon(tabs, now, hours)
+    if not candidates:
+        return report
+    done = {e.key for e in workbook.log_entries(REMINDER)}
+    entries: list[LogEntry] = []
+    for tab, rows in candidates.items():
+        fresh = [r for r in rows if f"{tab}:{r['ticket_id']}" not in done]
+        if not fresh:
+            continue
+        address = (heads.get(tab) or "").strip()
+        if not address:
+            report.skipped_no_email[tab] = len(fresh)
+            continue
+        title = titles.get(tab, tab)
+        cases: list[CaseRef] = [case_ref(tab, title, r, now, locate) for r in fresh]
+        tickets = [c.ticket_id for c in cases]
+        if dry_run:
+            report.sent[tab] = tickets
+            continue
+        subject, text, html = render_reminder(title, cases, now=now, hours=hours, sheet_url=sheet_url)
+        recipients = tuple(a.strip() for a in address.split(",") if a.strip())
+        try:
+            mailer.send(OutgoingMail(recipients, subject, text, html, tag=f"pengingat-{tab}"))
+        except Exception as e:  # one OPD's failing address must not stop the others
+            report.problems.append(f"Pengingat ke kepala {title} gagal dikirim: {type(e).__name__}")
+            log("ERROR", "reminder not sent", opd=tab, error=type(e).__name__)
+            continue
+        report.sent[tab] = tickets
+        entries += [LogEntry(REMINDER, f"{tab}:{t}", now, f"batas {c.deadline:%Y-%m-%d %H:%M}")
+                    for t, c in zip(tickets, cases)]
+    if entries:
+        add_many(workbook, entries)
+    return report
