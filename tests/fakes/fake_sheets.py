@@ -845,6 +845,23 @@ class FakeSheets:
         return LoopbackServer(self, host, port)
 
 
+class VirtualTime:
+    """A monotonic clock that `sleep` advances instantly: backoff and pacing cost no real time."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+        self.slept = 0.0
+        self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += max(0.0, seconds)
+            self.slept += max(0.0, seconds)
+
+
 class LoopbackServer:
     """The fake on a loopback port in a thread: `with fake.serve() as hostport: ...`."""
 
