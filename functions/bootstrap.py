@@ -35,6 +35,7 @@ class Services:
     classify: Callable[[str], tuple[Sentiment, float]]
     clock: Callable[[], datetime] = utc_now
     extras: dict[str, Any] = field(default_factory=dict)  # adapters added by later channels
+    messenger: Any = None  # functions/messaging: answers to citizens on WhatsApp / Messenger / Instagram
 
     def now(self) -> datetime:
         """The current time in WIB (or KMC_TIMEZONE)."""
@@ -42,10 +43,7 @@ class Services:
 
     @property
     def policy(self) -> IntakePolicy:
-        from .sla import deadline_function  # working-days mode: KMC_SLA_WORKING_HOURS
-
-        deadline = deadline_function(self.settings.sla_working_hours, self.settings.timezone)
-        return IntakePolicy(self.settings.ticket_prefix, self.settings.sla_hours, deadline)
+        return IntakePolicy(self.settings.ticket_prefix, self.settings.sla_hours)
 
     @property
     def titles(self) -> dict[str, str]:
@@ -104,6 +102,20 @@ def _default_classifier() -> Callable[[str], tuple[Sentiment, float]]:
     return classify
 
 
+def _default_messenger(settings: Settings):
+    """Graph API when a WhatsApp or Page access token is set; otherwise the local JSONL outbox."""
+    from .messaging.outbox import OutboxMessenger
+
+    if settings.whatsapp_access_token or settings.meta_page_access_token:
+        from .config import ConfigError
+        from .messaging.graph import GraphMessenger
+
+        if settings.whatsapp_access_token and not settings.whatsapp_phone_number_id:
+            raise ConfigError("WHATSAPP_PHONE_NUMBER_ID is required when WHATSAPP_ACCESS_TOKEN is set")
+        return GraphMessenger.from_settings(settings)
+    return OutboxMessenger(settings.outbox_dir)
+
+
 def build(
     settings: Settings,
     *,
@@ -114,6 +126,7 @@ def build(
     route: Callable[[str], Route] | None = None,
     classify: Callable[[str], tuple[Sentiment, float]] | None = None,
     clock: Callable[[], datetime] | None = None,
+    messenger: Any = None,
     **extras: Any,
 ) -> Services:
     schema = schema or load_schema()
@@ -131,6 +144,7 @@ def build(
         classify=classify or _default_classifier(),
         clock=clock or utc_now,
         extras=extras,
+        messenger=messenger or _default_messenger(settings),
     )
 
 
