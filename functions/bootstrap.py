@@ -43,7 +43,10 @@ class Services:
 
     @property
     def policy(self) -> IntakePolicy:
-        return IntakePolicy(self.settings.ticket_prefix, self.settings.sla_hours)
+        from .sla import deadline_function  # working-days mode: KMC_SLA_WORKING_HOURS
+
+        deadline = deadline_function(self.settings.sla_working_hours, self.settings.timezone)
+        return IntakePolicy(self.settings.ticket_prefix, self.settings.sla_hours, deadline)
 
     @property
     def titles(self) -> dict[str, str]:
