@@ -19,6 +19,25 @@ from functions.schema import load_schema  # noqa: E402
 from tests.fakes.clock import FakeClock, WIB  # noqa: E402
 
 
+def pytest_addoption(parser):
+    parser.addoption("--long", action="store_true", default=False,
+                     help="long variants: many more fuzz examples, bigger load and chaos runs")
+
+
+def pytest_configure(config):
+    from hypothesis import HealthCheck, settings as hsettings
+
+    common = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    hsettings.register_profile("default", max_examples=25, **common)
+    hsettings.register_profile("long", max_examples=500, **common)
+    hsettings.load_profile("long" if config.getoption("--long") else "default")
+
+
+@pytest.fixture
+def long_run(request) -> bool:
+    return request.config.getoption("--long")
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 11, 2, 8, 0, tzinfo=WIB))  # a Monday, 08:00 WIB
