@@ -1,0 +1,494 @@
+"""Open311 GeoReport v2 (`/open311/v2/...`): the machine door for other systems.
+
+Endpoints (each as `.json` or `.xml`):
+  GET  discovery            service discovery (the endpoint, its formats)
+  GET  v2/services          one service per routing topic (functions/routing.py rules), grouped
+                            by the OPD that answers it, plus `lainnya` (KMC's router decides)
+  GET  v2/services/{code}   its definition: one optional attribute, `kecamatan` (the 20)
+  POST v2/requests          create a case on channel Open311; needs `api_key` (KMC_OPEN311_KEYS)
+  GET  v2/requests          standard filters; the newest 1000 of at most 90 days
+  GET  v2/requests/{id}     one case (ticket numbers as citizens type them are accepted)
+
+Privacy (UU 27/2022): no reporter name, phone, email or account ever leaves through GET.
+Lists (`requests` without `service_request_id`) hold only cases that came in through Open311;
+a case from another channel (WhatsApp, web form, monitoring) is returned only to whoever
+names its ticket, as on the public status page, and then without its text, address or media.
+
+Status: `closed` once staff set Status to `Selesai` or `Bukan Wewenang` (the OPD is done with
+it), else `open`. `expected_datetime` is the SLA deadline; `updated_datetime` is when the
+agency responded (else when the case was received); `status_notes` is the agency's response.
+Datetimes carry the WIB offset (`+07:00`).
+
+Errors follow the spec: `[{"code": 400, "description": "..."}]` (or `<errors>` in XML) with
+HTTP 404 for what does not exist, 403 for a missing or wrong api_key and 400 otherwise. When the
+store is unavailable the POST answers HTTP 400 (the spec's "general service error") with body
+code 503 and `Retry-After`: nothing was stored, the client should send it again. A client may
+send an `Idempotency-Key` header with a POST so that a retry yields the same ticket.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+from xml.etree import ElementTree as ET
+
+from .. import tickets
+from ..logs import log
+from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
+from ..text import MAX_TEXT_CHARS, normalise_phone, valid_phone
+from ..web import subpath
+from .public_case import PublicCase, format_wib, public_case, sla_phrase
+
+MOUNT = "/open311"
+SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = "2026-11-28T00:00:00+07:00"  # bump when the service list changes shape
+OTHER = "lainnya"
+MAX_BODY_BYTES = 64 * 1024
+MAX_REQUESTS = 1000
+MAX_SPAN = timedelta(days=90)
+OPEN311_CHANNEL = str(Channel.OPEN311)
+# Cases whose mere location is sensitive (violence against women and children).
+NO_ADDRESS_OPDS = frozenset({"DP3A"})
+
+JSON_TYPE = "application/json; charset=utf-8"
+XML_TYPE = "text/xml; charset=utf-8"
+# Element names of list items in XML (the Spark convention: plural container, singular item).
+XML_ITEMS = {"services": "service", "service_requests": "request", "errors": "error",
+             "attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format"}
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, description: str, code: int | None = None, headers: dict | None = None):
+        super().__init__(description)
+        self.status = status
+        self.code = code or status
+        self.description = description
+        self.headers = headers or {}
+
+
+# -- the service list --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name: str
+    description: str
+    group: str
+    keywords: str
+    opd: str  # the OPD key that answers it; "" = the router decides
+    topic: str  # written into the Kategori column
+
+
+def _slug(text: str) -> str:
+    text = re.sub(r"\(.*?\)", " ", text)  # "Listrik PLN (bukan kewenangan Pemkab)" -> "listrik-pln"
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "layanan"
+
+
+def _keywords(sources) -> str:
+    words: list[str] = []
+    for source in sources:
+        word = re.sub(r":\s*[\d.,]+$", "", source).replace("&", " ").replace("*", "")
+        word = " ".join(word.split())
+        if word and word not in words:
+            words.append(word)
+    return ", ".join(words[:10])
+
+
+@cache
+def _catalogue(schema) -> tuple[Service, ...]:
+    from ..routing import load_rules
+
+    services: list[Service] = []
+    seen: set[str] = set()
+    for rule in load_rules().rules:
+        try:
+            opd = schema.opd(rule.opd)
+        except KeyError:
+            continue
+        code = _slug(rule.topic)
+        if code in seen:
+            code = f"{code}-{rule.opd.lower()}"
+        seen.add(code)
+        description = f"{rule.topic}. Ditangani oleh {opd.name}."
+        if opd.kind == "outside":
+            description = f"{rule.topic}. KMC meneruskannya ke instansi yang berwenang."
+        services.append(Service(code, rule.topic, description, opd.name,
+                                _keywords(k.source for k in rule.keywords), rule.opd, rule.topic))
+    services.append(Service(OTHER, "Lainnya",
+                            "Aduan yang tidak ada di daftar; KMC menentukan OPD yang berwenang.",
+                            "Lainnya", "lain-lain, umum", "", ""))
+    return tuple(services)
+
+
+def catalogue(svc) -> tuple[Service, ...]:
+    return _catalogue(svc.schema)
+
+
+def _service_for(svc, topic: str) -> Service:
+    for service in catalogue(svc):
+        if service.topic and service.topic == topic:
+            return service
+    return catalogue(svc)[-1]  # lainnya
+
+
+def service_json(s: Service) -> dict:
+    return {"service_code": s.code, "service_name": s.name, "description": s.description,
+            "metadata": False, "type": "realtime", "keywords": s.keywords, "group": s.group}
+
+
+def definition_json(svc, s: Service) -> dict:
+    return {
+        "service_code": s.code,
+        "attributes": [{
+            "variable": True,
+            "code": "kecamatan",
+            "datatype": "singlevaluelist",
+            "required": False,
+            "datatype_description": "Salah satu dari 20 kecamatan di Kabupaten Ketapang",
+            "order": 1,
+            "description": "Kecamatan tempat masalah terjadi (boleh dikosongkan)",
+            "values": [{"key": k.name, "name": k.name} for k in svc.schema.kecamatan],
+        }],
+    }
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+def _iso(moment: datetime | None, tz) -> str | None:
+    return moment.astimezone(tz).isoformat(timespec="seconds") if moment else None
+
+
+def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
+    element = ET.SubElement(parent, tag)
+    if isinstance(value, list):
+        for item in value:
+            _xml_value(element, XML_ITEMS.get(tag, "item"), item)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            _xml_value(element, key, inner)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif value is not None:
+        element.text = str(value)
+
+
+def to_xml(root: str, data: Any) -> bytes:
+    """The Spark-convention XML of `data` under `root`, with the UTF-8 declaration."""
+    holder = ET.Element("holder")
+    _xml_value(holder, root, data)
+    ET.indent(holder[0])
+    body = ET.tostring(holder[0], encoding="unicode")
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + body).encode("utf-8")
+
+
+def reply(data: Any, root: str, fmt: str, status: int = 200, headers: dict | None = None):
+    import json
+
+    if fmt == "xml":
+        return to_xml(root, data), status, {"Content-Type": XML_TYPE, **(headers or {})}
+    return (json.dumps(data, ensure_ascii=False).encode("utf-8"), status,
+            {"Content-Type": JSON_TYPE, **(headers or {})})
+
+
+def error_reply(e: Open311Error, fmt: str):
+    return reply([{"code": e.code, "description": e.description}], "errors", fmt, e.status, e.headers)
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+_PATH = re.compile(r"^/(?:v2/)?(?P<resource>discovery|services|requests|tokens)"
+                   r"(?:/(?P<ident>[^/]+?))?\.(?P<fmt>json|xml)$")
+
+
+def handle_open311(request, svc):
+    path = subpath(request, MOUNT)
+    match = _PATH.match(path)
+    fmt = match.group("fmt") if match else ("xml" if path.endswith(".xml") else "json")
+    try:
+        if not match:
+            raise Open311Error(404, "Sumber tidak ditemukan. Contoh: /open311/v2/services.json "
+                                    "atau /open311/v2/requests.xml")
+        resource, ident = match.group("resource"), match.group("ident")
+        method = request.method.upper()
+        allowed = {"GET", "HEAD"} | ({"POST"} if resource == "requests" and not ident else set())
+        if method not in allowed:
+            raise Open311Error(405, f"Metode {method} tidak didukung di sini.",
+                               headers={"Allow": ", ".join(sorted(allowed))})
+        if resource == "discovery" and not ident:
+            return reply(discovery(request, svc), "discovery", fmt)
+        if resource == "services" and not ident:
+            return reply([service_json(s) for s in catalogue(svc)], "services", fmt)
+        if resource == "services":
+            return reply(definition_json(svc, _known_service(svc, ident)), "service_definition", fmt)
+        if resource == "requests" and method == "POST":
+            return reply(create_request(request, svc), "service_requests", fmt)
+        if resource == "requests" and ident:
+            return reply([get_request(svc, ident)], "service_requests", fmt)
+        if resource == "requests":
+            return reply(list_requests(request, svc), "service_requests", fmt)
+        raise Open311Error(404, "Layanan ini memberi nomor permintaan seketika (type realtime); "
+                                "tidak ada token.")
+    except Open311Error as e:
+        return error_reply(e, fmt)
+    except StorageUnavailable as e:
+        log("ERROR", "open311: storage unavailable", error=str(e))
+        return error_reply(Open311Error(
+            400, "Penyimpanan sedang tidak tersedia; tidak ada yang disimpan. Kirim ulang sebentar lagi.",
+            code=503, headers={"Retry-After": "30"}), fmt)
+
+
+def _known_service(svc, code: str) -> Service:
+    for service in catalogue(svc):
+        if service.code == code:
+            return service
+    raise Open311Error(404, f"service_code {code!r} tidak ditemukan.")
+
+
+def discovery(request, svc) -> dict:
+    path = request.path or "/"
+    if path == MOUNT or path.startswith(MOUNT + "/"):
+        base = request.host_url.rstrip("/") + MOUNT
+    else:
+        base = f"{svc.settings.public_url}{MOUNT}"
+    return {
+        "changeset": CHANGESET,
+        "contact": "Ketapang Media Center (KMC), Pemerintah Kabupaten Ketapang. WhatsApp 0813-2838-3222.",
+        "key_service": "api_key untuk POST diberikan oleh admin KMC (KMC_OPEN311_KEYS).",
+        "endpoints": [{"specification": SPEC_URL, "url": f"{base}/v2", "changeset": CHANGESET,
+                       "type": "production", "formats": ["text/xml", "application/json"]}],
+    }
+
+
+# -- POST requests -----------------------------------------------------------------------------
+
+def _check_key(given: str, keys) -> int:
+    """The index of the matching key (for logs), or raise 403."""
+    if not keys:
+        raise Open311Error(403, "POST belum diaktifkan: KMC_OPEN311_KEYS belum diatur.")
+    if not given:
+        raise Open311Error(403, "api_key wajib untuk membuat permintaan.")
+    found = -1
+    for index, key in enumerate(keys):
+        if hmac.compare_digest(given.encode(), key.encode()):
+            found = index
+    if found < 0:
+        raise Open311Error(403, "api_key tidak valid.")
+    return found
+
+
+def _float(value: str, name: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise Open311Error(400, f"{name} harus berupa angka (WGS84).") from None
+    if not low <= number <= high:
+        raise Open311Error(400, f"{name} di luar rentang {low:g}..{high:g}.")
+    return number
+
+
+def _form(request) -> dict[str, str]:
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise Open311Error(413, f"Permintaan terlalu besar (maksimal {MAX_BODY_BYTES // 1024} KB).")
+    try:
+        request.max_content_length = MAX_BODY_BYTES
+    except AttributeError:
+        pass
+    try:
+        form = request.form
+    except RequestEntityTooLarge:
+        raise Open311Error(413, f"Permintaan terlalu besar (maksimal {MAX_BODY_BYTES // 1024} KB).") from None
+    return {k: form.get(k, "").strip() for k in form.keys()}
+
+
+def _location(svc, form: dict[str, str]) -> tuple[str, str]:
+    """(the Lokasi cell, a problem or ''): address, kecamatan and coordinates as given."""
+    lat, long = form.get("lat", ""), form.get("long", "")
+    if bool(lat) != bool(long):
+        raise Open311Error(400, "lat dan long harus dikirim bersama.")
+    address = " ".join(form.get("address_string", "").split())[:300]
+    address_id = form.get("address_id", "")[:100]
+    if not (lat or address or address_id):
+        raise Open311Error(400, "Lokasi wajib: kirim lat & long, address_string, atau address_id.")
+    kecamatan = form.get("attribute[kecamatan]", "")
+    if kecamatan and kecamatan not in {k.name for k in svc.schema.kecamatan}:
+        raise Open311Error(400, f"attribute[kecamatan] {kecamatan!r} bukan kecamatan di Kabupaten Ketapang.")
+    parts = [address or (f"ID alamat {address_id}" if address_id else ""),
+             f"Kecamatan {kecamatan}" if kecamatan else ""]
+    if lat:
+        parts.append(f"({_float(lat, 'lat', -90, 90):.6f}, {_float(long, 'long', -180, 180):.6f})")
+    return ", ".join(p for p in parts if p), address
+
+
+def _media(form: dict[str, str]) -> str:
+    url = form.get("media_url", "")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or len(url) > 1000:
+        raise Open311Error(400, "media_url harus berupa URL http(s).")
+    return url
+
+
+def _notice(svc, opd: str, deadline: datetime) -> str:
+    when = f"{format_wib(deadline, svc.settings.tz)} ({sla_phrase(svc.settings.sla_hours)})"
+    if opd == TRIAGE:
+        return f"Diterima KMC; KMC menentukan OPD yang berwenang. Batas waktu tanggapan: {when}."
+    try:
+        agency = svc.schema.opd(opd).name
+    except KeyError:
+        agency = opd
+    return f"Diteruskan ke {agency}. Batas waktu tanggapan: {when}."
+
+
+def create_request(request, svc) -> list[dict]:
+    form = _form(request)
+    key_index = _check_key(form.get("api_key") or request.args.get("api_key", ""), svc.settings.open311_keys)
+    code = form.get("service_code", "")
+    if not code:
+        raise Open311Error(400, "service_code wajib diisi (lihat services.json).")
+    service = _known_service(svc, code)
+    location, address = _location(svc, form)
+    description = form.get("description", "")
+    if len(description) > MAX_TEXT_CHARS:
+        raise Open311Error(400, f"description terlalu panjang (maksimal {MAX_TEXT_CHARS} karakter).")
+    if not description.strip():
+        if not service.opd:
+            raise Open311Error(400, "description wajib untuk layanan 'lainnya'.")
+        description = f"{service.name} di {address or location}"
+    phone = form.get("phone", "")
+    if phone and not valid_phone(phone):
+        raise Open311Error(400, "phone bukan nomor HP Indonesia yang valid (08… atau +62…).")
+    name = " ".join(f"{form.get('first_name', '')} {form.get('last_name', '')}".split())[:100]
+    contact = Contact(name=name, phone=normalise_phone(phone) if phone else "",
+                      email=form.get("email", "")[:200])
+    idempotency = request.headers.get("Idempotency-Key", "").strip()[:200]
+    source_id = (f"open311:{hashlib.sha256(f'{key_index}|{idempotency}'.encode()).hexdigest()[:32]}"
+                 if idempotency else "")
+    complaint = Complaint(text=description, channel=Channel.OPEN311, received_at=svc.now(), contact=contact,
+                          source_id=source_id, location=location, link=_media(form),
+                          opd=service.opd, category=service.topic)
+    try:
+        receipt = svc.intake(complaint)
+    except InvalidComplaint as e:
+        raise Open311Error(400, f"description: {e.message}") from None
+    log("INFO", "open311 request", ticket=receipt.ticket_id, key=key_index, service=service.code,
+        created=receipt.created)
+    return [{"service_request_id": receipt.ticket_id,
+             "service_notice": _notice(svc, receipt.opd, receipt.deadline),
+             "account_id": None}]
+
+
+# -- GET requests ------------------------------------------------------------------------------
+
+_COORDS = re.compile(r"\((-?\d{1,2}\.\d+),\s*(-?\d{1,3}\.\d+)\)\s*$")
+
+
+def request_json(svc, case: PublicCase, row: dict) -> dict:
+    """One service request as the public may see it (see the module docstring)."""
+    tz = svc.settings.tz
+    own = case.channel == OPEN311_CHANNEL  # submitted through this API: its text is the client's
+    service = _service_for(svc, case.category)
+    location = str(row.get("location") or "")
+    coords = _COORDS.search(location) if own else None
+    return {
+        "service_request_id": case.ticket_id,
+        "status": "closed" if case.closed else "open",
+        "status_notes": case.response or None,
+        "service_name": service.name,
+        "service_code": service.code,
+        "description": str(row.get("text") or "") if own else None,
+        "agency_responsible": case.agency,
+        "service_notice": _notice(svc, case.tab, case.deadline) if case.deadline else None,
+        "requested_datetime": _iso(case.received_at, tz),
+        "updated_datetime": _iso(case.updated_at, tz),
+        "expected_datetime": _iso(case.deadline, tz),
+        "address": _COORDS.sub("", location).strip(" ,") or None
+        if own and case.tab not in NO_ADDRESS_OPDS else None,
+        "address_id": None,
+        "zipcode": None,
+        "lat": float(coords.group(1)) if coords and case.tab not in NO_ADDRESS_OPDS else None,
+        "long": float(coords.group(2)) if coords and case.tab not in NO_ADDRESS_OPDS else None,
+        "media_url": (str(row.get("link") or "") or None) if own else None,
+    }
+
+
+def get_request(svc, ident: str) -> dict:
+    ticket = tickets.parse_ticket(ident, svc.settings.ticket_prefix)
+    stored = svc.workbook.find(ticket) if ticket else None
+    if stored is None:
+        raise Open311Error(404, f"service_request_id {ident!r} tidak ditemukan.")
+    return request_json(svc, public_case(stored, svc.schema, svc.settings.tz), stored.row)
+
+
+def parse_w3(value: str, name: str, tz) -> datetime:
+    """A W3C-profile ISO 8601 date or datetime; without an offset it is read as WIB."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Open311Error(400, f"{name} harus tanggal-waktu W3C, mis. 2026-11-01T00:00:00+07:00.") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _csv(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
+
+
+def list_requests(request, svc) -> list[dict]:
+    args = request.args
+    tz = svc.settings.tz
+    from ..stores.port import StoredCase
+
+    rows = [StoredCase(tab, row) for tab, tab_rows in svc.workbook.read_all().items() for row in tab_rows
+            if row.get("ticket_id")]
+    ids = _csv(args.get("service_request_id", ""))
+    if ids:  # "This overrides all other arguments."
+        wanted = [tickets.parse_ticket(i, svc.settings.ticket_prefix) for i in ids]
+        by_ticket = {s.row["ticket_id"]: s for s in rows}
+        found = [by_ticket[t] for t in dict.fromkeys(wanted) if t in by_ticket]
+        return [request_json(svc, public_case(s, svc.schema, tz), s.row) for s in found][:MAX_REQUESTS]
+
+    now = svc.now()
+    start = parse_w3(args["start_date"], "start_date", tz) if args.get("start_date") else None
+    end = parse_w3(args["end_date"], "end_date", tz) if args.get("end_date") else None
+    if start and end and end < start:
+        raise Open311Error(400, "end_date lebih awal dari start_date.")
+    if start and end and end - start > MAX_SPAN:
+        raise Open311Error(400, "Rentang start_date..end_date paling lama 90 hari.")
+    if start is None and end is None:
+        end = now
+    if start is None:
+        start = end - MAX_SPAN
+    if end is None:
+        end = start + MAX_SPAN
+    statuses = {s.lower() for s in _csv(args.get("status", ""))}
+    if statuses - {"open", "closed"}:
+        raise Open311Error(400, "status hanya boleh open, closed, atau keduanya (dipisah koma).")
+    codes = set(_csv(args.get("service_code", "")))
+
+    result = []
+    for stored in rows:
+        case = public_case(stored, svc.schema, tz)
+        if case.channel != OPEN311_CHANNEL or case.received_at is None:
+            continue
+        if not start <= case.received_at <= end:
+            continue
+        if statuses and ("closed" if case.closed else "open") not in statuses:
+            continue
+        view = request_json(svc, case, stored.row)
+        if codes and view["service_code"] not in codes:
+            continue
+        result.append((case.received_at, view))
+    result.sort(key=lambda item: item[0], reverse=True)  # newest first, then the limit
+    return [view for _, view in result[:MAX_REQUESTS]]
