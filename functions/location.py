@@ -32,29 +32,34 @@ _CAPITALISED_PLACE = re.compile(
 
 @dataclass(frozen=True)
 class Gazetteer:
-    # (normalised variant tokens, kecamatan name), longest variant first
-    kecamatan: tuple[tuple[tuple[str, ...], str], ...]
+    # first normalised token -> [(variant tokens, kecamatan name)], longest variant first
+    kecamatan: dict[str, list[tuple[tuple[str, ...], str]]]
+
+
+def load_gazetteer(directory: Path = SCHEMA_DIR) -> Gazetteer:
+    """The kecamatan names and variants, indexed; loaded once per directory."""
+    return _load_gazetteer(Path(directory))
 
 
 @cache
-def load_gazetteer(directory: Path = SCHEMA_DIR) -> Gazetteer:
+def _load_gazetteer(directory: Path) -> Gazetteer:
     lex = load_lexicon(directory)
-    entries: list[tuple[tuple[str, ...], str]] = []
+    index: dict[str, list[tuple[tuple[str, ...], str]]] = {}
     for kec in load_schema(directory).kecamatan:
         for variant in {kec.name, *kec.variants}:
             toks = tuple(tokens(variant, lex))
-            if toks:
-                entries.append((toks, kec.name))
-    entries.sort(key=lambda e: -len(e[0]))
-    return Gazetteer(tuple(entries))
+            if toks and (toks, kec.name) not in index.get(toks[0], ()):
+                index.setdefault(toks[0], []).append((toks, kec.name))
+    for entries in index.values():
+        entries.sort(key=lambda e: -len(e[0]))
+    return Gazetteer(index)
 
 
-def _find_kecamatan(toks: list[str], gaz: Gazetteer) -> str:
-    n = len(toks)
-    for variant, name in gaz.kecamatan:
-        k = len(variant)
-        for i in range(n - k + 1):
-            if tuple(toks[i : i + k]) == variant:
+def find_kecamatan(toks: list[str], gaz: Gazetteer) -> str:
+    """The first kecamatan named in the tokens, or ''."""
+    for i, t in enumerate(toks):
+        for variant, name in gaz.kecamatan.get(t, ()):
+            if tuple(toks[i : i + len(variant)]) == variant:
                 return name
     return ""
 
@@ -63,14 +68,15 @@ def _title(words: list[str]) -> str:
     return " ".join(w if w.isupper() and len(w) > 1 else w.capitalize() for w in words)
 
 
-def _find_desa(text: str, toks: list[str], lex: Lexicon) -> str:
-    m = _CAPITALISED_PLACE.search(text)
-    if m:
-        words = m.group(1).split()
-        words = ["Sungai" if w.rstrip(".").lower() in ("sei", "sui") else w for w in words]
-        words = [w for w in words if w.lower() not in ("kecamatan", "kec")]
-        # drop a trailing "Kecamatan ..." that followed the desa name
-        return _title([w for w in words if w])
+def find_desa(text: str, toks: list[str]) -> str:
+    """The desa/kelurahan/dusun named after its keyword: capitalised words as typed, or up to
+    three lower-case words until a common word ends the name."""
+    if "esa" in text or "usun" in text or "elurahan" in text or "ds" in text.lower():
+        m = _CAPITALISED_PLACE.search(text)
+        if m:
+            words = m.group(1).split()
+            words = ["Sungai" if w.rstrip(".").lower() in ("sei", "sui") else w for w in words]
+            return _title([w for w in words if w.lower() not in ("kecamatan", "kec")])
     for i, t in enumerate(toks):
         if t in _PLACE_WORDS and i + 1 < len(toks):
             name: list[str] = []
@@ -83,12 +89,10 @@ def _find_desa(text: str, toks: list[str], lex: Lexicon) -> str:
     return ""
 
 
-def find_location(text: str, directory: Path = SCHEMA_DIR) -> str:
-    """'Desa Y, Kecamatan X', 'Kecamatan X', 'Desa Y' or '' when no place is named."""
-    lex = load_lexicon(directory)
-    toks = tokens(text, lex)
-    kec = _find_kecamatan(toks, load_gazetteer(directory))
-    desa = _find_desa(text, toks, lex)
+def place_name(text: str, toks: list[str], gaz: Gazetteer, lex: Lexicon | None = None) -> str:
+    """'Desa Y, Kecamatan X', 'Kecamatan X', 'Desa Y' or ''."""
+    kec = find_kecamatan(toks, gaz)
+    desa = find_desa(text, toks)
     if desa and kec and desa.lower() == kec.lower():
         desa = ""
     parts = []
@@ -97,3 +101,9 @@ def find_location(text: str, directory: Path = SCHEMA_DIR) -> str:
     if kec:
         parts.append(f"Kecamatan {kec}")
     return ", ".join(parts)
+
+
+def find_location(text: str, directory: Path = SCHEMA_DIR) -> str:
+    """'Desa Y, Kecamatan X', 'Kecamatan X', 'Desa Y' or '' when no place is named."""
+    lex = load_lexicon(directory)
+    return place_name(text, tokens(text, lex), load_gazetteer(directory), lex)

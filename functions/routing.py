@@ -21,10 +21,11 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import Iterable
 
-from functions.location import Gazetteer, _find_desa, _find_kecamatan, load_gazetteer
+from functions.location import Gazetteer, load_gazetteer, place_name
 from functions.model import OUTSIDE, TRIAGE, Route
 from functions.schema import SCHEMA_DIR, load_schema
 from functions.textnorm import Lexicon, forms, load_lexicon, tokens
@@ -133,6 +134,11 @@ def _rule_from(opd: str, topic: str, keywords: list[str], exclude: list[str], le
     return Rule(opd, topic, tuple(kws), tuple(exc)), problems
 
 
+def _cell(value: str | list[str]) -> str:
+    """A TOML keyword cell: one comma/line separated string (or a list of strings)."""
+    return value if isinstance(value, str) else ", ".join(value)
+
+
 def _known_opds(directory: Path) -> frozenset[str]:
     return frozenset(k for k in load_schema(directory).opd_keys if k != TRIAGE)
 
@@ -146,8 +152,8 @@ def _settings_and_rows(directory: Path) -> tuple[Settings, tuple[dict[str, str],
         {
             "opd": r.get("opd", ""),
             "topic": r.get("topic", ""),
-            "keywords": ", ".join(r.get("keywords", ())),
-            "exclude": ", ".join(r.get("exclude", ())),
+            "keywords": _cell(r.get("keywords", "")),
+            "exclude": _cell(r.get("exclude", "")),
         }
         for r in data.get("rule", ())
     )
@@ -188,9 +194,14 @@ def rules_to_rows(rules: RoutingRules) -> list[dict[str, str]]:
     ]
 
 
-@cache
 def load_rules(directory: Path = SCHEMA_DIR) -> RoutingRules:
-    """The shipped rules (`routing.toml`); a broken shipped rule fails loudly."""
+    """The shipped rules (`routing.toml`), loaded once per directory; a broken shipped rule
+    fails loudly."""
+    return _load_rules(Path(directory))
+
+
+@cache
+def _load_rules(directory: Path) -> RoutingRules:
     _, rows = _settings_and_rows(directory)
     rules, problems = rules_from_rows(list(rows), directory)
     if problems:
@@ -201,8 +212,10 @@ def load_rules(directory: Path = SCHEMA_DIR) -> RoutingRules:
 # --- matching -------------------------------------------------------------------------------
 
 
-class _Text:
+class Text:
     """Normalised tokens with an index from every plausible root form to its positions."""
+
+    __slots__ = ("toks", "index")
 
     def __init__(self, toks: list[str]):
         self.toks = toks
@@ -244,10 +257,8 @@ class _Text:
                 return tuple(covered)
         return ()
 
-    def matches(self, kw: Keyword, window: int) -> bool:
-        return bool(self.match(kw, window))
-
-    def score(self, keywords: tuple[Keyword, ...], window: int) -> tuple[float, list[Keyword]]:
+    def score(self, keywords: Iterable[Keyword], window: int
+              ) -> tuple[float, list[tuple[Keyword, tuple[int, ...]]]]:
         """Sum of matched weights, heaviest first, skipping a keyword whose words were all
         already counted by a heavier one ("kantor camat" and "camat" count once)."""
         found = [(kw, self.match(kw, window)) for kw in keywords]
@@ -260,20 +271,68 @@ class _Text:
                 continue
             used.update(pos)
             total += kw.weight
-            hits.append(kw)
+            hits.append((kw, pos))
         return total, hits
+
+
+class KeywordIndex:
+    """Groups of keywords indexed by the word each must start with, so a text is only
+    checked against keywords that can possibly match it (a few dozen of ~1,500)."""
+
+    def __init__(self, groups: Iterable[Iterable[Keyword]]):
+        self.groups: list[tuple[Keyword, ...]] = [tuple(g) for g in groups]
+        self.by_word: dict[str, list[tuple[int, Keyword]]] = {}
+        self.always: list[tuple[int, Keyword]] = []
+        for g, kws in enumerate(self.groups):
+            for kw in kws:
+                head = kw.parts[0]
+                if head.endswith("*"):
+                    self.always.append((g, kw))
+                else:
+                    self.by_word.setdefault(head.rstrip("!").split(" ")[0], []).append((g, kw))
+
+    def candidates(self, doc: Text) -> dict[int, list[Keyword]]:
+        out: dict[int, list[Keyword]] = {}
+        for g, kw in self.always:
+            out.setdefault(g, []).append(kw)
+        by_word = self.by_word
+        for form in doc.index:
+            for g, kw in by_word.get(form, ()):
+                out.setdefault(g, []).append(kw)
+        return out
+
+
+@lru_cache(maxsize=32)
+def document(text: str, lexicon: Lexicon) -> Text:
+    """The indexed tokens of a text; cached so routing and sentiment share the work."""
+    return Text(tokens(text, lexicon))
+
+
+def _index(rules: RoutingRules) -> tuple[KeywordIndex, KeywordIndex]:
+    idx = rules.__dict__.get("_index")
+    if idx is None:  # built once per rule set (frozen dataclass: stored beside the fields)
+        idx = (KeywordIndex(r.keywords for r in rules.rules),
+               KeywordIndex(r.exclude for r in rules.rules))
+        object.__setattr__(rules, "_index", idx)
+    return idx
 
 
 def score_topics(text: str, rules: RoutingRules) -> list[tuple[float, Rule]]:
     """Every topic with a positive score, best first (for explanations and evaluation)."""
-    lex = rules.lexicon or load_lexicon()
-    doc = _Text(tokens(text, lex))
+    doc = document(text, rules.lexicon or load_lexicon())
     window = rules.settings.window
+    keywords, excludes = _index(rules)
+    blocked = {
+        g for g, kws in excludes.candidates(doc).items()
+        if any(doc.match(k, window) for k in kws)
+    }
     scored: list[tuple[float, Rule]] = []
-    for rule in rules.rules:
-        s, _ = doc.score(rule.keywords, window)
-        if s > 0 and not any(doc.matches(k, window) for k in rule.exclude):
-            scored.append((s, rule))
+    for g, kws in keywords.candidates(doc).items():
+        if g in blocked:
+            continue
+        s, _ = doc.score(kws, window)
+        if s > 0:
+            scored.append((s, rules.rules[g]))
     scored.sort(key=lambda x: -x[0])
     return scored
 
@@ -281,12 +340,7 @@ def score_topics(text: str, rules: RoutingRules) -> list[tuple[float, Rule]]:
 def _location(text: str, rules: RoutingRules) -> str:
     lex = rules.lexicon or load_lexicon()
     gaz = rules.gazetteer or load_gazetteer()
-    toks = tokens(text, lex)
-    kec = _find_kecamatan(toks, gaz)
-    desa = _find_desa(text, toks, lex)
-    if desa and kec and desa.lower() == kec.lower():
-        desa = ""
-    return ", ".join(p for p in (desa and f"Desa {desa}", kec and f"Kecamatan {kec}") if p)
+    return place_name(text, document(text, lex).toks, gaz, lex)
 
 
 def route(text: str, rules: RoutingRules) -> Route:
@@ -319,5 +373,6 @@ def route(text: str, rules: RoutingRules) -> Route:
     return Route(opd1, best_topic[opd1].topic, confidence, location)
 
 
-__all__ = ["RULE_COLUMNS", "OUTSIDE", "RoutingRules", "Rule", "Keyword", "load_rules", "route",
-           "rules_from_rows", "rules_to_rows", "score_topics", "parse_keyword"]
+__all__ = ["RULE_COLUMNS", "OUTSIDE", "RoutingRules", "Rule", "Keyword", "KeywordIndex", "Text",
+           "document", "load_rules", "route", "rules_from_rows", "rules_to_rows", "score_topics",
+           "parse_keyword"]

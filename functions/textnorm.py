@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from functions.schema import SCHEMA_DIR
@@ -23,7 +23,7 @@ _ELONGATION = re.compile(r"([a-z])\1{2,}")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one instance per directory
 class Lexicon:
     """Token replacements: `yg` -> `yang`, `aek` -> `air`, `sdh` -> `sudah` ..., and emoji."""
 
@@ -57,9 +57,14 @@ def _read_general(path: Path) -> dict[str, str]:
     return words
 
 
-@cache
 def load_lexicon(directory: Path = SCHEMA_DIR) -> Lexicon:
-    """The general colloquial lexicon (functions/data) overlaid with sheets_schema/slang.toml."""
+    """The general colloquial lexicon (functions/data) overlaid with sheets_schema/slang.toml;
+    loaded once per directory."""
+    return _load_lexicon(Path(directory))
+
+
+@cache
+def _load_lexicon(directory: Path) -> Lexicon:
     with open(directory / "slang.toml", "rb") as fh:
         data = tomllib.load(fh)
     local: dict[str, str] = {}
@@ -82,13 +87,19 @@ def load_lexicon(directory: Path = SCHEMA_DIR) -> Lexicon:
 
 
 def _prepare(text: str, lex: Lexicon) -> str:
-    if lex.emoji_pattern is not None:
+    # each pass runs only when its trigger character is present: most texts need none
+    if lex.emoji_pattern is not None and not text.isascii():
         text = lex.emoji_pattern.sub(lambda m: f" {lex.emoji[m.group(0)]} ", text)
     text = text.lower()
-    text = _URL.sub(" ", text)
-    text = _MENTION.sub(" ", text)
-    text = _REDUP_HYPHEN.sub(r"\1 \1", text)
-    return _REDUP_DIGIT.sub(r"\1 \1", text)
+    if "http" in text or "www." in text:
+        text = _URL.sub(" ", text)
+    if "@" in text:
+        text = _MENTION.sub(" ", text)
+    if "-" in text:
+        text = _REDUP_HYPHEN.sub(r"\1 \1", text)
+    if "2" in text:
+        text = _REDUP_DIGIT.sub(r"\1 \1", text)
+    return text
 
 
 def tokens(text: str, lexicon: Lexicon | None = None) -> list[str]:
@@ -96,8 +107,13 @@ def tokens(text: str, lexicon: Lexicon | None = None) -> list[str]:
     lex = lexicon or load_lexicon()
     out: list[str] = []
     for raw in _WORD.findall(_prepare(text, lex)):
-        out.extend(lex.replace(raw).split())
+        out.extend(_replace(lex, raw))
     return out
+
+
+@lru_cache(maxsize=65536)
+def _replace(lex: Lexicon, raw: str) -> tuple[str, ...]:
+    return tuple(lex.replace(raw).split())
 
 
 def normalize(text: str, lexicon: Lexicon | None = None) -> str:
@@ -143,7 +159,7 @@ def _strip_prefixes(word: str, out: set[str], depth: int = 0) -> None:
                 _strip_prefixes(r + rest, out, depth + 1)
 
 
-@cache
+@lru_cache(maxsize=65536)
 def forms(token: str) -> frozenset[str]:
     """The token and its plausible roots: 'berlubang' -> {'berlubang', 'lubang', ...}."""
     bases = {token}

@@ -274,3 +274,86 @@ def main_eval_sentiment(path: Path | str, predictions_path: Path | str | None = 
         write_sentiment_predictions(rep, predictions_path)
         print(f"\n  predictions written to {predictions_path}", file=out)
     return 0
+
+
+# --- timings (scripts/bench.py) ------------------------------------------------------------
+
+_BENCH_TEXTS = (
+    "Assalamualaikum pak, jln di Desa Sungai Awan Kiri rusak parah bgt, byk lubang2, kalo ujan "
+    "jadi kolam. mhn segera diperbaiki 🙏",
+    "aek pdam di kompleks kamek dak ngalir udah 3 ari, tolonggg",
+    "Sampah numpuk di TPS pasar, baunya sampai ke rumah warga",
+    "listrik padam tiap malam di Sei Melayu, PLN tdk ada pemberitahuan",
+    "KTP sy blm jadi sdh 3 bulan, katanya blanko habis",
+    "Warga keluhkan pungli di kantor pelayanan, minta bupati bertindak tegas",
+)
+
+
+def _clear_caches() -> None:
+    from functions import location, routing, schema, sentiment, textnorm
+
+    for fn in (schema.load_schema, textnorm._load_lexicon, textnorm.forms, textnorm._replace,
+               location._load_gazetteer, routing._settings_and_rows, routing._load_rules,
+               routing.document, sentiment._load_detector):
+        fn.cache_clear()
+
+
+def bench_routing(texts: Iterable[str] = (), repeat: int = 200) -> dict:
+    """Timings in milliseconds: cold loads of the routing table and the sentiment detector
+    (caches cleared, modules already imported), and routing + sentiment of one complaint
+    (first sight of its words, and steady state: median, p95, max)."""
+    from functions.routing import document, load_rules, route
+    from functions.sentiment import classify, load_detector
+
+    sample = list(texts) or list(_BENCH_TEXTS)
+    out: dict[str, float] = {}
+    loads, dets = [], []
+    for _ in range(5):
+        _clear_caches()
+        t0 = time.perf_counter()
+        rules = load_rules()
+        t1 = time.perf_counter()
+        det = load_detector()
+        t2 = time.perf_counter()
+        loads.append((t1 - t0) * 1e3)
+        dets.append((t2 - t1) * 1e3)
+    out["rules_load_ms"] = statistics.median(loads)
+    out["sentiment_load_ms"] = statistics.median(dets)
+    first = []
+    for text in sample:  # caches of word forms are empty for words not seen at load time
+        document.cache_clear()
+        t0 = time.perf_counter()
+        route(text, rules)
+        classify(text, det)
+        first.append((time.perf_counter() - t0) * 1e3)
+    out["complaint_first_ms"] = max(first)
+    times = []
+    for _ in range(max(1, repeat // len(sample))):
+        for text in sample:
+            document.cache_clear()  # measure the real work, not the per-text cache
+            t0 = time.perf_counter()
+            route(text, rules)
+            classify(text, det)
+            times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    out["complaint_median_ms"] = statistics.median(times)
+    out["complaint_p95_ms"] = times[int(0.95 * (len(times) - 1))]
+    out["complaint_max_ms"] = times[-1]
+    return out
+
+
+def format_bench(b: dict) -> str:
+    def ok(v: float, target: float) -> str:
+        return "OK" if v < target else "ABOVE TARGET"
+
+    return "\n".join([
+        "Routing and sentiment timings (this machine)",
+        f"  routing table load        {b['rules_load_ms']:7.1f} ms   target < {TARGET_LOAD_MS:.0f} ms  "
+        f"{ok(b['rules_load_ms'], TARGET_LOAD_MS)}",
+        f"  sentiment detector load   {b['sentiment_load_ms']:7.1f} ms   (well under a second)",
+        f"  route+sentiment, median   {b['complaint_median_ms']:7.2f} ms   target < "
+        f"{TARGET_COMPLAINT_MS:.0f} ms  {ok(b['complaint_median_ms'], TARGET_COMPLAINT_MS)}",
+        f"  route+sentiment, p95      {b['complaint_p95_ms']:7.2f} ms",
+        f"  route+sentiment, max      {b['complaint_max_ms']:7.2f} ms",
+        f"  first sight of new words  {b['complaint_first_ms']:7.2f} ms (worst of the sample)",
+    ])
