@@ -146,17 +146,20 @@ check_only() {
   done
 }
 
-# setting NAME: the variable's value, a visible placeholder under dry-run, or a clear failure.
-required_setting() {
-  local name=$1
-  if [[ -n ${!name:-} ]]; then
-    printf '%s' "${!name}"
-  elif ((DRY_RUN)); then
-    warn "$name is not set; showing a placeholder"
-    printf '<%s>' "$name"
-  else
-    die "$name is required: the id in the spreadsheet's address, docs.google.com/spreadsheets/d/<ID>/edit"
-  fi
+REQUIRED_ENV=(KMC_SPREADSHEET_ID KMC_CONTACTS_SPREADSHEET_ID)
+
+# check_required: fail before touching the project; under dry-run show placeholders instead.
+check_required() {
+  local name
+  for name in "${REQUIRED_ENV[@]}"; do
+    [[ -z ${!name:-} ]] || continue
+    if ((DRY_RUN)); then
+      warn "$name is not set; showing a placeholder"
+      printf -v "$name" '<%s>' "$name"
+    else
+      die "$name is required: the id in the spreadsheet's address, docs.google.com/spreadsheets/d/<ID>/edit"
+    fi
+  done
 }
 
 # join_env KEY=VALUE...: one --set-env-vars value; switches gcloud's list delimiter to "|" when
@@ -180,8 +183,8 @@ build_env_vars() {
   local pairs=() name
   pairs+=("KMC_BACKEND=google")
   pairs+=("GOOGLE_CLOUD_PROJECT=$PROJECT")
-  pairs+=("KMC_SPREADSHEET_ID=$(required_setting KMC_SPREADSHEET_ID)")
-  pairs+=("KMC_CONTACTS_SPREADSHEET_ID=$(required_setting KMC_CONTACTS_SPREADSHEET_ID)")
+  pairs+=("KMC_SPREADSHEET_ID=$KMC_SPREADSHEET_ID")
+  pairs+=("KMC_CONTACTS_SPREADSHEET_ID=$KMC_CONTACTS_SPREADSHEET_ID")
   pairs+=("KMC_PUBLIC_URL=${KMC_PUBLIC_URL:-$BASE_URL}")
   pairs+=("KMC_DATA_DIR=/tmp/kmc")
   for name in "${PASSTHROUGH_ENV[@]}"; do
@@ -394,6 +397,7 @@ main() {
   check_project "$PROJECT"
   check_region "$REGION"
   [[ -z $ONLY ]] || check_only
+  check_required
   need_gcloud
   cd "$REPO_DIR"
   RUNTIME_SA=$(service_account_email "$RUNTIME_SA_NAME" "$PROJECT")

@@ -7,6 +7,12 @@
 
 DRY_RUN=${DRY_RUN:-0}
 
+# Failures inside $(...) stop the script too (bash >= 4.4).
+shopt -s inherit_errexit
+
+# fd 3 is the script's own stdout, so commands run inside $(...) are still shown in order.
+exec 3>&1
+
 die() {
   printf 'error: %s\n' "$*" >&2
   exit 1
@@ -62,7 +68,7 @@ exists() {
 capture() {
   local placeholder=$1
   shift
-  print_cmd "$@" >&2
+  print_cmd "$@" >&3
   if ((DRY_RUN)); then
     printf '%s\n' "$placeholder"
     return 0
