@@ -98,6 +98,8 @@ def parse_keyword(source: str, lexicon: Lexicon) -> Keyword:
         weight = float(weight_s.replace(",", ".")) if weight_s else 1.0
     except ValueError:
         raise ValueError(f"'{source}': bobot harus angka") from None
+    if ":" in text:
+        raise ValueError(f"'{source}': bobot sesudah ':' harus angka, mis. 'sampah:3'")
     if not 0 < weight <= 10:
         raise ValueError(f"'{source}': bobot harus antara 0 dan 10")
     parts = tuple(_part(p, source, lexicon) for p in text.split("&"))

@@ -95,13 +95,16 @@ def _load_detector(directory: Path, model_path: Path) -> Detector:
     )
 
 
-def _logits(doc: Text, det: Detector) -> list[float]:
+def _logits(doc: Text, det: Detector) -> tuple[list[float], bool]:
+    """Class logits and whether the text held any evidence at all."""
     logits = [0.0, 0.0, 0.0]
+    evidence = False
     if det.model is not None:
         logits = list(det.model.bias)
         for f in features(doc.toks):
             w = det.model.weights.get(f)
             if w:
+                evidence = True
                 logits[0] += w[0]
                 logits[1] += w[1]
                 logits[2] += w[2]
@@ -109,7 +112,7 @@ def _logits(doc: Text, det: Detector) -> list[float]:
     logits[0] += det.lexicon_weight * neg
     logits[1] += det.lexicon_weight * neu
     logits[2] += det.lexicon_weight * pos
-    return logits
+    return logits, evidence or bool(neg or pos or neu)
 
 
 def _negated(doc: Text, positions: tuple[int, ...], negators: frozenset[str]) -> bool:
@@ -141,10 +144,10 @@ def _softmax(logits: list[float]) -> list[float]:
 
 
 def _classify_doc(doc: Text, det: Detector) -> tuple[Sentiment, float]:
-    logits = _logits(doc, det)
-    probs = _softmax(logits)
-    if not doc.toks:
+    logits, evidence = _logits(doc, det)
+    if not evidence:  # nothing known in the text: no opinion either way
         return Sentiment.NEUTRAL, 0.0
+    probs = _softmax(logits)
     # negatives cost most when missed: Negatif wins when within `negative_margin` of the best
     if logits[0] + det.negative_margin >= max(logits[1], logits[2]):
         return Sentiment.NEGATIVE, round(probs[0], 3)

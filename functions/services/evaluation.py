@@ -50,7 +50,7 @@ def read_labelled(path: Path | str, label_column: str) -> list[tuple[str, str]]:
     if not lines:
         raise EvalInputError(f"{path} is empty")
     first = lines[0]
-    if "\t" in first and "," not in first.split("\t")[0][:0] and not first.lower().startswith("text,"):
+    if "\t" in first and not first.lower().startswith("text,"):
         pairs = []
         for n, line in enumerate(lines, 1):
             if not line.strip():
