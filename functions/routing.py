@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from functions.location import Gazetteer, load_gazetteer, place_name
 from functions.model import OUTSIDE, TRIAGE, Route
@@ -211,6 +212,57 @@ def _load_rules(directory: Path) -> RoutingRules:
     return rules
 
 
+class RuleSource:
+    """Routing rules read from the spreadsheet's `Rute` tab through a short-lived cache.
+
+    `read_rows()` returns the tab's rows as {opd, topic, keywords, exclude} dicts (the store
+    adapter's job). Broken rows are reported once per change and skipped. When the tab cannot
+    be read, the last good rules stay in use; when it has never been read or holds no valid
+    rule, the shipped rules (routing.toml) are used, so routing never stops.
+    """
+
+    def __init__(self, read_rows: Callable[[], list[dict[str, str]]], *, ttl_seconds: float = 300,
+                 clock: Callable[[], float] = time.monotonic, directory: Path = SCHEMA_DIR,
+                 report: Callable[[list[str]], None] | None = None):
+        self._read_rows = read_rows
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._directory = directory
+        self._report = report or _log_problems
+        self._rules: RoutingRules | None = None
+        self._loaded_at = -math.inf
+        self._last_problems: list[str] = []
+        self.problems: list[str] = []
+
+    def get(self) -> RoutingRules:
+        now = self._clock()
+        if self._rules is not None and now - self._loaded_at < self._ttl:
+            return self._rules
+        self._loaded_at = now  # also after a failure: do not hammer an unavailable store
+        try:
+            rows = self._read_rows()
+        except Exception as e:  # noqa: BLE001 - any store failure: keep routing with what we have
+            self.problems = [f"Tab Rute tidak terbaca ({type(e).__name__}); memakai aturan terakhir"]
+            self._report(self.problems)
+            return self._rules or load_rules(self._directory)
+        rules, problems = rules_from_rows(rows, self._directory)
+        if not rules.rules:
+            problems = problems + ["Tab Rute tidak berisi aturan yang sah; memakai aturan bawaan"]
+            rules = load_rules(self._directory)
+        self.problems = problems
+        if problems and problems != self._last_problems:
+            self._report(problems)
+        self._last_problems = problems
+        self._rules = rules
+        return rules
+
+
+def _log_problems(problems: list[str]) -> None:
+    from functions.logs import log
+
+    log("WARNING", "routing table problems", problems=problems[:50], count=len(problems))
+
+
 # --- matching -------------------------------------------------------------------------------
 
 
@@ -375,6 +427,7 @@ def route(text: str, rules: RoutingRules) -> Route:
     return Route(opd1, best_topic[opd1].topic, confidence, location)
 
 
-__all__ = ["RULE_COLUMNS", "OUTSIDE", "RoutingRules", "Rule", "Keyword", "KeywordIndex", "Text",
+__all__ = ["RULE_COLUMNS", "OUTSIDE", "RoutingRules", "Rule", "RuleSource", "Keyword",
+           "KeywordIndex", "Text",
            "document", "load_rules", "route", "rules_from_rows", "rules_to_rows", "score_topics",
            "parse_keyword"]

@@ -5,7 +5,8 @@ import shutil
 import pytest
 
 from functions.model import OUTSIDE, TRIAGE
-from functions.routing import (RULE_COLUMNS, load_rules, route, rules_from_rows, rules_to_rows)
+from functions.routing import (RULE_COLUMNS, RuleSource, load_rules, route, rules_from_rows,
+                               rules_to_rows)
 from functions.schema import SCHEMA_DIR
 
 
@@ -255,3 +256,79 @@ def test_keyword_syntax(keyword, text, hit):
         [{"opd": "PUTR", "topic": "T", "keywords": keyword, "exclude": ""}])
     assert problems == []
     assert (route(text, rules).opd == "PUTR") is hit
+
+
+# --- the Rute tab through a short cache ---------------------------------------------------------
+
+
+class FakeRuteTab:
+    """Stands in for the store adapter's reader of the Rute tab."""
+
+    def __init__(self, rows):
+        self.rows = rows
+        self.reads = 0
+        self.fail = False
+
+    def __call__(self):
+        self.reads += 1
+        if self.fail:
+            raise ConnectionError("sheets down")
+        return [dict(r) for r in self.rows]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_rule_source_reads_the_tab_once_per_ttl_and_sees_edits():
+    tab = FakeRuteTab([{"opd": "DLH", "topic": "Sampah", "keywords": "sampah:3", "exclude": ""}])
+    clock, reports = Clock(), []
+    source = RuleSource(tab, ttl_seconds=300, clock=clock, report=reports.append)
+    assert route("sampah numpuk", source.get()).opd == "DLH"
+    assert route("sampah numpuk", source.get()).opd == "DLH"
+    assert tab.reads == 1
+    # an admin moves the topic to another OPD in the sheet
+    tab.rows = [{"opd": "DINKES", "topic": "Sampah medis", "keywords": "sampah:3", "exclude": ""}]
+    clock.now = 299
+    assert route("sampah numpuk", source.get()).opd == "DLH"
+    clock.now = 301
+    assert route("sampah numpuk", source.get()).opd == "DINKES"
+    assert reports == []
+
+
+def test_rule_source_reports_broken_rows_once_and_keeps_the_good_ones():
+    tab = FakeRuteTab([
+        {"opd": "DLH", "topic": "Sampah", "keywords": "sampah:3", "exclude": ""},
+        {"opd": "DINAS_X", "topic": "x", "keywords": "x:3", "exclude": ""},
+    ])
+    clock, reports = Clock(), []
+    source = RuleSource(tab, ttl_seconds=10, clock=clock, report=reports.append)
+    assert route("sampah numpuk", source.get()).opd == "DLH"
+    clock.now = 100
+    source.get()
+    assert len(reports) == 1 and "DINAS_X" in reports[0][0]
+    assert source.problems and "DINAS_X" in source.problems[0]
+
+
+def test_rule_source_keeps_routing_when_the_tab_is_unreadable_or_empty():
+    tab = FakeRuteTab([{"opd": "DINKES", "topic": "Sampah medis", "keywords": "sampah:3",
+                        "exclude": ""}])
+    clock, reports = Clock(), []
+    source = RuleSource(tab, ttl_seconds=10, clock=clock, report=reports.append)
+    assert route("sampah numpuk", source.get()).opd == "DINKES"
+    tab.fail = True
+    clock.now = 20
+    assert route("sampah numpuk", source.get()).opd == "DINKES"  # last good rules
+    assert "Rute" in reports[-1][0]
+    # never read successfully: the shipped rules
+    fresh = RuleSource(tab, clock=clock, report=reports.append)
+    assert route("lampu jalan mati", fresh.get()).opd == "DISHUB"
+    # an emptied tab does not stop routing either
+    tab.fail, tab.rows = False, []
+    clock.now = 40
+    assert route("lampu jalan mati", source.get()).opd == "DISHUB"
+    assert "bawaan" in source.problems[-1]
