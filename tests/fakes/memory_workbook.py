@@ -1,0 +1,148 @@
+"""An in-memory Workbook (the port of functions/stores/port.py) that counts store requests.
+
+Used by scripts/bench.py (the daily job without disk or network) and by tests that need the
+optional store methods (`cell_usage`, `row_link`, `log_add_many`). Reads hand out copies, as a
+real store does, so a job that forgets to write back is caught.
+"""
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from functions.schema import Schema
+from functions.stores.port import CellUpdate, LogEntry, NewCase, Row, StoredCase, WriteReport
+
+
+@dataclass
+class MemoryWorkbook:
+    schema: Schema
+    tabs: dict[str, list[Row]] = field(default_factory=dict)
+    log: dict[tuple[str, str], LogEntry] = field(default_factory=dict)
+    requests: Counter = field(default_factory=Counter)
+    usage: int | tuple[int, int] | None = None  # what cell_usage() answers; None = method absent
+    sheet_id: str = "SHEET"
+    with_links: bool = False
+
+    def __post_init__(self):
+        if self.usage is None:
+            self.cell_usage = None  # the optional method is absent unless asked for
+        if not self.with_links:
+            self.row_link = None
+
+    # -- port ---------------------------------------------------------------------------
+    def bootstrap(self) -> list[str]:
+        self.requests["bootstrap"] += 1
+        done = []
+        for opd in self.schema.opds:
+            if opd.key not in self.tabs:
+                self.tabs[opd.key] = []
+                done.append(f"tab {opd.key}")
+        return done
+
+    def _where(self, ticket: str) -> tuple[str, int] | None:
+        for tab, rows in self.tabs.items():
+            for i, row in enumerate(rows):
+                if row.get("ticket_id") == ticket:
+                    return tab, i
+        return None
+
+    def append(self, cases: Sequence[NewCase]) -> list[bool]:
+        self.requests["append"] += 1
+        out = []
+        for case in cases:
+            if self._where(case.row["ticket_id"]):
+                out.append(False)
+                continue
+            self.tabs[case.tab].append({k: case.row.get(k, "") for k in self.schema.column_keys})
+            out.append(True)
+        return out
+
+    def find(self, ticket_id: str) -> StoredCase | None:
+        self.requests["find"] += 1
+        hit = self._where(ticket_id)
+        return StoredCase(hit[0], copy.deepcopy(self.tabs[hit[0]][hit[1]])) if hit else None
+
+    def read_all(self) -> dict[str, list[Row]]:
+        self.requests["read_all"] += 1
+        return {tab: [dict(r) for r in rows] for tab, rows in self.tabs.items()}
+
+    def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
+        self.requests["update"] += 1
+        allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
+        index = {r["ticket_id"]: r for rows in self.tabs.values() for r in rows}
+        report = WriteReport()
+        for up in updates:
+            bad = set(up.values) - allowed
+            if bad:
+                raise ValueError(f"not allowed to write {sorted(bad)}")
+            row = index.get(up.ticket_id)
+            if row is None:
+                report.missing.append(up.ticket_id)
+                continue
+            row.update(up.values)
+            report.written += 1
+        return report
+
+    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
+        self.requests["move"] += 1
+        if to_tab not in self.tabs:
+            raise ValueError(f"unknown tab {to_tab!r}")
+        hit = self._where(ticket_id)
+        if not hit:
+            return False
+        row = self.tabs[hit[0]].pop(hit[1])
+        row.update(values)
+        self.tabs[to_tab].append(row)
+        return True
+
+    def delete(self, ticket_ids: Sequence[str]) -> int:
+        self.requests["delete"] += 1
+        gone = set(ticket_ids)
+        before = sum(map(len, self.tabs.values()))
+        for tab in self.tabs:
+            self.tabs[tab] = [r for r in self.tabs[tab] if r.get("ticket_id") not in gone]
+        return before - sum(map(len, self.tabs.values()))
+
+    def log_add(self, entry: LogEntry) -> bool:
+        self.requests["log_add"] += 1
+        return self._log(entry)
+
+    def _log(self, entry: LogEntry) -> bool:
+        if (entry.kind, entry.key) in self.log:
+            return False
+        self.log[(entry.kind, entry.key)] = entry
+        return True
+
+    def log_add_many(self, entries: Sequence[LogEntry]) -> int:
+        self.requests["log_add_many"] += 1
+        return sum(self._log(e) for e in entries)
+
+    def log_has(self, kind: str, key: str) -> bool:
+        self.requests["log_has"] += 1
+        return (kind, key) in self.log
+
+    def log_entries(self, kind: str | None = None) -> list[LogEntry]:
+        self.requests["log_entries"] += 1
+        return sorted((e for e in self.log.values() if kind is None or e.kind == kind), key=lambda e: e.at)
+
+    # -- optional methods ---------------------------------------------------------------
+    def cell_usage(self):  # noqa: F811 - replaced by None in __post_init__ when absent
+        self.requests["cell_usage"] += 1
+        return self.usage
+
+    def row_link(self, tab: str, ticket_id: str) -> str | None:  # noqa: F811
+        hit = self._where(ticket_id)
+        if not hit or hit[0] != tab:
+            return None
+        gid = list(self.tabs).index(tab) + 1000
+        return f"https://docs.google.com/spreadsheets/d/{self.sheet_id}/edit#gid={gid}&range=A{hit[1] + 2}"
+
+    # -- staff by hand ------------------------------------------------------------------
+    def staff(self, ticket_id: str, **values) -> None:
+        self.update([CellUpdate(ticket_id, values)], staff=True)
+
+    @property
+    def total_requests(self) -> int:
+        return sum(self.requests.values())
