@@ -497,11 +497,13 @@ def test_monitoring_invoker_grants_only_the_monitoring_function(toolbox):
 
 def test_config_file_supplies_settings(toolbox, tmp_path):
     config = tmp_path / "kmc.env"
-    config.write_text("KMC_SPREADSHEET_ID=1FromFile\nKMC_CONTACTS_SPREADSHEET_ID=2FromFile\nKMC_SLA_HOURS=24\n")
+    config.write_text("KMC_SPREADSHEET_ID=1FromFile\nKMC_CONTACTS_SPREADSHEET_ID=2FromFile\nKMC_SLA_HOURS=24\n"
+                      'MAIL_FROM="KMC Aduan <kmc@ketapangkab.go.id>"\n')
     result = run(DEPLOY, "--project", PROJECT, "--dry-run", "--config", str(config), path=toolbox)
     assert result.returncode == 0, result.stderr
     env = env_vars(deploys(printed_commands(result.stdout))["sweep"]["--set-env-vars"])
     assert (env["KMC_SPREADSHEET_ID"], env["KMC_SLA_HOURS"]) == ("1FromFile", "24")
+    assert env["MAIL_FROM"] == "KMC Aduan <kmc@ketapangkab.go.id>"
 
 
 def test_scheduler_dry_run_creates_three_jakarta_jobs_with_oidc(scheduler_plan):
