@@ -138,4 +138,28 @@ def _tour(directory: Path, settings: Settings) -> int:
 
 def submit_via_channel(svc, complaint: Complaint):
     """Send a demo complaint through its channel's real handler when that channel exists."""
+    if complaint.channel == Channel.WEB_FORM:
+        return _submit_web_form(svc, complaint)
     return svc.intake(complaint)
+
+
+def _submit_web_form(svc, complaint: Complaint):
+    """A citizen's browser: GET /form (CSRF token, idempotency key), POST it, read the ticket."""
+    import re
+    from html import unescape
+
+    from .model import Receipt
+    from .server import make_app
+
+    client = make_app(svc).test_client()
+    page = client.get("/form").get_data(as_text=True)
+    hidden = {name: unescape(value) for name, value in
+              re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)}
+    reply = client.post("/form", data={**hidden, "isi": complaint.text, "nama": complaint.contact.name,
+                                       "telepon": complaint.contact.phone, "desa": complaint.location,
+                                       "setuju": "ya"})
+    found = re.search(r'data-ticket="([^"]+)"', reply.get_data(as_text=True))
+    if reply.status_code != 200 or not found:
+        raise RuntimeError(f"web form answered {reply.status_code}")
+    stored = svc.workbook.find(found.group(1))
+    return Receipt(found.group(1), stored.tab, stored.row["deadline"], created=True)
