@@ -766,3 +766,63 @@ def test_scripts_are_shellcheck_clean():
     result = subprocess.run(["shellcheck", "--external-sources", *scripts], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the guides stay true to the scripts and the code -----------------------------------------
+
+DOCS = {name: (ROOT / "docs" / name).read_text() for name in ("deploy.md", "operations.md")}
+
+
+def logged_messages() -> set[str]:
+    """Every literal message passed to log(...) in the package."""
+    pattern = re.compile(r"""\blog\(\s*"[A-Z]+",\s*(?:"([^"]+)"|"([^"]+)" if [^)]*? else "([^"]+)")""")
+    found: set[str] = set()
+    for path in (ROOT / "functions").rglob("*.py"):
+        for match in pattern.finditer(path.read_text()):
+            found.update(m for m in match.groups() if m)
+    return found
+
+
+def test_logging_queries_name_messages_the_code_really_logs():
+    messages = logged_messages()
+    assert "complaint stored" in messages
+    queried = []
+    for text in DOCS.values():
+        queried += re.findall(r'jsonPayload\.message=\\?"([^"\\]+)\\?"', text)
+        for regex in re.findall(r'jsonPayload\.message=~"([^"]+)"', text):
+            assert any(re.search(regex, m) for m in messages), f"no log message matches {regex}"
+    assert "complaint stored" in queried
+    for message in queried:
+        assert message in messages, f"docs query a log message the code never writes: {message!r}"
+
+
+def test_deploy_guide_is_complete_in_both_languages():
+    text = DOCS["deploy.md"]
+    indonesian = text[text.index("## Bahasa Indonesia"):text.index("## English")]
+    english = text[text.index("## English"):text.index("## Observing")]
+    steps_id = re.findall(r"^### (\d+)\. ", indonesian, re.M)
+    steps_en = re.findall(r"^### (\d+)\. ", english, re.M)
+    assert steps_id == steps_en == [str(n) for n in range(1, len(steps_en) + 1)]
+    for part in (indonesian, english):
+        for must in ("scripts/deploy.sh", "scripts/scheduler.sh", "main.py bootstrap",
+                     "application-default login", "WHATSAPP_VERIFY_TOKEN", "/meta", "/form",
+                     "SMTP_HOST", "--dry-run"):
+            assert must in part
+
+
+def test_guides_name_what_the_scripts_create(deploy_plan, scheduler_plan):
+    text = DOCS["deploy.md"]
+    for name in deploys(printed_commands(deploy_plan.stdout)):
+        assert f"`{name}`" in text
+    for job in JOB_FUNCTIONS:
+        assert f"`{job}`" in text
+
+
+def test_script_options_in_the_guides_exist(toolbox):
+    helps = {script.name: run(script, "--help", path=toolbox).stdout for script in (DEPLOY, SCHEDULER)}
+    for text in DOCS.values():
+        for line in text.splitlines():
+            for script, help_text in helps.items():
+                if script in line:
+                    for option in re.findall(r"(?<![\w-])--[a-z][a-z-]+", line.split(script, 1)[1]):
+                        assert option in help_text, f"{script} has no {option}: {line}"
