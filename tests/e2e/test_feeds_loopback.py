@@ -301,3 +301,27 @@ def test_loopback_feeds_are_refused_unless_allowed(tmp_path, server, clock):
     assert dict(report.failed) == {"refused": 2}
     assert server.requests_to("/tribun/rss") == []  # never contacted
     assert all_rows(services) == []
+
+
+def test_cli_media_dry_run_then_real_run(tmp_path, server, cli_env):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(cli_env, KMC_MEDIA_FEEDS=server.url("/tribun/rss") + "," + server.url("/hilang/rss"),
+               KMC_FEEDS_ALLOW_PRIVATE="true")
+
+    def media(*args):
+        done = subprocess.run([sys.executable, "main.py", "media", "--now", "2026-11-02T08:00", *args],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    subprocess.run([sys.executable, "main.py", "bootstrap"], cwd=root, env=env, check=True,
+                   capture_output=True, timeout=120)
+    dry = media("--dry-run")
+    assert dry.startswith("media: 2 feed (1 dibaca, 0 tidak berubah, 1 gagal: http_error 1)")
+    assert "UJI COBA" in dry and "! feed 127.0.0.1" in dry
+    assert not list((Path(cli_env["KMC_DATA_DIR"]) / "outbox").glob("*.eml"))
+    real = media()
+    assert "2 aduan baru" in real and "peringatan: 2 email (PUTR, DLH)" in real
