@@ -60,7 +60,7 @@ class Rule:
 @dataclass(frozen=True)
 class Settings:
     min_score: float = 2.0  # best OPD below this -> TRIASE
-    min_margin: float = 0.25  # (best - second) / best below this -> TRIASE (a tie)
+    min_margin: float = 0.2  # (best - second) / best below this -> TRIASE (a tie)
     window: int = 6  # "a & b": words at most this far apart
     secondary_share: float = 0.5  # other topics of the same OPD add this share of their score
 
