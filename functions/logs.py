@@ -1,7 +1,10 @@
 """Structured logs: one JSON object per line on stderr, the shape Cloud Logging understands.
 
-Usage:  log("INFO", "complaint stored", ticket=t, channel="WhatsApp", opd="PUTR", ms=42,
-            **trace_context(request.headers.get("X-Cloud-Trace-Context"), settings.project_id))
+Usage:  log("INFO", "complaint stored", ticket=t, channel="WhatsApp", opd="PUTR", ms=42)
+
+Inside a Flask request (functions-framework, `serve`) every entry also carries the request's
+trace (`logging.googleapis.com/trace`, from `X-Cloud-Trace-Context`) once `configure(project_id)`
+has been called (bootstrap.services() does), so Cloud Logging groups a request's lines.
 
 Personal data never reaches a log line: fields named like personal data (DENIED_FIELDS, also as
 a part of a snake_case name such as `reporter_name`) are dropped and listed under `redacted`, and
@@ -32,6 +35,28 @@ _ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL", "EXCEPTION": "ERROR"}
 # alone (not inside a hex trace id or a longer token).
 _PHONE = re.compile(r"(?<![\w+])(?:\+?62|0)8(?:[ -]?\d){7,12}(?!\w)")
 _TRACE_HEADER = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=([01]))?$")
+
+
+_config = {"project_id": ""}
+
+
+def configure(project_id: str) -> None:
+    """Set the Google Cloud project that request trace ids belong to ("" = no trace fields)."""
+    _config["project_id"] = project_id or ""
+
+
+def request_trace() -> dict[str, Any]:
+    """Trace fields of the current Flask request, if any (Flask is never imported from here)."""
+    flask = sys.modules.get("flask")
+    if flask is None or not _config["project_id"]:
+        return {}
+    try:
+        if not flask.has_request_context():
+            return {}
+        header = flask.request.headers.get("X-Cloud-Trace-Context")
+    except Exception:  # noqa: BLE001 - a half-torn-down request context
+        return {}
+    return trace_context(header, _config["project_id"])
 
 
 def _denied(key: str) -> bool:
@@ -82,7 +107,7 @@ def format_entry(severity: str, message: str, fields: Mapping[str, Any], now: da
 def log(severity: str, message: str, **fields: Any) -> None:
     """Write one structured entry to stderr; never raises (a log line must not break a request)."""
     try:
-        line = format_entry(severity, message, fields)
+        line = format_entry(severity, message, {**request_trace(), **fields})
     except Exception as exc:  # noqa: BLE001 - logging must not take the caller down
         line = json.dumps({"severity": "ERROR", "message": "log entry could not be encoded",
                            "error": type(exc).__name__})

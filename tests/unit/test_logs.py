@@ -105,3 +105,44 @@ def test_trace_fields_survive_into_the_entry(capsys):
     (entry,) = _lines(capsys)
     assert entry[TRACE_KEY] == "projects/p/traces/105445aa7843bc8bf206b12000100000"
     assert entry["logging.googleapis.com/trace_sampled"] is False
+
+
+def test_entries_inside_a_request_carry_its_trace(capsys):
+    from flask import Flask
+
+    from functions import logs
+
+    app = Flask(__name__)
+    logs.configure("kmc-aduan")
+    try:
+        with app.test_request_context(headers={"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/3;o=1"}):
+            log("INFO", "complaint stored", ticket="KMC-250101-AB12")
+        with app.test_request_context():  # no header: nothing to link
+            log("INFO", "no trace")
+        log("INFO", "outside a request")
+    finally:
+        logs.configure("")
+    inside, without_header, outside = _lines(capsys)
+    assert inside[TRACE_KEY] == "projects/kmc-aduan/traces/105445aa7843bc8bf206b12000100000"
+    assert inside[SPAN_KEY] == "0000000000000003"
+    assert TRACE_KEY not in without_header and TRACE_KEY not in outside
+
+
+def test_no_trace_until_the_project_is_known(capsys):
+    from flask import Flask
+
+    app = Flask(__name__)
+    with app.test_request_context(headers={"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/3;o=1"}):
+        log("INFO", "x")
+    (entry,) = _lines(capsys)
+    assert TRACE_KEY not in entry
+
+
+def test_importing_logs_stays_cheap():
+    import subprocess
+    import sys
+
+    code = "import sys; import functions.logs; print(sorted(m for m in ('flask', 'requests', 'gspread') if m in sys.modules))"
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
