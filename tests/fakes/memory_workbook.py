@@ -51,10 +51,12 @@ class MemoryWorkbook:
     def append(self, cases: Sequence[NewCase]) -> list[bool]:
         self.requests["append"] += 1
         out = []
+        existing = {r.get("ticket_id") for rows in self.tabs.values() for r in rows}
         for case in cases:
-            if self._where(case.row["ticket_id"]):
+            if case.row["ticket_id"] in existing:
                 out.append(False)
                 continue
+            existing.add(case.row["ticket_id"])
             self.tabs[case.tab].append({k: case.row.get(k, "") for k in self.schema.column_keys})
             out.append(True)
         return out
