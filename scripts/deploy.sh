@@ -248,7 +248,9 @@ secret_value() {
 # put_secret NAME create|add VALUE: store VALUE as the secret's newest version via stdin.
 put_secret() {
   local name=$1 mode=$2 value=$3
-  local cmd=(gcloud secrets create "$name" --replication-policy=automatic --data-file=- --project="$PROJECT")
+  # Stored only in the functions' region (Jakarta by default): data stays in Indonesia.
+  local cmd=(gcloud secrets create "$name" --replication-policy=user-managed --locations="$REGION"
+    --data-file=- --project="$PROJECT")
   if [[ $mode == add ]]; then
     cmd=(gcloud secrets versions add "$name" --data-file=- --project="$PROJECT")
   fi

@@ -457,7 +457,10 @@ def test_dry_run_never_shows_a_secret_value(deploy_plan):
     assert "<value of WHATSAPP_APP_SECRET, not shown>" in result.stdout
     for argv in printed_commands(result.stdout):
         if argv[:2] == ["secrets", "create"]:
-            assert flags_of(argv)["--data-file"] == "-"  # the value goes through stdin
+            flags = flags_of(argv)
+            assert flags["--data-file"] == "-"  # the value goes through stdin
+            # replicated only in the functions' region (Jakarta): the data stays in Indonesia
+            assert (flags["--replication-policy"], flags["--locations"]) == ("user-managed", "asia-southeast2")
 
 
 def test_deploy_prints_what_to_paste_into_meta_and_the_form_link(deploy_plan):
@@ -476,7 +479,7 @@ def test_region_option_reaches_every_regional_command(toolbox):
         assert result.returncode == 0, result.stderr
         for argv in printed_commands(result.stdout):
             flags = flags_of(argv)
-            for name in ("--region", "--location"):
+            for name in ("--region", "--location", "--locations"):
                 if name in flags:
                     assert flags[name] == "asia-southeast1", argv
 
