@@ -47,13 +47,15 @@ FUNCTIONS=(
   "media      media_monitor     private 256Mi 300s 1  1"
 )
 
-# Plain (non-secret) settings passed through from the environment when set.
+# Plain (non-secret) settings passed through from the environment when set: every KMC_* variable
+# (so a new setting needs no change here) plus these. Secrets never travel as plain variables.
 PASSTHROUGH_ENV=(
-  KMC_TIMEZONE KMC_SLA_HOURS KMC_SLA_WORKING_HOURS KMC_REMINDER_HOURS KMC_TICKET_PREFIX
-  KMC_CONVERSATION_WINDOW_MINUTES WHATSAPP_PHONE_NUMBER_ID WHATSAPP_TEMPLATE
-  WHATSAPP_TEMPLATE_LANGUAGE META_GRAPH_URL SMTP_HOST SMTP_PORT SMTP_USER SMTP_STARTTLS
-  MAIL_FROM DIGEST_TO KMC_MEDIA_FEEDS KMC_OPEN311_KEYS
+  WHATSAPP_PHONE_NUMBER_ID WHATSAPP_TEMPLATE WHATSAPP_TEMPLATE_LANGUAGE META_GRAPH_URL
+  SMTP_HOST SMTP_PORT SMTP_USER SMTP_STARTTLS MAIL_FROM DIGEST_TO
 )
+# Set by this script itself, whatever the environment says.
+FIXED_ENV=(KMC_BACKEND KMC_DATA_DIR KMC_SPREADSHEET_ID KMC_CONTACTS_SPREADSHEET_ID KMC_PUBLIC_URL
+  GOOGLE_CLOUD_PROJECT)
 RECOMMENDED_ENV=(WHATSAPP_PHONE_NUMBER_ID SMTP_HOST MAIL_FROM DIGEST_TO)
 
 usage() {
@@ -81,9 +83,10 @@ Settings come from the environment (or --config FILE):
             its variable is unset you are prompted (input hidden); WHATSAPP_VERIFY_TOKEN and
             KMC_ADMIN_TOKEN are generated at random instead. Existing secrets are kept unless
             the variable is set to a new value.
-  optional  KMC_PUBLIC_URL (default https://REGION-PROJECT.cloudfunctions.net), KMC_TIMEZONE,
-            KMC_SLA_HOURS, KMC_TICKET_PREFIX, WHATSAPP_PHONE_NUMBER_ID, SMTP_HOST, SMTP_PORT,
-            SMTP_USER, SMTP_STARTTLS, MAIL_FROM, DIGEST_TO, KMC_MEDIA_FEEDS, KMC_OPEN311_KEYS ...
+  optional  KMC_PUBLIC_URL (default https://REGION-PROJECT.cloudfunctions.net) and every other
+            KMC_* setting (KMC_SLA_HOURS, KMC_TICKET_PREFIX, KMC_MEDIA_FEEDS ...), plus
+            WHATSAPP_PHONE_NUMBER_ID, WHATSAPP_TEMPLATE, SMTP_HOST, SMTP_PORT, SMTP_USER,
+            SMTP_STARTTLS, MAIL_FROM, DIGEST_TO
 EOF
 }
 
@@ -187,8 +190,9 @@ build_env_vars() {
   pairs+=("KMC_CONTACTS_SPREADSHEET_ID=$KMC_CONTACTS_SPREADSHEET_ID")
   pairs+=("KMC_PUBLIC_URL=${KMC_PUBLIC_URL:-$BASE_URL}")
   pairs+=("KMC_DATA_DIR=/tmp/kmc")
-  for name in "${PASSTHROUGH_ENV[@]}"; do
-    if [[ -n ${!name:-} ]]; then
+  local skip=" ${FIXED_ENV[*]} ${SECRETS[*]} "
+  for name in $(compgen -e KMC_) "${PASSTHROUGH_ENV[@]}"; do
+    if [[ -n ${!name:-} && $skip != *" $name "* ]]; then
       pairs+=("$name=${!name}")
     fi
   done

@@ -431,6 +431,17 @@ def test_deployed_environment_is_accepted_by_settings(deploy_plan):
     assert settings.timezone == "Asia/Jakarta" and settings.in_cloud
 
 
+def test_every_kmc_setting_passes_through_but_not_local_ones(toolbox):
+    result = deploy_dry_run(toolbox=toolbox, env={
+        "KMC_FEEDS_ALLOW_PRIVATE": "false", "KMC_TICKET_PREFIX": "KTP", "KMC_BACKEND": "local",
+        "KMC_DATA_DIR": "/home/budi/kmc-data", "SHEETS_EMULATOR_HOST": "127.0.0.1:9999",
+        "KMC_ADMIN_TOKEN": SECRET_VALUES["KMC_ADMIN_TOKEN"]})
+    env = env_vars(deploys(printed_commands(result.stdout))["daily"]["--set-env-vars"])
+    assert env["KMC_FEEDS_ALLOW_PRIVATE"] == "false" and env["KMC_TICKET_PREFIX"] == "KTP"
+    assert env["KMC_BACKEND"] == "google" and env["KMC_DATA_DIR"] == "/tmp/kmc"
+    assert "SHEETS_EMULATOR_HOST" not in env and "KMC_ADMIN_TOKEN" not in env
+
+
 def test_env_without_commas_uses_plain_syntax(toolbox):
     result = deploy_dry_run(toolbox=toolbox, env={"DIGEST_TO": "bupati@ketapangkab.go.id"})
     value = deploys(printed_commands(result.stdout))["meta"]["--set-env-vars"]
