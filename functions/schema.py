@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "sheets_schema"
@@ -49,19 +49,19 @@ class Schema:
     kecamatan: tuple[Kecamatan, ...]
     values: dict = field(hash=False, compare=False, default_factory=dict)
 
-    @property
+    @cached_property  # read for every cell of every row: computed once per schema
     def column_keys(self) -> tuple[str, ...]:
         return tuple(c.key for c in self.columns)
 
-    @property
+    @cached_property
     def staff_keys(self) -> frozenset[str]:
         return frozenset(c.key for c in self.columns if c.staff_editable)
 
-    @property
+    @cached_property
     def datetime_keys(self) -> frozenset[str]:
         return frozenset(c.key for c in self.columns if c.type == "datetime")
 
-    @property
+    @cached_property
     def opd_keys(self) -> tuple[str, ...]:
         return tuple(o.key for o in self.opds)
 

@@ -95,6 +95,146 @@ def bench_cold_start() -> list[Row]:
     return rows
 
 
+# -- daily job (issue 7): 30 OPD tabs x 3,000 rows -------------------------------------------------
+
+DAILY_FILL = """
+import json, sys, time
+from datetime import datetime, timedelta
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from scripts.bench import daily_rows
+from functions.schema import load_schema
+from functions.stores.local import LocalWorkbook
+t = time.perf_counter()
+schema = load_schema()
+wb = LocalWorkbook(Path({data!r}) / "workbook.sqlite", schema)
+wb.bootstrap()
+wb.append(daily_rows(schema, {tabs}, {rows}, datetime.fromisoformat({now!r})))
+print(json.dumps(dict(fill_s=time.perf_counter() - t)))
+"""
+
+DAILY_RUN = """
+import json, resource, sys, time
+from collections import Counter
+from datetime import datetime
+sys.path.insert(0, {root!r})
+from functions.bootstrap import build
+from functions.config import Settings
+from functions.schema import load_schema
+from functions.services.jobs import daily_job
+now = datetime.fromisoformat({now!r})
+settings = Settings.from_env(dict(KMC_DATA_DIR={data!r}, DIGEST_TO="bupati@ketapangkab.go.id"))
+schema = load_schema()
+if {store!r} == "memory":
+    from scripts.bench import daily_rows
+    from tests.fakes.memory_workbook import MemoryWorkbook
+    wb = MemoryWorkbook(schema)
+    wb.bootstrap()
+    wb.append(daily_rows(schema, {tabs}, {rows}, now))
+    wb.requests.clear()
+    counter = wb.requests
+else:
+    from functions.stores.local import LocalWorkbook
+    from pathlib import Path
+    counter = Counter()
+    class Counting:
+        def __init__(self, inner):
+            self.inner = inner
+        def __getattr__(self, name):
+            attr = getattr(self.inner, name)
+            if not callable(attr):
+                return attr
+            def call(*a, **k):
+                counter[name] += 1
+                return attr(*a, **k)
+            return call
+    wb = Counting(LocalWorkbook(Path({data!r}) / "workbook.sqlite", schema))
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+svc = build(settings, schema=schema, workbook=wb, clock=lambda: now)
+cpu = time.process_time()
+wall = time.perf_counter()
+report = daily_job(svc, now)
+cpu = time.process_time() - cpu
+wall = time.perf_counter() - wall
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(dict(cpu_s=cpu, wall_s=wall, requests=sum(counter.values()), detail=dict(counter),
+                      email_kb=report.email_bytes / 1024, rss_before=rss_before, peak_mib=peak,
+                      overdue=len(report.marked_overdue), monthly=report.monthly)))
+"""
+
+
+def daily_rows(schema, tabs: int, rows: int, now):
+    """`tabs` x `rows` realistic cases over the last 60 days: answered on time or late, overdue,
+    running, a few forwarded and a few negative media items; ~250 characters of text each."""
+    import random
+    from datetime import timedelta
+
+    from functions.stores.port import NewCase
+
+    rng = random.Random(7)
+    keys = [o.key for o in schema.opds][:tabs]
+    text = ("Jalan di desa kami rusak parah dan berlubang sejak musim hujan, motor sering jatuh dan anak "
+            "sekolah kesulitan lewat. Mohon segera diperbaiki oleh dinas terkait, terima kasih. ")
+    out = []
+    for i in range(tabs * rows):
+        received = now - timedelta(minutes=rng.randrange(60 * 24 * 60))
+        due = received + timedelta(hours=48)
+        roll = rng.random()
+        responded = None
+        state = "Berjalan"
+        if roll < 0.55:
+            responded, state = received + timedelta(hours=rng.uniform(1, 47)), "Tepat Waktu"
+        elif roll < 0.75:
+            responded, state = due + timedelta(hours=rng.uniform(1, 72)), "Terlambat Ditanggapi"
+        if responded is not None and responded > now:
+            responded, state = None, "Berjalan"
+        if responded is None and due < now - timedelta(hours=24):
+            state = "Terlambat"  # steady state: earlier runs marked these; this run marks the last day's
+        media = i % 97 == 0
+        row = {
+            "ticket_id": f"KMC-{received:%y%m%d}-{i:06d}", "received_at": received,
+            "channel": "Media Massa" if media else "WhatsApp", "reporter": "Warga", "contact": "0813****3222",
+            "text": text + str(i), "location": "Kecamatan Delta Pawan", "link": "https://berita.test/x" if media else "",
+            "category": "Jalan rusak", "sentiment": "Negatif", "status": "Selesai" if responded else "Baru",
+            "response": "Sudah ditindaklanjuti oleh tim lapangan." if responded else "", "responder": "Petugas",
+            "forward_to": "", "deadline": due, "responded_at": responded, "sla": state, "reply_sent_at": responded,
+            "note": "",
+        }
+        if i % 50 == 0:
+            row["forwarded_at"] = received + timedelta(hours=2)
+            row["forward_history"] = f"{received + timedelta(hours=2):%Y-%m-%d %H:%M} TRIASE → {keys[i % tabs]}"
+        out.append(NewCase(keys[i % tabs], row))
+    return out
+
+
+@section("daily")
+def bench_daily(tabs: int = 30, rows: int = 3000) -> list[Row]:
+    """The daily job over 30 OPD tabs x 3,000 rows on the local store and on the in-memory fake:
+    CPU seconds, store requests, email size and peak memory, on an ordinary day and on the 1st
+    (with the monthly evaluation)."""
+    from functions.schema import load_schema
+
+    tabs = min(tabs, len(load_schema().opds))
+    rows_out: list[Row] = []
+    ordinary, first = "2026-11-20T07:00:00+07:00", "2026-12-01T07:00:00+07:00"
+    with tempfile.TemporaryDirectory() as data:
+        fill = run_python(DAILY_FILL.format(root=str(ROOT), data=data, tabs=tabs, rows=rows, now=ordinary))
+        rows_out.append((f"local store: fill {tabs} x {rows} rows", f"{fill['fill_s']:.1f} s", "-"))
+        for store in ("local", "memory"):
+            for label, now in (("ordinary day", ordinary), ("1st of month", first)):
+                r = run_python(DAILY_RUN.format(root=str(ROOT), data=data, tabs=tabs, rows=rows, now=now,
+                                                store=store))
+                name = f"{store}, {label}"
+                rows_out += [
+                    (f"{name}: CPU", f"{r['cpu_s']:.2f} s (wall {r['wall_s']:.2f} s)", "< 5 s"),
+                    (f"{name}: store requests", f"{r['requests']} {r['detail']}", "constant"),
+                    (f"{name}: digest email", f"{r['email_kb']:.0f} KB", "< 1 MB"),
+                    (f"{name}: peak RSS", f"{r['peak_mib']:.0f} MiB (data loaded: {r['rss_before']:.0f} MiB)",
+                     "< 512 MiB"),
+                ]
+    return rows_out
+
+
 def main(argv: list[str]) -> int:
     names = argv or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]

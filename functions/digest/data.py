@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Callable, Iterable, Mapping
 
 from ..model import OUTSIDE, TRIAGE, Channel, Sentiment, Sla
@@ -230,8 +230,11 @@ def build_digest(
     media: list[CaseRef] = []
     forwarded_from: dict[str, int] = {}
 
+    origin = datetime.combine(first_day, time(0), tz)
+
     def day_index(moment: datetime) -> int:
-        return (moment.astimezone(tz).date() - first_day).days
+        """Whole days since the first day of the window (WIB has no DST: days are 24 h)."""
+        return int((moment - origin).total_seconds() // 86400)
 
     for key, rows in tabs.items():
         c = dict(total=0, new_yesterday=0, on_time=0, late=0, overdue=0, running=0, judged_overdue=0)
