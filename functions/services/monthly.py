@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Iterable, Mapping
 
-from ..digest.data import FORWARD_ENTRY, MIN_SAMPLE, wilson_lower_bound
+from ..digest.data import FORWARD_ENTRY, MIN_SAMPLE, wilson_centre
 from ..model import OUTSIDE, TRIAGE, Sla, Status
 
 COLUMNS = [  # (key, Indonesian header in the email and the sheet)
@@ -75,7 +75,8 @@ def evaluate_month(tabs: Mapping[str, Iterable[dict]], titles: Mapping[str, str]
         for row in rows:
             if not str(row.get("ticket_id") or "").strip():
                 continue
-            for stamp, source, _ in FORWARD_ENTRY.findall(str(row.get("forward_history") or "")):
+            history = row.get("forward_history")
+            for stamp, source, _ in (FORWARD_ENTRY.findall(str(history)) if history else ()):
                 try:
                     moved = datetime.fromisoformat(stamp).replace(tzinfo=tz)
                 except ValueError:
@@ -105,8 +106,10 @@ def evaluate_month(tabs: Mapping[str, Iterable[dict]], titles: Mapping[str, str]
     keys = list(tabs.keys()) + [k for k in moved_out if k not in tabs]
     unranked_keys = set(unranked_keys)
     lines = []
+    parts = {key: part for key, part in frame.groupby("key", sort=False)}
+    empty = frame.iloc[0:0]
     for key in keys:
-        part = frame[frame["key"] == key]
+        part = parts.get(key, empty)
         counts = part["outcome"].value_counts()
         on_time, late, unanswered = (int(counts.get(k, 0)) for k in ("on_time", "late", "unanswered"))
         judged = on_time + late + unanswered
@@ -125,10 +128,10 @@ def evaluate_month(tabs: Mapping[str, Iterable[dict]], titles: Mapping[str, str]
             "still_open": int(part["open"].sum()),
             "forwarded_away": moved_out.get(key, 0),
             "_judged": judged,
-            "_lb": wilson_lower_bound(on_time, judged),
+            "_score": wilson_centre(on_time, judged),
             "_rankable": key not in unranked_keys and judged >= min_sample,
         })
-    ranked = sorted((x for x in lines if x["_rankable"]), key=lambda x: (-x["_lb"], x["title"]))
+    ranked = sorted((x for x in lines if x["_rankable"]), key=lambda x: (-x["_score"], x["title"]))
     for i, line in enumerate(ranked, start=1):
         line["rank"] = i
     rest = sorted((x for x in lines if not x["_rankable"]), key=lambda x: x["title"])
@@ -165,8 +168,8 @@ def to_xlsx(evaluation: MonthlyEvaluation) -> bytes:
     sheet.title = f"Evaluasi {evaluation.month:%Y-%m}"
     sheet.append([f"Evaluasi respon perangkat daerah — {evaluation.label}"])
     sheet["A1"].font = Font(bold=True, size=13)
-    sheet.append(["Batas respon 2 x 24 jam; peringkat: batas bawah Wilson 95%, minimal "
-                  f"{MIN_SAMPLE} aduan jatuh tempo."])
+    sheet.append(["Batas respon 2 x 24 jam. Peringkat: kepatuhan yang disesuaikan jumlah aduan (titik tengah "
+                  f"interval Wilson 95%), minimal {MIN_SAMPLE} aduan jatuh tempo."])
     sheet.append([])
     sheet.append([header for _, header in COLUMNS])
     header_row = sheet.max_row

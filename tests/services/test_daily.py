@@ -12,7 +12,7 @@ import pytest
 
 from functions.bootstrap import build
 from functions.config import Settings
-from functions.digest.data import build_digest, wilson_lower_bound
+from functions.digest.data import build_digest, wilson_centre
 from functions.digest.render import render_digest
 from functions.mail.port import MailError
 from functions.model import Channel, Sentiment, Sla
@@ -117,7 +117,8 @@ def test_ranking_needs_a_minimum_sample_so_two_lucky_cases_cannot_top_it():
     digest = build_digest(tabs, titles, now)
     assert [(line.key, line.rank) for line in digest.ranked] == [("DLH", 1), ("DINSOS", 2), ("PUTR", 3)]
     assert {line.key for line in digest.unranked} == {"DISDIK", "TRIASE"}
-    assert wilson_lower_bound(2, 2) < wilson_lower_bound(18, 20)
+    assert wilson_centre(2, 2) < wilson_centre(18, 20)
+    assert wilson_centre(0, 2) > wilson_centre(4, 20)  # two unlucky cases do not sink an OPD below 20 %
     _, text, html = render_digest(digest, sheet_url="https://example.test/sheet")
     ranking = text.split("PERINGKAT PERANGKAT DAERAH")[1].split("Belum diperingkat")[0]
     assert ranking.index("Dlh") < ranking.index("Dinsos") < ranking.index("Putr")
