@@ -236,6 +236,13 @@ class LocalWorkbook:
             rows = conn.execute(q, (kind,) if kind else ()).fetchall()
         return [LogEntry(k, key, datetime.fromisoformat(at), d) for k, key, at, d in rows]
 
+    def cell_usage(self) -> tuple[int, int]:
+        """(cells, 10,000,000) as the Google sheet would count them: rows + header x columns."""
+        with self.db.connect() as conn:
+            (rows,) = conn.execute("SELECT COUNT(*) FROM rows").fetchone()
+            (tabs,) = conn.execute("SELECT COUNT(*) FROM tabs").fetchone()
+        return (rows + tabs) * len(self.schema.columns), 10_000_000
+
     # -- what staff do by hand (used by tests and the demo) -----------------------------
     def sort_tab(self, tab: str, key: str, reverse: bool = False) -> None:
         """Reorder a tab as a staff member sorting a column would."""

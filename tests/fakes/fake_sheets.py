@@ -601,7 +601,7 @@ class FakeSheets:
         if not isinstance(reqs, list):
             raise bad("requests must be a list")
         # Atomic like Google: if any request fails, nothing of the batch is applied.
-        snap = _snapshot(ss)
+        snap = _snapshot(ss, reqs)
         formulas, subs = len(self.formulas_written), self.sub_requests.copy()
         try:
             replies = [self._apply(ss, i, req, dry=False) for i, req in enumerate(reqs)]
@@ -901,10 +901,24 @@ def _sheet_id_in(spec: dict) -> int | None:
     return None
 
 
-def _snapshot(ss: Spreadsheet) -> tuple:
+def _snapshot(ss: Spreadsheet, reqs: list[dict]) -> tuple:
     """Enough to undo a failed batch: cells are replaced, never mutated, by batchUpdate handlers."""
+    touched: set[int] | None = set()
+    for req in reqs:
+        for name, spec in req.items():
+            sheet_id = _sheet_id_in(spec) if isinstance(spec, dict) and name != "addSheet" else None
+            if name == "addSheet":
+                continue
+            if sheet_id is None:
+                touched = None  # cannot tell which sheet: keep them all
+                break
+            touched.add(sheet_id)
+        if touched is None:
+            break
     sheets = []
     for s in ss.sheets:
+        if touched is not None and s.sheet_id not in touched:
+            continue
         state = {k: copy.deepcopy(v) for k, v in vars(s).items() if k != "rows"}
         sheets.append((s, [list(r) for r in s.rows], state))
     return ss.title, ss.next_id, list(ss.sheets), sheets

@@ -1,0 +1,157 @@
+"""Archive: move closed cases received before a date into a yearly archive workbook.
+
+A spreadsheet holds 10 million cells; the live workbook stays small by moving what is done.
+Closed = status `Selesai`, or SLA `Tepat Waktu` / `Terlambat Ditanggapi` with a response.
+Cases are copied first and removed from the live workbook only after the archive confirmed
+them, so an interrupted run loses nothing and a rerun finishes it (appending a ticket the
+archive already holds is a no-op).
+
+Archives: local backend `KMC_DATA_DIR/archive-YYYY.sqlite`; Google backend the spreadsheet
+"KMC Aduan Arsip YYYY", given as `KMC_ARCHIVE_SPREADSHEET_YYYY`, else remembered in the Log from
+an earlier run, else created (service accounts may not be allowed to own files: then the
+message says to create and share it by hand).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Callable, Union
+
+from ..logs import log
+from ..model import Sla, Status, StorageUnavailable
+from ..stores.port import LogEntry, NewCase, Workbook
+
+CLOSED_SLA = frozenset({str(Sla.ON_TIME), str(Sla.LATE)})
+ARCHIVE_LOG_KIND = "archive_spreadsheet"
+CHUNK = 500
+
+ArchiveTarget = Union[Workbook, Callable[[int], Workbook]]
+
+
+def is_closed(row: dict) -> bool:
+    if str(row.get("status", "")).strip() == Status.DONE:
+        return True
+    return str(row.get("sla", "")).strip() in CLOSED_SLA and bool(str(row.get("response", "")).strip())
+
+
+@dataclass
+class ArchiveReport:
+    before: date
+    dry_run: bool = False
+    moved: Counter = field(default_factory=Counter)  # year -> cases
+    by_tab: Counter = field(default_factory=Counter)
+    already_archived: int = 0
+    removed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.moved.values())
+
+    def lines(self) -> list[str]:
+        verb = "akan dipindahkan" if self.dry_run else "dipindahkan"
+        out = [f"Arsip kasus selesai yang diterima sebelum {self.before.isoformat()}: {self.total} kasus {verb}."]
+        out += [f"  {year}: {n} kasus" for year, n in sorted(self.moved.items())]
+        out += [f"  tab {tab}: {n}" for tab, n in sorted(self.by_tab.items())]
+        if self.already_archived:
+            out.append(f"  {self.already_archived} kasus sudah ada di arsip (lanjutan dari proses sebelumnya)")
+        out += [f"  masalah: {p}" for p in self.problems]
+        return out
+
+
+def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: date, *, tz,
+                   dry_run: bool = False) -> ArchiveReport:
+    """Move closed cases received before `before` (WIB date) into yearly archives."""
+    report = ArchiveReport(before, dry_run)
+    cutoff = datetime(before.year, before.month, before.day, tzinfo=tz)
+    chosen: dict[int, list[NewCase]] = {}
+    for tab, rows in workbook.read_all().items():
+        for row in rows:
+            if not is_closed(row):
+                continue
+            received = row.get("received_at")
+            if not isinstance(received, datetime):
+                report.problems.append(f"tiket {row.get('ticket_id')}: tanggal diterima kosong/tidak terbaca")
+                continue
+            if received.astimezone(tz) >= cutoff:
+                continue
+            chosen.setdefault(received.astimezone(tz).year, []).append(NewCase(tab, row))
+    for year, cases in sorted(chosen.items()):
+        report.moved[year] = len(cases)
+        for c in cases:
+            report.by_tab[c.tab] += 1
+        if dry_run:
+            continue
+        target = archive_workbook(year) if callable(archive_workbook) and not hasattr(archive_workbook, "append") \
+            else archive_workbook
+        target.bootstrap()
+        for i in range(0, len(cases), CHUNK):
+            chunk = cases[i:i + CHUNK]
+            created = target.append(chunk)  # raises before anything is removed if the archive fails
+            report.already_archived += created.count(False)
+            report.removed += workbook.delete([c.row["ticket_id"] for c in chunk])
+        log("INFO", "cases archived", year=year, cases=len(cases))
+    return report
+
+
+# -- composition: where the yearly archive lives ---------------------------------------------------
+def archive_title(year: int) -> str:
+    return f"KMC Aduan Arsip {year}"
+
+
+def archive_factory(services) -> Callable[[int], Workbook]:
+    settings, schema = services.settings, services.schema
+    opened: dict[int, Workbook] = {}
+
+    def local(year: int) -> Workbook:
+        from ..stores.local import LocalWorkbook
+
+        return LocalWorkbook(settings.data_dir / f"archive-{year}.sqlite", schema)
+
+    def google(year: int) -> Workbook:
+        from ..stores.google import GoogleWorkbook
+
+        live = services.workbook
+        sid = settings.extra.get(f"KMC_ARCHIVE_SPREADSHEET_{year}", "").strip()
+        if not sid:
+            known = [e for e in live.log_entries(ARCHIVE_LOG_KIND) if e.key == str(year)]
+            sid = known[-1].detail if known else ""
+        if not sid:
+            try:
+                sid = live.client.create_spreadsheet(archive_title(year))["spreadsheetId"]
+            except StorageUnavailable as e:
+                raise StorageUnavailable(
+                    f"could not create '{archive_title(year)}' ({e}). Create it by hand, share it with the "
+                    f"service account as Editor and set KMC_ARCHIVE_SPREADSHEET_{year}=<its id>"
+                ) from e
+            live.log_add(LogEntry(ARCHIVE_LOG_KIND, str(year), services.now(), sid))
+            print(f"Spreadsheet arsip dibuat: {archive_title(year)} "
+                  f"https://docs.google.com/spreadsheets/d/{sid}/edit")
+        return GoogleWorkbook(live.client, sid, schema, tz=settings.tz)
+
+    def get(year: int) -> Workbook:
+        if year not in opened:
+            opened[year] = google(year) if settings.backend == "google" else local(year)
+        return opened[year]
+
+    return get
+
+
+def main_archive(services, before_iso: str, dry_run: bool = False) -> int:
+    """CLI `archive --before DATE [--dry-run]`: prints what moved; 0 on success, 2 on a bad date."""
+    try:
+        before = date.fromisoformat(before_iso.strip())
+    except ValueError:
+        print(f"Tanggal tidak valid: {before_iso!r} (gunakan YYYY-MM-DD)")
+        return 2
+    try:
+        report = archive_closed(services.workbook, archive_factory(services), before, tz=services.settings.tz,
+                                dry_run=dry_run)
+    except StorageUnavailable as e:
+        print(f"Arsip gagal, tidak ada kasus yang dihapus dari workbook aktif: {e}")
+        return 1
+    for line in report.lines():
+        print(line)
+    return 0
+

@@ -1,0 +1,311 @@
+"""The gspread adapter under what production does to it: staff, quotas, errors, lost replies.
+
+Request counts are asserted (the budgets of DESIGN.md), never times.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+
+from functions.config import Settings
+from functions.model import Contact, StorageUnavailable
+from functions.stores.google import GoogleContactBook, GoogleWorkbook, from_serial, to_serial
+from functions.stores.port import CellUpdate, ContactRecord, NewCase
+from functions.stores.sheets_http import RetryPolicy
+from tests.adapters.sheets_env import SERVICE_ACCOUNT, sheets_env
+from tests.adapters.test_store_contract import T0, row
+from tests.fakes.clock import WIB
+from tests.fakes.fake_sheets import FakeSheets
+
+A, B, C = "KMC-261102-AAAAA", "KMC-261102-BBBBB", "KMC-261102-CCCCC"
+
+
+@pytest.fixture
+def env():
+    with sheets_env() as e:
+        yield e
+        assert e.fake.formulas_written == [], "a formula reached the sheet"
+
+
+@pytest.fixture
+def wb(env):
+    w = env.workbook()
+    w.bootstrap()
+    return w
+
+
+def putr(env):
+    return env.fake.values(env.spreadsheet_id, "PUTR")
+
+
+# -- dates and text ---------------------------------------------------------------------------
+def test_dates_are_real_date_cells_in_wib_and_text_is_never_parsed(env, wb):
+    wb.append([NewCase("PUTR", row(A, "=SUM(A1:A9)", contact="+6281234567890"))])
+    sheet = env.fake.sheet(env.spreadsheet_id, "PUTR")
+    cell = sheet.cell(1, env.col("received_at"))
+    assert cell.v == pytest.approx(to_serial(T0)) and isinstance(cell.v, float)
+    assert cell.v == pytest.approx(46328 + 8 / 24)  # 2026-11-02 08:00 WIB as a serial number
+    assert sheet.fmt_of(1, env.col("received_at"))["type"] == "DATE_TIME"
+    shown = putr(env)[1]
+    assert shown[env.col("received_at")] == "2026-11-02 08:00"  # what staff see, sortable
+    assert shown[env.col("text")] == "=SUM(A1:A9)" and shown[env.col("contact")] == "+6281234567890"
+    assert sheet.cell(1, env.col("text")).f is None
+    assert from_serial(to_serial(T0)) == T0
+
+
+# -- bootstrap ----------------------------------------------------------------------------------
+def test_bootstrap_builds_every_tab_with_validation_formats_and_protection(env, wb):
+    fake, sid = env.fake, env.spreadsheet_id
+    for opd in env.schema.opds:
+        sheet = fake.sheet(sid, opd.title)
+        assert sheet.frozen_rows == 1
+        assert putr(env)[0] == [c.header for c in env.schema.columns]
+        kinds = {env.schema.columns[v["range"]["startColumnIndex"]].key: v["rule"] for v in sheet.validations}
+        assert set(kinds) == {"status", "forward_to"}
+        assert all(r["strict"] is False for r in kinds.values())  # free text allowed, flagged by Sheets
+        assert [v["userEnteredValue"] for v in kinds["status"]["condition"]["values"]] == list(env.schema.choices("status"))
+        assert sheet.col_widths[env.col("text")] == env.schema.column("text").width
+        (rule,) = sheet.conditional_formats
+        assert rule["booleanRule"]["condition"]["values"][0]["userEnteredValue"] == '=$Q2="Terlambat"'
+        assert all(pr["editors"]["users"] == [SERVICE_ACCOUNT] for pr in sheet.protected_ranges)
+    log_tab = fake.sheet(sid, "Log Sistem")
+    assert log_tab.hidden and log_tab.protected_ranges
+
+
+def test_staff_can_type_in_staff_columns_only(env, wb):
+    wb.append([NewCase("PUTR", row(A))])
+    fake, sid = env.fake, env.spreadsheet_id
+    fake.staff_set(sid, "PUTR", "L2", "Sudah kami tambal")  # Tanggapan
+    fake.staff_set(sid, "PUTR", "K2", "Selesai")  # Status
+    for a1 in ("A2", "F2", "Q2", "A1"):  # ticket, citizen text, SLA, header
+        with pytest.raises(PermissionError):
+            fake.staff_set(sid, "PUTR", a1, "x")
+    assert wb.find(A).row["response"] == "Sudah kami tambal"
+
+
+def test_second_bootstrap_sends_no_write_and_says_so(env, wb):
+    env.fake.reset_counts()
+    done = wb.bootstrap()
+    assert env.fake.write_requests == 0 and env.fake.read_requests == 2
+    assert done == ["tidak ada perubahan: semua tab sudah sesuai skema"]
+
+
+def test_bootstrap_repairs_a_renamed_tab_and_header_without_touching_data(env, wb):
+    wb.append([NewCase("PUTR", row(A))])
+    fake, sid = env.fake, env.spreadsheet_id
+    fake.staff_rename_tab(sid, "PUTR", "PU (jangan diubah)")
+    fake.staff_set(sid, "PU (jangan diubah)", "Q1", "SLA?", respect_protection=False)  # an owner renames a header
+    assert wb.read_all()["PUTR"][0]["sla"] == "Berjalan"  # still understood, by position
+    done = env.workbook().bootstrap()
+    assert any("dikembalikan" in d for d in done) and any("dipulihkan" in d for d in done)
+    assert putr(env)[0][env.col("sla")] == "Status SLA"
+    assert putr(env)[1][0] == A
+    assert len(fake.sheet(sid, "PUTR").conditional_formats) == 1  # replaced, not piled up
+
+
+def test_bootstrap_upgrades_a_tab_missing_new_columns(env):
+    fake, sid = env.fake, env.spreadsheet_id
+    old = [c.header for c in env.schema.columns[:-2]]  # a sheet made before the last two columns existed
+    fake.book(sid).sheets[0].title = "PUTR"
+    for i, h in enumerate(old):
+        fake.staff_set(sid, "PUTR", f"{chr(65 + i)}1", h, respect_protection=False)
+    fake.staff_set(sid, "PUTR", "A2", A, respect_protection=False)
+    done = env.workbook().bootstrap()
+    assert any("ditambahkan" in d for d in done)
+    assert putr(env)[0] == [c.header for c in env.schema.columns]
+    assert env.workbook().find(A).tab == "PUTR"
+
+
+# -- staff between read and write -------------------------------------------------------------
+def test_free_text_in_a_dropdown_is_kept_and_reported(env, wb):
+    wb.append([NewCase("PUTR", row(A)), NewCase("PUTR", row(B))])
+    env.fake.staff_set(env.spreadsheet_id, "PUTR", "K2", "sudah beres pak")
+    env.fake.staff_set(env.spreadsheet_id, "PUTR", "N3", "Dinas PU")
+    rows = {r["ticket_id"]: r for r in wb.read_all()["PUTR"]}
+    assert rows[A]["status"] == "sudah beres pak" and rows[B]["forward_to"] == "Dinas PU"
+    assert any("sudah beres pak" in p for p in wb.last_problems)
+    assert any("Dinas PU" in p for p in wb.last_problems)
+    assert wb.update([CellUpdate(A, {"sla": "Terlambat"})]).written == 1
+
+
+def test_header_renamed_between_read_and_write_still_writes_the_right_column(env, wb):
+    wb.append([NewCase("PUTR", row(A)), NewCase("PUTR", row(B))])
+    wb.read_all()
+    env.fake.staff_set(env.spreadsheet_id, "PUTR", "S1", "Catatan", respect_protection=False)
+    report = wb.update([CellUpdate(B, {"note": "pengingat terkirim"})])
+    assert report.written == 1 and any("Catatan" in p for p in report.problems)
+    assert putr(env)[2][env.col("note")] == "pengingat terkirim" and putr(env)[1][env.col("note"):] in ([], [""])
+
+
+def test_rows_without_ticket_are_reported_not_lost(env, wb):
+    wb.append([NewCase("PUTR", row(A))])
+    env.fake.staff_set(env.spreadsheet_id, "PUTR", "L5", "catatan staf tanpa tiket")
+    rows = wb.read_all()["PUTR"]
+    assert [r["ticket_id"] for r in rows] == [A]
+    assert any("tanpa nomor tiket" in p for p in wb.last_problems)
+    wb.append([NewCase("PUTR", row(B))])  # appends land after the staff line, never over it
+    assert env.tickets("PUTR") == [A, "", "", "", B]
+    assert putr(env)[4][env.col("response")] == "catatan staf tanpa tiket"
+
+
+def test_a_renamed_tab_between_jobs_reloads_metadata_once(env, wb):
+    wb.append([NewCase("PUTR", row(A))])
+    env.fake.staff_rename_tab(env.spreadsheet_id, "PUTR", "Pekerjaan Umum")
+    assert [r["ticket_id"] for r in wb.read_all()["PUTR"]] == [A]
+    assert wb.update([CellUpdate(A, {"sla": "Terlambat"})]).written == 1
+
+
+def test_a_ticket_pasted_twice_is_reported_and_written_once(env, wb):
+    wb.append([NewCase("PUTR", row(A))])
+    env.fake.staff_set(env.spreadsheet_id, "PUTR", "A3", A, respect_protection=False)
+    report = wb.update([CellUpdate(A, {"note": "x"})])
+    assert report.written == 1 and any("muncul 2 kali" in p for p in report.problems)
+    assert [r["ticket_id"] for r in wb.read_all()["PUTR"]] == [A]
+
+
+# -- quotas and errors -------------------------------------------------------------------------
+def test_a_short_429_storm_is_ridden_out_with_backoff(env, wb):
+    env.fake.inject("429", times=3)
+    assert wb.append([NewCase("PUTR", row(A))]) == [True]
+    assert env.tickets("PUTR") == [A]
+    assert env.time.slept > 0
+
+
+def test_a_long_429_storm_gives_up_with_storage_unavailable_and_nothing_half_written(env, wb):
+    env.fake.inject("429", times=50)
+    with pytest.raises(StorageUnavailable):
+        wb.append([NewCase("PUTR", row(A)), NewCase("DLH", row(B))])
+    assert env.tickets("PUTR") == [] and env.tickets("DLH") == []
+    env.fake.faults.clear()
+    assert wb.append([NewCase("PUTR", row(A)), NewCase("DLH", row(B))]) == [True, True]  # the redelivery
+    assert env.tickets("PUTR") == [A] and env.tickets("DLH") == [B]
+
+
+@pytest.mark.parametrize("fault", ["500", "503", "timeout", "reset", "applied_timeout"])
+def test_a_failed_append_lands_exactly_once(env, wb, fault):
+    wb.append([NewCase("PUTR", row(A))])
+    env.fake.inject(fault, only=("spreadsheets.batchUpdate",))
+    assert wb.append([NewCase("PUTR", row(B)), NewCase("DLH", row(C))]) == [True, True]
+    assert env.tickets("PUTR") == [A, B] and env.tickets("DLH") == [C]
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout", "reset"])
+def test_reads_and_updates_retry_through_errors(env, wb, fault):
+    wb.append([NewCase("PUTR", row(A))])
+    env.fake.inject(fault, times=2)
+    assert wb.update([CellUpdate(A, {"sla": "Terlambat"})]).written == 1
+    env.fake.inject(fault, times=2)
+    assert wb.read_all()["PUTR"][0]["sla"] == "Terlambat"
+
+
+def test_a_lost_reply_on_move_and_delete_does_not_touch_another_row(env, wb):
+    wb.append([NewCase("PUTR", row(A)), NewCase("PUTR", row(B)), NewCase("PUTR", row(C))])
+    env.fake.inject("applied_timeout", only=("spreadsheets.batchUpdate",))
+    assert wb.move(A, "DLH", {"note": "diteruskan"}) is True
+    assert env.tickets("PUTR") == [B, C] and env.tickets("DLH") == [A]
+    env.fake.inject("applied_timeout", only=("spreadsheets.batchUpdate",))
+    assert wb.delete([B]) == 1
+    assert env.tickets("PUTR") == [C]
+
+
+def test_errors_that_retrying_cannot_fix_fail_fast(env):
+    wb = GoogleWorkbook(env.client(), "no-such-spreadsheet", env.schema, clock=env.time.clock, sleep=env.time.sleep)
+    with pytest.raises(StorageUnavailable) as err:
+        wb.read_all()
+    assert "404" in str(err.value)
+    assert env.fake.rejected[404] == 1  # asked once, not retried
+
+
+def test_client_pacing_keeps_a_busy_instance_under_the_write_quota():
+    with sheets_env(write_quota_per_minute=60) as env:
+        wb = env.workbook(client=env.client(writes_per_minute=50, retry=RetryPolicy(attempts=2)))
+        wb.bootstrap()
+        for i in range(120):  # two minutes' worth of sequential complaints
+            wb.append([NewCase("PUTR", row(f"KMC-261102-{i:05d}"))])
+        assert env.fake.rejected[429] == 0
+        assert len(env.tickets("PUTR")) == 120
+
+
+# -- request budgets -------------------------------------------------------------------------
+def test_warm_intake_costs_one_write_and_no_metadata_read(env, wb):
+    contacts = env.contacts()
+    wb.append([NewCase("PUTR", row(A))])  # warm-up: metadata cached
+    contacts.put(ContactRecord(A, "WhatsApp", Contact("Budi", "081234567890"), T0))
+    env.fake.reset_counts()
+    for i in range(10):
+        t = f"KMC-261102-{i:05d}"
+        wb.append([NewCase("DLH" if i % 2 else "PUTR", row(t))])
+        contacts.put(ContactRecord(t, "WhatsApp", Contact("Budi", "081234567890"), T0))
+    assert env.fake.counts["spreadsheets.batchUpdate"] == 10  # one per complaint to the OPD sheet
+    assert env.fake.counts["values.append"] == 10  # one per complaint to the contact sheet
+    assert env.fake.counts["spreadsheets.get"] == 0 and env.fake.read_requests == 0
+
+
+def test_jobs_spend_a_constant_number_of_requests_whatever_the_tabs_and_rows(env, wb):
+    def job_cost(n_rows: int) -> int:
+        cases = [NewCase(o.key, row(f"KMC-{n_rows:02d}{i:04d}-{o.key[:3]}")) for o in env.schema.opds for i in range(n_rows)]
+        wb.append(cases)
+        env.fake.reset_counts()
+        tabs = wb.read_all()
+        wb.update([CellUpdate(r["ticket_id"], {"sla": "Terlambat"}) for rows in tabs.values() for r in rows])
+        wb.log_has("digest", "2026-11-02")
+        return env.fake.read_requests + env.fake.write_requests
+
+    assert job_cost(1) == job_cost(20) == 3  # batchGet, batchGet (locate), batchUpdate; the Log came with read_all
+
+
+def test_concurrent_appends_share_one_write(env, wb):
+    wb.append([NewCase("PUTR", row(A))])
+    env.fake.reset_counts()
+    gate = threading.Barrier(20)
+    results: list[list[bool]] = []
+    real = wb.appends.flush
+
+    def slow_flush(items):  # hold the first flush open so the others queue behind it
+        gate_open.wait(5)
+        return real(items)
+    gate_open = threading.Event()
+    wb.appends.flush = slow_flush
+
+    def submit(i):
+        gate.wait(5)
+        results.append(wb.append([NewCase("DLH", row(f"KMC-261102-{i:05d}"))]))
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    while len(wb.appends.queue) < 19 and any(t.is_alive() for t in threads):
+        threading.Event().wait(0.01)
+    gate_open.set()
+    for t in threads:
+        t.join(10)
+    assert sorted(results) == [[True]] * 20
+    assert len(env.tickets("DLH")) == 20 == len(set(env.tickets("DLH")))
+    assert env.fake.counts["spreadsheets.batchUpdate"] <= 2
+
+
+def test_cell_usage_counts_every_grid_cell(env, wb):
+    used, limit = wb.cell_usage()
+    sheets = env.fake.book(env.spreadsheet_id).sheets
+    assert limit == 10_000_000 and used == sum(s.row_count * s.col_count for s in sheets)
+
+
+# -- the emulator host --------------------------------------------------------------------------
+def test_whole_adapter_over_a_loopback_emulator(tmp_path):
+    fake = FakeSheets()
+    sid, cid = fake.create("KMC Aduan"), fake.create("Kontak")
+    with fake.serve() as host:
+        settings = Settings.from_env({"KMC_BACKEND": "google", "KMC_SPREADSHEET_ID": sid,
+                                      "KMC_CONTACTS_SPREADSHEET_ID": cid, "SHEETS_EMULATOR_HOST": host,
+                                      "KMC_DATA_DIR": str(tmp_path)})
+        from functions.schema import load_schema
+        wb = GoogleWorkbook.from_settings(settings, load_schema())
+        contacts = GoogleContactBook.from_settings(settings)
+        assert any("dibuat" in d for d in wb.bootstrap())
+        assert wb.append([NewCase("PUTR", row(A))]) == [True]
+        contacts.put(ContactRecord(A, "WhatsApp", Contact("Budi", "081234567890", "6281234567890"), T0))
+        assert wb.find(A).row["received_at"] == T0
+        assert contacts.get(A).contact.phone == "081234567890"
+    assert fake.values(sid, "PUTR")[1][0] == A
+    assert wb.client.base_url == f"http://{host}"
