@@ -96,6 +96,13 @@ def cell_data(value: Any, is_datetime: bool, tz: ZoneInfo, pattern: str) -> dict
 CELL_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
 
 
+def raw_value(value: Any, tz: ZoneInfo) -> Any:
+    """A value for `valueInputOption=RAW`: dates as serials (the column is date-formatted), text as is."""
+    if isinstance(value, datetime):
+        return to_serial(value, tz)
+    return "" if value is None else str(value)
+
+
 # ----------------------------------------------------------------------------- write coalescing
 class Coalescer:
     """Concurrent callers within a short window share one write; each gets its own results.
@@ -184,10 +191,11 @@ class _Pending:
 @dataclass
 class Tab:
     key: str
-    sheet_id: int
+    sheet_id: int | None  # None until metadata is loaded (jobs never need it)
     title: str
     columns: dict[str, int]
     width: int
+    verified: bool = False  # columns confirmed against the header row in the sheet
 
     @property
     def quoted(self) -> str:
@@ -221,7 +229,9 @@ class GoogleWorkbook:
         self.clock, self.sleep = clock, sleep
         self.index_max_age, self.log_max_age = index_max_age, log_max_age
         self.lock = threading.RLock()
-        self._tabs: dict[str, Tab] | None = None
+        self._tabs: dict[str, Tab] = self._provisional()
+        self._meta_at = float("-inf")
+        self._grid_cells = 0
         self._index: dict[str, tuple[str, int | None]] = {}  # ticket -> (tab key, 0-based row or None)
         self._index_at = float("-inf")
         self._appended: dict[str, tuple[str, float]] = {}  # ticket -> (tab, when) written by this instance
@@ -240,49 +250,68 @@ class GoogleWorkbook:
         return cls(shared_client(settings.sheets_emulator_host), settings.spreadsheet_id, schema,
                    tz=settings.tz, **kw)
 
-    # -- metadata (cached per instance) ---------------------------------------------------
-    def _load_tabs(self) -> dict[str, Tab]:
-        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title,index,gridProperties),developerMetadata)")
+    # -- metadata (cached per instance, loaded only when needed) -------------------------
+    # Jobs address tabs by title (the schema's, or the last seen), so they need no metadata read;
+    # appends, moves and deletes need sheet ids, loaded once per instance. A range that no longer
+    # parses (a tab renamed by staff) reloads the metadata once.
+    def _provisional(self) -> dict[str, Tab]:
+        return {spec.key: Tab(spec.key, None, spec.title, {c.key: i for i, c in enumerate(spec.columns)},
+                              len(spec.columns))
+                for spec in layout.tab_specs(self.schema)}
+
+    def _load_metadata(self) -> None:
+        meta = self.client.get_metadata(
+            self.spreadsheet_id, "sheets(properties(sheetId,title,index,gridProperties),developerMetadata)")
         sheets = layout.parse_metadata(meta)
-        found: dict[str, layout.ExistingSheet] = {}
-        for spec in layout.tab_specs(self.schema):
-            sheet = layout.identify(sheets, spec.key, spec.title)
-            if sheet is not None:
-                found[spec.key] = sheet
-        ranges = [f"{layout.quote_title(s.title)}!1:1" for s in found.values()]
-        headers = self.client.batch_get(self.spreadsheet_id, ranges)
-        tabs: dict[str, Tab] = {}
-        previous = self._tabs or {}
-        for (key, sheet), vr in zip(found.items(), headers):
-            cells = (vr.get("values") or [[]])[0]
-            keys_headers = self._log_keys() if key == layout.LOG_TAB else self._keys_headers
-            old = previous.get(key)
-            hmap = layout.map_header(cells, keys_headers, old.columns if old else None, key)
-            tabs[key] = Tab(key, sheet.sheet_id, sheet.title, hmap.columns, hmap.width)
-        return tabs
+        grid = sum(s["properties"].get("gridProperties", {}).get("rowCount", 0)
+                   * s["properties"].get("gridProperties", {}).get("columnCount", 0) for s in meta.get("sheets", []))
+        with self.lock:
+            previous = self._tabs or self._provisional()
+            tabs: dict[str, Tab] = {}
+            for spec in layout.tab_specs(self.schema):
+                sheet = layout.identify(sheets, spec.key, spec.title)
+                if sheet is None:
+                    continue
+                old = previous.get(spec.key) or self._provisional()[spec.key]
+                tabs[spec.key] = Tab(spec.key, sheet.sheet_id, sheet.title, old.columns, old.width,
+                                     old.verified and old.title == sheet.title)
+            self._tabs, self._meta_at, self._grid_cells = tabs, self.clock(), grid
+
+    def _need_ids(self) -> None:
+        if self._meta_at == float("-inf"):
+            self._load_metadata()
+
+    def _verify_headers(self, keys: Iterable[str]) -> None:
+        """Read the header row of tabs whose columns were never confirmed (once per instance)."""
+        tabs = [self._tabs[k] for k in keys if k in self._tabs and not self._tabs[k].verified]
+        if not tabs:
+            return
+        vr = self.client.batch_get(self.spreadsheet_id, [f"{t.quoted}!1:1" for t in tabs])
+        for tab, r in zip(tabs, vr):
+            self._check_header(tab, (r.get("values") or [[]])[0], [])
 
     @staticmethod
     def _log_keys() -> list[tuple[str, str]]:
         return [(k, k) for k in layout.LOG_COLUMNS]
 
     def tabs(self) -> dict[str, Tab]:
-        with self.lock:
-            if self._tabs is None:
-                self._tabs = self._load_tabs()
-            return self._tabs
+        return self._tabs
 
     def forget_metadata(self) -> None:
         with self.lock:
-            self._tabs = None
+            self._tabs, self._meta_at = self._provisional(), float("-inf")
 
     def _tab(self, key: str) -> Tab:
-        tab = self.tabs().get(key)
+        tab = self._tabs.get(key)
+        if tab is None or tab.sheet_id is None:
+            self._need_ids()
+            tab = self._tabs.get(key)
         if tab is None:
             raise ValueError(f"unknown tab {key!r}; run bootstrap")
         return tab
 
     def _opd_tabs(self) -> list[Tab]:
-        tabs = self.tabs()
+        tabs = self._tabs
         return [tabs[o.key] for o in self.schema.opds if o.key in tabs]
 
     def _with_fresh_metadata(self, fn: Callable[[], Any]) -> Any:
@@ -293,8 +322,17 @@ class GoogleWorkbook:
             if not (e.bad_range or "No grid with id" in str(e)):
                 raise
             log("WARNING", "sheets metadata changed; reloading", kind=e.kind)
-            self.forget_metadata()
+            self._load_metadata()
             return fn()
+
+    def row_link(self, tab: str, ticket_id: str) -> str | None:
+        """A link to the case's row from what this instance already knows (no request)."""
+        hit = self._index.get(ticket_id)
+        t = self._tabs.get(tab)
+        if hit is None or hit[1] is None or hit[0] != tab or t is None or t.sheet_id is None:
+            return None
+        return (f"https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}/edit"
+                f"#gid={t.sheet_id}&range=A{hit[1] + 1}")
 
     # -- bootstrap ---------------------------------------------------------------------------
     def bootstrap(self) -> list[str]:
@@ -308,6 +346,7 @@ class GoogleWorkbook:
         if plan.requests:
             self.client.spreadsheet_batch_update(self.spreadsheet_id, plan.requests, idempotent=False)
         self.forget_metadata()
+        self._log_at = float("-inf")
         return plan.done or ["tidak ada perubahan: semua tab sudah sesuai skema"]
 
     # -- reading -----------------------------------------------------------------------------
@@ -338,11 +377,11 @@ class GoogleWorkbook:
         hmap = layout.map_header(header, self._keys_headers if tab.key != layout.LOG_TAB else self._log_keys(),
                                  tab.columns, tab.key)
         problems.extend(hmap.problems)
-        if hmap.columns != tab.columns or hmap.width != tab.width:
-            tab = Tab(tab.key, tab.sheet_id, tab.title, hmap.columns, hmap.width)
+        if hmap.columns != tab.columns or hmap.width != tab.width or not tab.verified:
             with self.lock:
-                if self._tabs is not None:
-                    self._tabs[tab.key] = tab
+                current = self._tabs.get(tab.key, tab)
+                tab = Tab(tab.key, current.sheet_id, tab.title, hmap.columns, hmap.width, True)
+                self._tabs[tab.key] = tab
         return tab
 
     def read_all(self) -> dict[str, list[Row]]:
@@ -379,7 +418,7 @@ class GoogleWorkbook:
                 rows.append(row)
             out[tab.key] = rows
         if log_tab is not None:
-            self._set_log(log_tab, result[len(tabs)].get("values", [])[1:], started)
+            self._set_log(log_tab, result[len(tabs)].get("values", []), started)
         self._replace_index(index, started)
         self.last_problems = problems
         for p in problems:
@@ -475,7 +514,7 @@ class GoogleWorkbook:
 
     def append(self, cases: Sequence[NewCase]) -> list[bool]:
         for case in cases:
-            if case.tab not in self.tabs() or case.tab == layout.LOG_TAB:
+            if case.tab not in self.schema.opd_keys:
                 raise ValueError(f"unknown tab {case.tab!r}; run bootstrap")
         return self.appends.submit(list(cases))
 
@@ -523,6 +562,8 @@ class GoogleWorkbook:
         return cells
 
     def _append_rows(self, cases: list[NewCase]) -> None:
+        self._need_ids()
+        self._verify_headers(o.key for o in self.schema.opds)
         by_tab: dict[str, list[dict]] = {}
         for case in cases:
             tab = self._tab(case.tab)
@@ -541,9 +582,14 @@ class GoogleWorkbook:
         report = WriteReport()
         if not updates:
             return report
-        where, problems = self._with_fresh_metadata(self._locate_all)
+        return self._with_fresh_metadata(lambda: self._locate_and_write(updates))
+
+    def _locate_and_write(self, updates: Sequence[CellUpdate]) -> WriteReport:
+        """ONE fresh read of every tab's header and ticket column, then ONE values.batchUpdate (RAW)."""
+        report = WriteReport()
+        where, problems = self._locate_all()
         report.problems.extend(problems)
-        requests: list[dict] = []
+        data: list[dict] = []
         for up in updates:
             locs = where.get(up.ticket_id)
             if not locs:
@@ -552,24 +598,26 @@ class GoogleWorkbook:
             if len(locs) > 1:
                 report.problems.append(f"Tiket {up.ticket_id} muncul {len(locs)} kali; hanya baris pertama yang diisi")
             loc = locs[0]
-            cells: dict[int, dict] = {}
+            cells: dict[int, Any] = {}
             for key, value in up.values.items():
                 col = loc.tab.columns.get(key)
                 if col is None:
                     report.problems.append(f"Tab {loc.tab.key}: kolom '{self.schema.column(key).header}' tidak "
                                            f"ditemukan; {up.ticket_id} tidak diperbarui di kolom itu")
                     continue
-                cells[col] = cell_data(value, key in self.schema.datetime_keys, self.tz, self.pattern)
+                cells[col] = raw_value(value, self.tz)
             for start, run in _contiguous(cells):
-                requests.append({"updateCells": {
-                    "start": {"sheetId": loc.tab.sheet_id, "rowIndex": loc.row, "columnIndex": start},
-                    "rows": [{"values": run}], "fields": CELL_FIELDS}})
+                a1 = f"{loc.tab.quoted}!{layout.col_letter(start)}{loc.row + 1}:{layout.col_letter(start + len(run) - 1)}{loc.row + 1}"
+                data.append({"range": a1, "majorDimension": "ROWS", "values": [run]})
             report.written += 1
-        if requests:
-            self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=True)
+        if data:
+            self.client.values_batch_update_raw(self.spreadsheet_id, data)
         return report
 
     def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
+        if to_tab not in self.schema.opd_keys:
+            raise ValueError(f"unknown tab {to_tab!r}")
+        self._need_ids()
         target = self._tab(to_tab)
         for attempt in range(self.client.retry.attempts):
             where, _ = self._with_fresh_metadata(self._locate_all)
@@ -603,6 +651,7 @@ class GoogleWorkbook:
         raise StorageUnavailable(f"move of {ticket_id} not confirmed after retries")
 
     def delete(self, ticket_ids: Sequence[str]) -> int:
+        self._need_ids()
         wanted = set(ticket_ids)
         present: set[str] | None = None
         removed: set[str] = set()
@@ -636,10 +685,13 @@ class GoogleWorkbook:
         return len(removed)
 
     # -- the Log ---------------------------------------------------------------------------------
+    # A hidden, protected tab. `read_all` brings it along in its one request, so the jobs' Log
+    # look-ups cost nothing; writes are ONE values.append (RAW, INSERT_ROWS) for many entries.
     def _set_log(self, tab: Tab, values: list[list[Any]], started: float) -> None:
+        tab = self._check_header(tab, values[0] if values else [], [])
         entries: dict[tuple[str, str], LogEntry] = {}
         c = tab.columns
-        for cells in values:
+        for cells in values[1:]:
             def get(k):
                 i = c.get(k)
                 return cells[i] if i is not None and i < len(cells) else ""
@@ -652,56 +704,91 @@ class GoogleWorkbook:
             self._log, self._log_at = entries, started
 
     def _log_tab(self) -> Tab:
-        tab = self.tabs().get(layout.LOG_TAB)
+        tab = self._tabs.get(layout.LOG_TAB)
         if tab is None:
             raise StorageUnavailable("the Log tab is missing; run `python main.py bootstrap`")
         return tab
 
-    def _fresh_log(self) -> dict[tuple[str, str], LogEntry]:
-        if self.clock() - self._log_at > self.log_max_age:
-            tab = self._log_tab()
-            started = self.clock()
-            vr = self._with_fresh_metadata(lambda: self.client.batch_get(self.spreadsheet_id, [self._log_tab().quoted]))
-            self._set_log(tab, vr[0].get("values", [])[1:], started)
+    def _fresh_log(self, force: bool = False) -> dict[tuple[str, str], LogEntry]:
+        if force or self.clock() - self._log_at > self.log_max_age:
+            def read():
+                started = self.clock()
+                vr = self.client.batch_get(self.spreadsheet_id, [self._log_tab().quoted])
+                self._set_log(self._log_tab(), vr[0].get("values", []), started)
+            self._with_fresh_metadata(read)
         return self._log
 
     def log_add(self, entry: LogEntry) -> bool:
-        if (entry.kind, entry.key) in self._fresh_log():
-            return False
-        tab = self._log_tab()
-        row = {"kind": entry.kind, "key": entry.key, "at": entry.at, "detail": entry.detail}
-        width = max(tab.columns.values()) + 1
-        cells: list[dict] = [{} for _ in range(width)]
-        for k in layout.LOG_COLUMNS:
-            if k in tab.columns:
-                cells[tab.columns[k]] = cell_data(row[k], k == "at", self.tz, self.pattern)
-        try:
-            self.client.spreadsheet_batch_update(self.spreadsheet_id, [{"appendCells": {
-                "sheetId": tab.sheet_id, "rows": [{"values": cells}], "fields": CELL_FIELDS}}], idempotent=False)
-        except AmbiguousWrite:
-            self._log_at = float("-inf")
-            if (entry.kind, entry.key) in self._fresh_log():
-                return True
-            raise
-        with self.lock:
-            self._log[(entry.kind, entry.key)] = entry
-        return True
+        return self.log_add_many([entry]) == 1
+
+    def log_add_many(self, entries: Sequence[LogEntry]) -> int:
+        """Record each (kind, key) once, all in one request; returns how many were new."""
+        known = self._fresh_log()
+        new: dict[tuple[str, str], LogEntry] = {}
+        for e in entries:
+            if (e.kind, e.key) not in known:
+                new.setdefault((e.kind, e.key), e)
+        if not new:
+            return 0
+        count = len(new)
+        for attempt in range(self.client.retry.attempts):
+            tab = self._log_tab()
+            width = max(tab.columns.values()) + 1
+            rows = []
+            for e in new.values():
+                row: list[Any] = [""] * width
+                for k, v in (("kind", e.kind), ("key", e.key), ("at", e.at), ("detail", e.detail)):
+                    if k in tab.columns:
+                        row[tab.columns[k]] = raw_value(v, self.tz)
+                rows.append(row)
+            table = f"{tab.quoted}!A1:{layout.col_letter(width - 1)}"
+            try:
+                reply = self._with_fresh_metadata(lambda: self.client.values_append_raw(self.spreadsheet_id, table, rows))
+            except AmbiguousWrite:
+                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                landed = self._fresh_log(force=True)
+                new = {k: e for k, e in new.items() if k not in landed}
+                if not new:
+                    return count
+                continue
+            if not appended_where_expected(reply, len(rows), width):
+                log("ERROR", "log append landed in an unexpected range",
+                    updated_range=reply.get("updates", {}).get("updatedRange", ""))
+            with self.lock:
+                self._log.update(new)
+            return count
+        raise StorageUnavailable("log append not confirmed after retries")
 
     def log_has(self, kind: str, key: str) -> bool:
         return (kind, key) in self._fresh_log()
 
     def log_entries(self, kind: str | None = None) -> list[LogEntry]:
-        self._log_at = float("-inf")
         entries = [e for e in self._fresh_log().values() if kind is None or e.kind == kind]
         return sorted(entries, key=lambda e: e.at)
 
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:
-        """(cells in use, 10,000,000): Sheets counts every cell of every grid, empty or not."""
-        meta = self.client.get_metadata(self.spreadsheet_id, "sheets.properties.gridProperties")
-        used = sum(s["properties"]["gridProperties"].get("rowCount", 0) * s["properties"]["gridProperties"].get("columnCount", 0)
-                   for s in meta.get("sheets", []))
-        return used, CELL_LIMIT
+        """(cells in use, 10,000,000): Sheets counts every cell of every grid, empty or not.
+
+        From the metadata this instance loaded within the hour, else one metadata read."""
+        if self.clock() - self._meta_at > 3600:
+            self._load_metadata()
+        return self._grid_cells, CELL_LIMIT
+
+
+def appended_where_expected(reply: dict, rows: int, width: int) -> bool:
+    """values.append reported whole new rows under the header, from column A over `width` columns."""
+    updated = reply.get("updates", {}).get("updatedRange", "")
+    cells = updated.rsplit("!", 1)[-1]
+    if ":" not in cells:
+        cells = f"{cells}:{cells}"
+    a, b = cells.split(":", 1)
+    la, da = a.rstrip("0123456789"), a[len(a.rstrip("0123456789")):]
+    lb, db = b.rstrip("0123456789"), b[len(b.rstrip("0123456789")):]
+    if not (da and db):
+        return False
+    return (la == "A" and lb == layout.col_letter(width - 1) and int(da) >= 2
+            and int(db) - int(da) + 1 == rows)
 
 
 def _contiguous(cells: dict[int, dict]) -> Iterable[tuple[int, list[dict]]]:
@@ -853,18 +940,9 @@ class GoogleContactBook:
         return [None] * len(records)
 
     def _check_append(self, reply: dict, n: int) -> None:
-        """The rows must land as whole new rows under the header, columns A..H."""
-        updated = reply.get("updates", {}).get("updatedRange", "")
-        expected_end = layout.col_letter(len(CONTACT_COLUMNS) - 1)
-        cells = updated.rsplit("!", 1)[-1]
-        ok = False
-        if ":" in cells:
-            a, b = cells.split(":")
-            ra, rb = int("".join(ch for ch in a if ch.isdigit()) or 0), int("".join(ch for ch in b if ch.isdigit()) or 0)
-            ok = a.startswith("A") and b.startswith(expected_end) and ra >= 2 and rb - ra + 1 == n
-        if not ok:
-            problem = f"kontak: baris baru tercatat di rentang tak terduga {updated!r}"
-            self.problems.append(problem)
+        if not appended_where_expected(reply, n, len(CONTACT_COLUMNS)):
+            updated = reply.get("updates", {}).get("updatedRange", "")
+            self.problems.append(f"kontak: baris baru tercatat di rentang tak terduga {updated!r}")
             log("ERROR", "contact append landed in an unexpected range", updated_range=updated, rows=n)
 
     def get(self, ticket_id: str) -> ContactRecord | None:

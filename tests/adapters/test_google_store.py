@@ -256,6 +256,31 @@ def test_jobs_spend_a_constant_number_of_requests_whatever_the_tabs_and_rows(env
     assert job_cost(1) == job_cost(20) == 3  # batchGet, batchGet (locate), batchUpdate; the Log came with read_all
 
 
+def test_a_cold_job_instance_reads_no_metadata_and_logs_in_one_request(env, wb):
+    from functions.stores.port import LogEntry
+
+    wb.append([NewCase(o.key, row(f"KMC-261102-{o.key[:5]:0<5}")) for o in env.schema.opds])
+    env.fake.reset_counts()
+    job = env.workbook()  # Cloud Scheduler starts a fresh instance
+    tabs = job.read_all()
+    job.update([CellUpdate(r["ticket_id"], {"sla": "Terlambat"}) for rows in tabs.values() for r in rows])
+    assert not job.log_has("digest", "2026-11-02")  # answered from what read_all brought
+    new = job.log_add_many([LogEntry("reminder", f"PUTR:{i}", T0) for i in range(40)] + [LogEntry("digest", "2026-11-02", T0)])
+    assert new == 41 and job.log_add_many([LogEntry("digest", "2026-11-02", T0)]) == 0
+    assert dict(env.fake.counts) == {"values.batchGet": 2, "values.batchUpdate": 1, "values.append": 1}
+    assert env.workbook().log_has("digest", "2026-11-02")
+
+
+def test_row_links_come_from_what_the_instance_already_knows(env, wb):
+    wb.append([NewCase("PUTR", row(A)), NewCase("PUTR", row(B))])
+    wb.read_all()
+    env.fake.reset_counts()
+    gid = env.fake.sheet(env.spreadsheet_id, "PUTR").sheet_id
+    assert wb.row_link("PUTR", B) == f"https://docs.google.com/spreadsheets/d/{env.spreadsheet_id}/edit#gid={gid}&range=A3"
+    assert wb.row_link("PUTR", "KMC-261102-NOPE0") is None
+    assert sum(env.fake.counts.values()) == 0
+
+
 def test_concurrent_appends_share_one_write(env, wb):
     wb.append([NewCase("PUTR", row(A))])
     env.fake.reset_counts()
