@@ -220,8 +220,9 @@ class GoogleWorkbook:
     def __init__(self, client: SheetsHTTPClient, spreadsheet_id: str, schema: Schema, *,
                  tz: ZoneInfo = DEFAULT_TZ, coalesce_window: float = 1.0, index_max_age: float = 2.0,
                  log_max_age: float = 30.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, editors: Sequence[str] = ()):
         self.client = client
+        self.editors = tuple(e for e in editors if e)  # may edit system columns besides the requester
         self.spreadsheet_id = spreadsheet_id
         self.schema = schema
         self.tz = tz
@@ -247,8 +248,9 @@ class GoogleWorkbook:
     def from_settings(cls, settings, schema: Schema, **kw) -> "GoogleWorkbook":
         if not settings.spreadsheet_id:
             raise StorageUnavailable("KMC_SPREADSHEET_ID is not set")
+        editors = [e.strip() for e in settings.extra.get("KMC_SERVICE_ACCOUNT", "").split(",")]
         return cls(shared_client(settings.sheets_emulator_host), settings.spreadsheet_id, schema,
-                   tz=settings.tz, **kw)
+                   tz=settings.tz, editors=editors, **kw)
 
     # -- metadata (cached per instance, loaded only when needed) -------------------------
     # Jobs address tabs by title (the schema's, or the last seen), so they need no metadata read;
@@ -341,8 +343,12 @@ class GoogleWorkbook:
         ranges = [f"{layout.quote_title(s.title)}!1:1" for s in sheets]
         values = self.client.batch_get(self.spreadsheet_id, ranges)
         headers = {s.sheet_id: (vr.get("values") or [[]])[0] for s, vr in zip(sheets, values)}
-        editors = [self.client.service_account_email] if self.client.service_account_email else []
+        editors = list(dict.fromkeys([*self.editors, self.client.service_account_email]))
+        editors = [e for e in editors if e]
         plan = layout.plan_bootstrap(self.schema, meta, headers, editors)
+        if not editors:
+            plan.done.append("PERINGATAN: email service account tidak diketahui; set KMC_SERVICE_ACCOUNT agar "
+                             "fungsi tetap bisa menulis kolom sistem yang diproteksi")
         if plan.requests:
             self.client.spreadsheet_batch_update(self.spreadsheet_id, plan.requests, idempotent=False)
         self.forget_metadata()

@@ -323,7 +323,7 @@ def test_whole_adapter_over_a_loopback_emulator(tmp_path):
     with fake.serve() as host:
         settings = Settings.from_env({"KMC_BACKEND": "google", "KMC_SPREADSHEET_ID": sid,
                                       "KMC_CONTACTS_SPREADSHEET_ID": cid, "SHEETS_EMULATOR_HOST": host,
-                                      "KMC_DATA_DIR": str(tmp_path)})
+                                      "KMC_DATA_DIR": str(tmp_path), "KMC_SERVICE_ACCOUNT": SERVICE_ACCOUNT})
         from functions.schema import load_schema
         wb = GoogleWorkbook.from_settings(settings, load_schema())
         contacts = GoogleContactBook.from_settings(settings)
@@ -334,3 +334,12 @@ def test_whole_adapter_over_a_loopback_emulator(tmp_path):
         assert contacts.get(A).contact.phone == "081234567890"
     assert fake.values(sid, "PUTR")[1][0] == A
     assert wb.client.base_url == f"http://{host}"
+    # anonymous credentials name no service account: the configured one stays editor of system columns
+    assert {u for pr in fake.sheet(sid, "PUTR").protected_ranges for u in pr["editors"]["users"]} == {SERVICE_ACCOUNT}
+
+
+def test_bootstrap_warns_when_it_cannot_name_the_service_account(env):
+    wb = env.workbook(client=env.client())
+    wb.client._service_account_email = ""
+    wb.client._session = __import__("requests").Session()
+    assert any("KMC_SERVICE_ACCOUNT" in line for line in wb.bootstrap())
