@@ -353,7 +353,7 @@ class GoogleWorkbook:
             self.client.spreadsheet_batch_update(self.spreadsheet_id, plan.requests, idempotent=False)
         self.forget_metadata()
         self._log_at = float("-inf")
-        return plan.done or ["tidak ada perubahan: semua tab sudah sesuai skema"]
+        return plan.done  # empty: nothing to change, as the local store answers
 
     # -- reading -----------------------------------------------------------------------------
     def _decode(self, tab: Tab, cells: list[Any]) -> Row:

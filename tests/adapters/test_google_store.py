@@ -89,7 +89,7 @@ def test_second_bootstrap_sends_no_write_and_says_so(env, wb):
     env.fake.reset_counts()
     done = wb.bootstrap()
     assert env.fake.write_requests == 0 and env.fake.read_requests == 2
-    assert done == ["tidak ada perubahan: semua tab sudah sesuai skema"]
+    assert done == []
 
 
 def test_bootstrap_repairs_a_renamed_tab_and_header_without_touching_data(env, wb):
