@@ -17,7 +17,7 @@ import time
 from ..logs import log
 from ..model import StorageUnavailable
 from ..services.conversation import handle_inbound
-from ..services.replies import record_status
+from ..services.replies import messenger_of, record_status
 from ..web import TEXT, error_reply, json_reply
 from .meta_parse import SIGNATURE_HEADER, parse_delivery, verify_signature
 
@@ -98,11 +98,12 @@ def receive(request, svc):
         log("INFO", "meta webhook: not messages", kinds=",".join(sorted(set(delivery.skipped))))
     actions: list[str] = []
     tickets: list[str] = []
+    messenger = messenger_of(svc)
     try:
         for status in delivery.statuses:
             record_status(svc, status)
         for message in sorted(delivery.messages, key=lambda m: m.sent_at):
-            outcome = handle_inbound(svc, message, messenger=svc.messenger)
+            outcome = handle_inbound(svc, message, messenger=messenger)
             actions.append(outcome.action)
             if outcome.ticket:
                 tickets.append(outcome.ticket)

@@ -41,6 +41,9 @@ def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Swe
     )
     report.reminded = reminders.sent
     report.problems += reminders.problems
+    from .replies import send_responses  # OPD answers to citizens on WhatsApp / Messenger / Instagram
+
+    report.replies = send_responses(svc, now, dry_run=dry_run)
     return report
 
 

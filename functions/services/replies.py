@@ -191,6 +191,16 @@ def response_template(svc, ticket: str, tab: str, row: dict) -> Template:
 
 # -- sending OPD answers (the sweep) ----------------------------------------------------------
 
+def messenger_of(svc):
+    """The services' messenger; the local outbox when none was built (hand-made Services)."""
+    found = getattr(svc, "messenger", None)
+    if found is None:
+        from ..messaging.outbox import OutboxMessenger
+
+        found = OutboxMessenger(svc.settings.outbox_dir)
+    return found
+
+
 @dataclass
 class ReplyReport:
     sent: list[str] = field(default_factory=list)
@@ -245,7 +255,7 @@ def _last_inbound(svc, recipient: str, now: datetime, recent_msgs: list[LogEntry
 def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run: bool = False) -> ReplyReport:
     """Send new OPD answers to citizens on WhatsApp / Facebook / Instagram; stamp reply_sent_at."""
     now = now or svc.now()
-    messenger = messenger or svc.messenger
+    messenger = messenger or messenger_of(svc)
     wb = svc.workbook
     report = ReplyReport()
     failures = _failures(wb.log_entries(REPLY_FAILED_LOG))
