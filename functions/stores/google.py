@@ -233,6 +233,7 @@ class GoogleWorkbook:
         self._tabs: dict[str, Tab] = self._provisional()
         self._meta_at = float("-inf")
         self._grid_cells = 0
+        self._read_grid: tuple[int, float] = (0, float("-inf"))  # (cells of the tabs read_all saw, when)
         self._index: dict[str, tuple[str, int | None]] = {}  # ticket -> (tab key, 0-based row or None)
         self._index_at = float("-inf")
         self._appended: dict[str, tuple[str, float]] = {}  # ticket -> (tab, when) written by this instance
@@ -403,6 +404,8 @@ class GoogleWorkbook:
         out: dict[str, list[Row]] = {}
         index: dict[str, tuple[str, int | None]] = {}
         choices = {k: set(self.schema.choices(k)) for k in ("status", "forward_to")}
+        grid = sum(grid_cells(vr.get("range", "")) for vr in result)
+        self._read_grid = (grid, started)
         for tab, vr in zip(tabs, result):
             values = vr.get("values", [])
             tab = self._check_header(tab, values[0] if values else [], problems)
@@ -776,10 +779,29 @@ class GoogleWorkbook:
     def cell_usage(self) -> tuple[int, int]:
         """(cells in use, 10,000,000): Sheets counts every cell of every grid, empty or not.
 
-        From the metadata this instance loaded within the hour, else one metadata read."""
-        if self.clock() - self._meta_at > 3600:
-            self._load_metadata()
+        From metadata this instance loaded within the hour; else from the grid extents a
+        `read_all` of the last 10 minutes reported for the KMC tabs (sheets staff added
+        themselves are then not counted); else one metadata read."""
+        now = self.clock()
+        if now - self._meta_at <= 3600:
+            return self._grid_cells, CELL_LIMIT
+        cells, at = self._read_grid
+        if now - at <= 600 and cells:
+            return cells, CELL_LIMIT
+        self._load_metadata()
         return self._grid_cells, CELL_LIMIT
+
+
+def grid_cells(a1: str) -> int:
+    """Cells of a whole-sheet range as the API reports it (`'PUTR'!A1:U1000` -> 21,000)."""
+    import re
+
+    m = re.search(r"!([A-Z]+)(\d+):([A-Z]+)(\d+)$", a1)
+    if not m:
+        return 0
+    c0, r0, c1, r1 = m.groups()
+    col = lambda letters: sum((ord(ch) - 64) * 26 ** i for i, ch in enumerate(reversed(letters)))  # noqa: E731
+    return (int(r1) - int(r0) + 1) * (col(c1) - col(c0) + 1)
 
 
 def appended_where_expected(reply: dict, rows: int, width: int) -> bool:

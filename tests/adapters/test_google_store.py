@@ -311,9 +311,19 @@ def test_concurrent_appends_share_one_write(env, wb):
 
 
 def test_cell_usage_counts_every_grid_cell(env, wb):
+    wb.append([NewCase("PUTR", row(A))])  # loads metadata
     used, limit = wb.cell_usage()
     sheets = env.fake.book(env.spreadsheet_id).sheets
     assert limit == 10_000_000 and used == sum(s.row_count * s.col_count for s in sheets)
+
+
+def test_a_cold_daily_job_answers_cell_usage_from_its_read(env, wb):
+    job = env.workbook()
+    job.read_all()
+    env.fake.reset_counts()
+    used, _ = job.cell_usage()
+    kmc = [env.fake.sheet(env.spreadsheet_id, t.title) for t in job.tabs().values()]
+    assert used == sum(s.row_count * s.col_count for s in kmc) and sum(env.fake.counts.values()) == 0
 
 
 # -- the emulator host --------------------------------------------------------------------------
