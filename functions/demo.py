@@ -108,7 +108,9 @@ def _tour(directory: Path, settings: Settings) -> int:
         staff_edit(svc.workbook, svc.schema, ticket,
                    [f"status={status}", f"response={response}", f"responder={responder}"], settings.ticket_prefix)
         sweep = sweep_job(svc)
-        print(f"   +{hours:>4.0f} jam  {ticket} dijawab ({status}); {sweep.summary()}")
+        replies = getattr(sweep, "replies", None)
+        print(f"   +{hours:>4.0f} jam  {ticket} dijawab ({status}); {sweep.summary()}"
+              + (f"; {replies.summary()}" if replies else ""))
 
     clock.moment = start + timedelta(days=3, hours=-1)  # 07:00 WIB, three days later
     print(f"4. Jam dimajukan ke {clock.moment:%Y-%m-%d %H:%M} WIB (lewat 2 x 24 jam) / clock moved past 48 h")
@@ -130,6 +132,7 @@ def _tour(directory: Path, settings: Settings) -> int:
     print(f"   Email rekap (teks+HTML): {daily.delivered}")
     print(f"   Pratinjau HTML:          {Path(daily.delivered).with_suffix('.html')}")
     print(f"   Lembar kerja (.xlsx):    {xlsx}")
+    print(f"   Pesan WhatsApp (outbox): {settings.outbox_dir / 'whatsapp.jsonl'}")
     print(f"   Log terstruktur:         {directory / 'demo.log'}")
     print(f"   Isi tab:                 KMC_DATA_DIR={directory} python main.py sheet show")
     print("Selesai. / Done.")
@@ -140,7 +143,33 @@ def submit_via_channel(svc, complaint: Complaint):
     """Send a demo complaint through its channel's real handler when that channel exists."""
     if complaint.channel == Channel.WEB_FORM:
         return _submit_web_form(svc, complaint)
+    if complaint.channel == Channel.WHATSAPP and complaint.source_id:
+        return _submit_whatsapp(svc, complaint)
     return svc.intake(complaint)
+
+
+def _submit_whatsapp(svc, complaint: Complaint):
+    """Meta's servers: a signed WhatsApp webhook POSTed to /meta; the ticket is read from the store."""
+    import json
+
+    from .channels.meta_parse import SIGNATURE_HEADER, signature, whatsapp_text_delivery
+    from .model import Receipt
+    from .server import make_app
+    from .text import normalise_phone
+
+    wa_id = "62" + normalise_phone(complaint.contact.phone)[1:]
+    payload = whatsapp_text_delivery(message_id=f"wamid.{complaint.source_id}", wa_id=wa_id,
+                                     name=complaint.contact.name, text=complaint.text, at=complaint.received_at,
+                                     phone_number_id=svc.settings.whatsapp_phone_number_id)
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    reply = make_app(svc).test_client().post(
+        "/meta", data=body, headers={"Content-Type": "application/json",
+                                     SIGNATURE_HEADER: signature(body, svc.settings.whatsapp_app_secret)})
+    tickets = reply.get_json().get("tickets") if reply.status_code == 200 else None
+    if not tickets:
+        raise RuntimeError(f"meta webhook answered {reply.status_code}")
+    stored = svc.workbook.find(tickets[0])
+    return Receipt(tickets[0], stored.tab, stored.row["deadline"], created=True)
 
 
 def _submit_web_form(svc, complaint: Complaint):

@@ -32,7 +32,7 @@ def verify_signature(raw: bytes, header: str | None, secret: str) -> bool:
     scheme, _, digest = header.strip().partition("=")
     if scheme.lower() != "sha256" or not digest:
         return False
-    expected = hmac.new(secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
+    expected = signature(raw, secret).partition("=")[2]
     return hmac.compare_digest(expected, digest.strip().lower())
 
 
@@ -377,3 +377,21 @@ def _feed_change(ctx: _Ctx, channel: Channel, own_id: str, entry: dict, change: 
     ctx.out.messages.append(Inbound(channel=channel, message_id=f"{field_name}:{ident}", sender=author_id,
                                     sent_at=ctx.when(when), kind="comment", text=text, media=media, link=link,
                                     name=name, reply_to=reply_to))
+
+
+# -- building the wire format (the demo sends real signed webhooks through the handler) ---------
+
+def whatsapp_text_delivery(*, message_id: str, wa_id: str, name: str, text: str, at: datetime,
+                           phone_number_id: str = "") -> dict:
+    """A one-message WhatsApp Cloud API delivery, shaped as Meta sends it."""
+    return {"object": "whatsapp_business_account", "entry": [{"id": "0", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "6281328383222", "phone_number_id": phone_number_id or "0"},
+        "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+        "messages": [{"from": wa_id, "id": message_id, "timestamp": str(int(at.timestamp())), "type": "text",
+                      "text": {"body": text}}]}}]}]}
+
+
+def signature(raw: bytes, secret: str) -> str:
+    """The X-Hub-Signature-256 header value Meta computes for `raw`."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
