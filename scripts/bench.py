@@ -359,6 +359,14 @@ def _bench_sheets_jobs(tabs: int, rows: int) -> list[Row]:
         for i in range(0, len(cases), 3000):
             filler.append(cases[i:i + 3000])
         out.append((f"fill {tabs} x {rows} rows into the fake", f"{time.perf_counter() - t:.0f} s", "-"))
+        # The sweep's usual work: 30 fresh staff answers to stamp and send, 3 forwards to move.
+        from functions.stores.port import CellUpdate
+
+        waiting = [c for c in cases if not c.row["response"] and c.row["deadline"] > now][:33]
+        filler.update([CellUpdate(c.row["ticket_id"], {"status": "Selesai", "response": "Sudah diperbaiki."})
+                       for c in waiting[:30]], staff=True)
+        filler.update([CellUpdate(c.row["ticket_id"], {"forward_to": "DLH" if c.tab != "DLH" else "PUTR"})
+                       for c in waiting[30:]], staff=True)
         settings = Settings.from_env({"KMC_BACKEND": "google", "KMC_SPREADSHEET_ID": sid,
                                       "KMC_CONTACTS_SPREADSHEET_ID": cid, "KMC_DATA_DIR": data,
                                       "DIGEST_TO": "bupati@ketapangkab.go.id"})
@@ -372,7 +380,8 @@ def _bench_sheets_jobs(tabs: int, rows: int) -> list[Row]:
             took = time.perf_counter() - t
             detail = {k: v for k, v in sorted(fake.counts.items())}
             ours[name] = sum(detail.values())
-            out.append((f"{name} at {tabs} x {rows} (cold instance): Sheets requests",
+            label = " (30 answers, 3 forwards)" if name == "sweep" else ""
+            out.append((f"{name} at {tabs} x {rows}{label}, cold instance: Sheets requests",
                         f"{ours[name]} {detail} in {took:.1f} s", "<= 4, constant"))
         # The obvious approach on the same data: read everything, then update_cell per overdue row.
         overdue = sum(1 for c in cases if c.row["sla"] == "Berjalan" and c.row["responded_at"] is None

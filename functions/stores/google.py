@@ -442,15 +442,20 @@ class GoogleWorkbook:
     def _refresh_index(self) -> None:
         self._locate_all(update_index=True)
 
-    def _locate_all(self, update_index: bool = True) -> tuple[dict[str, list[Located]], list[str]]:
-        """Fresh header rows + ticket columns of every tab: where each ticket is now."""
+    def _locate_all(self, update_index: bool = True, extra: Sequence[str] = (),
+                    extra_out: list | None = None) -> tuple[dict[str, list[Located]], list[str]]:
+        """Fresh header rows + ticket columns of every tab: where each ticket is now.
+
+        `extra` ranges ride along in the same request; their value ranges go to `extra_out`."""
         tabs = self._opd_tabs()
         ranges = []
         for t in tabs:
             col = layout.col_letter(t.columns.get("ticket_id", 0))
             ranges += [f"{t.quoted}!1:1", f"{t.quoted}!{col}:{col}"]
         started = self.clock()
-        result = self.client.batch_get(self.spreadsheet_id, ranges)
+        result = self.client.batch_get(self.spreadsheet_id, ranges + list(extra))
+        if extra_out is not None:
+            extra_out[:] = result[len(ranges):]
         problems: list[str] = []
         where: dict[str, list[Located]] = {}
         for i, tab in enumerate(tabs):
@@ -629,7 +634,11 @@ class GoogleWorkbook:
         self._need_ids()
         target = self._tab(to_tab)
         for attempt in range(self.client.retry.attempts):
-            where, _ = self._with_fresh_metadata(self._locate_all)
+            hint = self._index.get(ticket_id)
+            guess = self._tabs.get(hint[0]) if hint and hint[1] is not None else None
+            extra = [f"{guess.quoted}!{hint[1] + 1}:{hint[1] + 1}"] if guess else []
+            got: list = []
+            where, _ = self._with_fresh_metadata(lambda: self._locate_all(extra=extra, extra_out=got))
             locs = where.get(ticket_id, [])
             sources = [loc for loc in locs if loc.tab.key != to_tab]
             if not locs:
@@ -637,8 +646,11 @@ class GoogleWorkbook:
             if not sources:
                 return True  # already there (a retried move that did land)
             src = sources[0]
-            vr = self.client.batch_get(self.spreadsheet_id, [f"{src.tab.quoted}!{src.row + 1}:{src.row + 1}"])
-            cells = (vr[0].get("values") or [[]])[0]
+            if got and src.tab.key == guess.key and src.row == hint[1]:
+                cells = (got[0].get("values") or [[]])[0]  # the row came with the locate
+            else:
+                vr = self.client.batch_get(self.spreadsheet_id, [f"{src.tab.quoted}!{src.row + 1}:{src.row + 1}"])
+                cells = (vr[0].get("values") or [[]])[0]
             ti = src.tab.columns.get("ticket_id")
             if ti is None or ti >= len(cells) or read_text(cells[ti]).strip() != ticket_id:
                 continue  # moved between the two reads: locate again
@@ -900,6 +912,17 @@ class GoogleContactBook:
         if not self._ready:
             self.bootstrap()
 
+    def _tab_call(self, fn: Callable[[], Any]) -> Any:
+        """Assume the `Kontak` tab exists (no metadata read); create it if the range fails."""
+        try:
+            return fn()
+        except SheetsApiError as e:
+            if not e.bad_range:
+                raise
+            self._ready = False
+            self._ensure()
+            return fn()
+
     # -- reading ---------------------------------------------------------------------------
     def _decode(self, cells: list[Any]) -> ContactRecord | None:
         get = lambda i: cells[i] if i < len(cells) else ""  # noqa: E731
@@ -913,9 +936,8 @@ class GoogleContactBook:
         return ContactRecord(ticket, read_text(get(1)), contact, at)
 
     def _rows(self) -> list[tuple[int, ContactRecord]]:
-        self._ensure()
         started = self.clock()
-        vr = self.client.batch_get(self.spreadsheet_id, [self.table])
+        vr = self._tab_call(lambda: self.client.batch_get(self.spreadsheet_id, [self.table]))
         out = []
         for r, cells in enumerate(vr[0].get("values", [])[1:], start=1):
             rec = self._decode(cells)
@@ -933,7 +955,6 @@ class GoogleContactBook:
 
     # -- ContactBook port --------------------------------------------------------------------
     def put(self, record: ContactRecord) -> None:
-        self._ensure()
         with self.lock:
             known = self._records.get(record.ticket_id)
         if known == record:
@@ -950,7 +971,7 @@ class GoogleContactBook:
         rows = [self._encode(r) for r in latest.values()]
         for attempt in range(self.client.retry.attempts):
             try:
-                reply = self.client.values_append_raw(self.spreadsheet_id, self.table, rows)
+                reply = self._tab_call(lambda: self.client.values_append_raw(self.spreadsheet_id, self.table, rows))
                 break
             except AmbiguousWrite:
                 self.sleep(self.client.retry.backoff(attempt, self.client.rng))

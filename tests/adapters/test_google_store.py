@@ -271,6 +271,29 @@ def test_a_cold_job_instance_reads_no_metadata_and_logs_in_one_request(env, wb):
     assert env.workbook().log_has("digest", "2026-11-02")
 
 
+def test_a_forward_costs_one_read_and_one_write(env, wb):
+    wb.append([NewCase("PUTR", row(A)), NewCase("PUTR", row(B))])
+    wb.read_all()  # the sweep's read: the index knows where B is
+    env.fake.reset_counts()
+    assert wb.move(B, "DLH", {"note": "diteruskan"}) is True
+    assert dict(env.fake.counts) == {"values.batchGet": 1, "spreadsheets.batchUpdate": 1}
+    env.fake.staff_sort(env.spreadsheet_id, "DLH", 0)  # a stale hint costs one more read, no mistake
+    wb.append([NewCase("DLH", row(C))])
+    wb.read_all()
+    env.fake.staff_insert_rows(env.spreadsheet_id, "DLH", 2)
+    assert wb.move(C, "PUTR", {}) is True and env.tickets("PUTR") == [A, C] and env.tickets("DLH") == ["", B]
+
+
+def test_a_cold_contact_book_writes_without_reading_and_creates_its_tab_when_missing(env):
+    first = env.contacts()
+    first.put(ContactRecord(A, "WhatsApp", Contact("Budi", "081234567890"), T0))  # creates `Kontak`
+    assert env.fake.sheet(env.contacts_id, "Kontak")
+    env.fake.reset_counts()
+    env.contacts().put(ContactRecord(B, "WhatsApp", Contact("Sari", "081111111111"), T0))
+    assert dict(env.fake.counts) == {"values.append": 1}
+    assert env.contacts().get(B).contact.phone == "081111111111"
+
+
 def test_row_links_come_from_what_the_instance_already_knows(env, wb):
     wb.append([NewCase("PUTR", row(A)), NewCase("PUTR", row(B))])
     wb.read_all()

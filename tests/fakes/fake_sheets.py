@@ -941,7 +941,14 @@ def _fields(spec: dict) -> set[str]:
     raw = spec.get("fields")
     if not raw:
         raise bad("At least one field must be updated, but 'fields' is empty")
-    return {f.strip() for f in raw.split(",")}
+    out: set[str] = set()
+    for part in re.findall(r"[\w.]+\([^)]*\)|[\w.*]+", raw):  # "a(b,c),d" -> a.b, a.c, d
+        if "(" in part:
+            head, inner = part[:-1].split("(", 1)
+            out |= {f"{head}.{x.strip()}" for x in inner.split(",")} | {head}
+        else:
+            out.add(part.strip())
+    return out
 
 
 def _cell_from(fake: FakeSheets, ss: Spreadsheet, sheet: Sheet, r: int, c: int, data: dict, fields: set[str], dry: bool) -> None:
