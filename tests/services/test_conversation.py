@@ -304,3 +304,11 @@ def _staff(ticket, **values):
     from functions.stores.port import CellUpdate
 
     return CellUpdate(ticket, {k: str(v) for k, v in values.items()})
+
+
+def test_vague_first_message_in_triage_is_re_routed_when_the_details_arrive(svc, clock, messenger):
+    first = handle(svc, messenger, inbound(clock, "Min tolong dibantu, sudah lama begini"))
+    assert svc.workbook.find(first.ticket).tab == "TRIASE"
+    handle(svc, messenger, inbound(clock, "jalan di Desa Sungai Awan Kiri rusak parah banyak lubang", minutes=2))
+    moved = svc.workbook.find(first.ticket)
+    assert moved.tab == "PUTR" and "banyak lubang" in moved.row["text"]
