@@ -352,7 +352,7 @@ def _bench_sheets_jobs(tabs: int, rows: int) -> list[Row]:
     stack, fake, schema, sid, cid, client, books = _sheets_env()
     with stack, tempfile.TemporaryDirectory() as data:
         tabs = min(tabs, len(schema.opds))
-        filler, _ = books(client(writes_per_minute=1e6, reads_per_minute=1e6, burst=1e6))
+        filler, filler_contacts = books(client(writes_per_minute=1e6, reads_per_minute=1e6, burst=1e6))
         filler.bootstrap()
         cases = daily_rows(schema, tabs, rows, now)
         t = time.perf_counter()
@@ -365,6 +365,12 @@ def _bench_sheets_jobs(tabs: int, rows: int) -> list[Row]:
         waiting = [c for c in cases if not c.row["response"] and c.row["deadline"] > now][:33]
         filler.update([CellUpdate(c.row["ticket_id"], {"status": "Selesai", "response": "Sudah diperbaiki."})
                        for c in waiting[:30]], staff=True)
+        from functions.model import Contact
+        from functions.stores.port import ContactRecord
+
+        for k, c in enumerate(waiting[:30]):  # the citizens to answer on WhatsApp
+            filler_contacts.put(ContactRecord(c.row["ticket_id"], "WhatsApp",
+                                              Contact("Warga", f"0813{k:08d}", f"62813{k:08d}"), c.row["received_at"]))
         filler.update([CellUpdate(c.row["ticket_id"], {"forward_to": "DLH" if c.tab != "DLH" else "PUTR"})
                        for c in waiting[30:]], staff=True)
         settings = Settings.from_env({"KMC_BACKEND": "google", "KMC_SPREADSHEET_ID": sid,
