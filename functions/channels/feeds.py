@@ -37,6 +37,7 @@ USER_AGENT = "Mozilla/5.0 (compatible; KMC-Aduan/1.0; media monitoring of Kabupa
 ACCEPT = ("application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, "
           "*/*;q=0.5")
 LEAD_CHARS = 300
+TITLE_CHARS = 400
 
 # Reasons a feed fails (the run summary counts them by these codes).
 TIMEOUT = "timeout"
@@ -365,6 +366,8 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
                 notes["no_title"] += 1
                 continue
             title, lead = lead, ""
+        if len(title) > TITLE_CHARS:  # a "title" that is a whole article
+            title = title[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
         published = _published(entry)
         notes["no_date"] += published is None
         notes["no_link"] += not link

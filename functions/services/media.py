@@ -293,7 +293,8 @@ class MediaReport:
         notes = [f"{self.broken} XML rusak"] if self.broken else []
         notes += [f"{n} encoding {enc}" for enc, n in sorted(self.encodings.items())]
         labels = {"no_date": "tanpa tanggal", "no_link": "tanpa tautan",
-                  "html_title": "judul ber-HTML", "no_title": "tanpa judul"}
+                  "html_title": "judul ber-HTML", "no_title": "tanpa judul",
+                  "item_error": "berita gagal diproses"}
         notes += [f"{self.notes[k]} {v}" for k, v in labels.items() if self.notes.get(k)]
         if notes:
             parts.append("catatan: " + ", ".join(notes))
@@ -353,6 +354,12 @@ def run_media(
             except StorageUnavailable as e:
                 failure = e
                 break
+            except Exception as e:  # noqa: BLE001 - one odd item never stops the run
+                report.notes["item_error"] += 1
+                report.problems.append(f"feed {_host(url)}: satu berita dilewati "
+                                       f"({type(e).__name__}: {getattr(e, 'message', e)})"[:240])
+                log("ERROR", "media: item skipped", feed=_host(url), error=type(e).__name__)
+                continue
             if grave_item:
                 pending.append(grave_item)
         if failure:

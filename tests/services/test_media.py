@@ -398,3 +398,25 @@ def test_long_leads_are_cut_at_a_sentence(tmp_path):
     lead = "Kalimat pertama tentang jalan rusak di Sandai. " * 20
     [item] = parse_feed(rss(dict(JALAN, lead=lead)), url="http://x/").items
     assert len(item.lead) <= 300 and item.lead.endswith(".")
+
+
+def test_an_item_that_cannot_be_stored_is_skipped_and_the_run_goes_on(tmp_path, clock, server):
+    giant = dict(LAMPU, title="Warga Sandai keluhkan jalan rusak " + "sangat " * 2000)
+    server.routes["/f"] = Route(rss(giant, JALAN))
+
+    def picky_router(text):
+        from functions.routing import load_rules, route
+
+        if "sangat sangat" in text:
+            raise RuntimeError("router bug")
+        return route(text, load_rules())
+
+    svc = make_svc(tmp_path, clock, server, ["/f"], route=picky_router)
+    report = media_job(svc)
+    assert report.notes["item_error"] == 1 and report.cases_created == 1
+    assert "1 berita gagal diproses" in report.summary()
+
+
+def test_titles_are_capped(tmp_path):
+    [item] = parse_feed(rss(dict(JALAN, title="Jalan rusak di Sandai " + "panjang " * 200)), url="http://x/").items
+    assert len(item.title) <= 401 and item.title.endswith("…")
