@@ -136,7 +136,7 @@ def main(argv: list[str]) -> int:
                     clock=lambda: now)
         report = daily_job(svc, now)
     args.out.mkdir(parents=True, exist_ok=True)
-    digest = next(m for m in mailer.sent if m.tag.startswith("rekap-"))
+    digest = next(m for m in mailer.sent if m.tag.startswith("digest-"))
     (args.out / "digest.html").write_text(inline_images(digest), encoding="utf-8")
     (args.out / "digest.txt").write_text(digest.text, encoding="utf-8")
     opd = next(m for m in mailer.sent if m.tag.startswith("terlambat-"))

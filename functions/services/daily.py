@@ -202,7 +202,7 @@ def _digest_mail(digest: Digest, to: tuple[str, ...], sheet_url: str, mail_from:
     while True:
         cid = images[0].cid if images else ""
         subject, text, html = render_digest(digest, sheet_url=sheet_url, chart_cid=cid)
-        mail = OutgoingMail(to, subject, text, html, images, attachments, tag=f"rekap-{digest.day}")
+        mail = OutgoingMail(to, subject, text, html, images, attachments, tag=f"digest-{digest.day}")  # outbox file name: *digest*.eml
         size = len(bytes(compose(mail, mail_from)))
         if size <= MAX_EMAIL_BYTES:
             return mail, size

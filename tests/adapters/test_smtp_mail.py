@@ -136,7 +136,7 @@ def digest_mail() -> OutgoingMail:
         images=(InlineImage("grafik-30-hari", PNG),),
         attachments=(Attachment("evaluasi-kmc-aduan-2026-10.xlsx", b"PK\x03\x04 xlsx bytes", "application",
                                 "vnd.openxmlformats-officedocument.spreadsheetml.sheet"),),
-        tag="rekap-2026-11-27",
+        tag="digest-2026-11-27",
     )
 
 

@@ -50,7 +50,7 @@ def answer(svc, ticket, text="Sudah ditindaklanjuti.", status="Diproses"):
 
 
 def digest_mails(mailer):
-    return mailer.tagged("rekap-")
+    return mailer.tagged("digest-")
 
 
 def test_headline_numbers(dsvc, clock, mailer):
