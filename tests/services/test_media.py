@@ -420,3 +420,50 @@ def test_an_item_that_cannot_be_stored_is_skipped_and_the_run_goes_on(tmp_path, 
 def test_titles_are_capped(tmp_path):
     [item] = parse_feed(rss(dict(JALAN, title="Jalan rusak di Sandai " + "panjang " * 200)), url="http://x/").items
     assert len(item.title) <= 401 and item.title.endswith("…")
+
+
+# --- on the Google store (gspread over the fake Sheets API) ---------------------------------
+
+class StaticFeeds:
+    """A fetcher serving fixed bodies and honouring ETags (stands in for HTTP where
+    `responses` already owns `requests` for the Sheets API)."""
+
+    def __init__(self, feeds: dict[str, tuple[bytes, str]]):
+        self.feeds = feeds
+        self.conditional: list[str] = []
+
+    def fetch(self, url, validators):
+        from functions.channels.feeds import Fetched, Validators
+
+        body, etag = self.feeds[url]
+        if validators.etag == etag:
+            self.conditional.append(url)
+            return Fetched(url, 304, b"", "", validators)
+        return Fetched(url, 200, body, "application/rss+xml", Validators(etag))
+
+
+def test_the_job_keeps_its_state_in_the_sheet_and_an_unchanged_run_costs_one_read(tmp_path, clock):
+    from tests.adapters.sheets_env import sheets_env
+
+    feeds = StaticFeeds({"https://a.example/rss": (rss(JALAN, JEMBATAN), '"a1"'),
+                         "https://b.example/rss": (rss(LAMPU, title="Kabar Lain"), '"b1"')})
+    settings = Settings.from_env({"KMC_DATA_DIR": str(tmp_path / "d"), "DIGEST_TO": "kominfo@example.go.id",
+                                  "KMC_MEDIA_FEEDS": ",".join(feeds.feeds)})
+    with sheets_env() as env:
+        env.workbook().bootstrap()
+        env.contacts().bootstrap()
+
+        def instance():  # a fresh Cloud Functions instance: cold caches, state only in the sheet
+            return build(settings, clock=clock, classify=fake_classify, workbook=env.workbook(),
+                         contacts=env.contacts(), feed_fetcher=feeds)
+
+        env.fake.reset_counts()
+        first = media_job(instance())
+        assert first.cases_created == 2 and first.non_negative == 1
+        assert env.fake.write_requests == 2 * first.cases_created + 2  # rows + contacts + 2 Log rows
+        clock.advance(hours=1)
+        env.fake.reset_counts()
+        second = media_job(instance())
+        assert second.unchanged == 2 and feeds.conditional == list(feeds.feeds)
+        assert (env.fake.read_requests, env.fake.write_requests) == (1, 0)
+        assert sorted(env.tickets("PUTR") + env.tickets("DISHUB")) == sorted(first.tickets)
