@@ -16,7 +16,6 @@
 """
 from __future__ import annotations
 
-import json as jsonlib
 import random
 import threading
 import time
@@ -345,7 +344,3 @@ def client_for(emulator_host: str = "", **kw) -> SheetsHTTPClient:
         host = emulator_host.removeprefix("http://").rstrip("/")
         return SheetsHTTPClient(emulator_session, base_url=f"http://{host}", **kw)
     return SheetsHTTPClient(default_session, **kw)
-
-
-def dumps(body: Any) -> str:
-    return jsonlib.dumps(body, ensure_ascii=False)
