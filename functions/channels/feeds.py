@@ -330,11 +330,25 @@ def _host_name(url: str) -> str:
     return host[4:] if host.startswith("www.") else host
 
 
+_DOCTYPE = re.compile(rb"<!DOCTYPE[^\[>]*(\[.*?\]\s*)?>", re.IGNORECASE | re.DOTALL)
+
+
+def strip_doctype(body: bytes) -> tuple[bytes, bool]:
+    """The document without its DOCTYPE (and internal subset): feeds need no entity
+    definitions, and nested ones are a billion-laughs bomb for feedparser's lenient parser."""
+    head = body[:64 * 1024]
+    m = _DOCTYPE.search(head)
+    if not m or b"<" in head[:m.start()].replace(b"<?", b"").replace(b"<!--", b""):
+        return body, False
+    return body[:m.start()] + body[m.end():], True
+
+
 def parse_feed(body: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
     """Items of an RSS 0.9x/1.0/2.0 or Atom document; raises FeedFailure(NOT_A_FEED) when
     nothing could be read."""
     import feedparser
 
+    body, _ = strip_doctype(body)
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
