@@ -38,6 +38,7 @@ ACCEPT = ("application/rss+xml, application/atom+xml, application/xml;q=0.9, tex
           "*/*;q=0.5")
 LEAD_CHARS = 300
 TITLE_CHARS = 400
+MAX_ITEMS = 200  # news feeds carry 10-100; more is a mistake or an attack (judging is O(n^2))
 
 # Reasons a feed fails (the run summary counts them by these codes).
 TIMEOUT = "timeout"
@@ -362,9 +363,10 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
         if broken or not doc.get("version"):
             raise FeedFailure(NOT_A_FEED, broken or "no RSS/Atom document")
     feed_title = plain_text(doc.feed.get("title", "")) or _host_name(url)
-    notes = {"no_date": 0, "no_link": 0, "html_title": 0, "no_title": 0}
+    notes = {"no_date": 0, "no_link": 0, "html_title": 0, "no_title": 0,
+             "too_many": max(0, len(doc.entries) - MAX_ITEMS)}
     items: list[FeedItem] = []
-    for entry in doc.entries:
+    for entry in doc.entries[:MAX_ITEMS]:
         raw_title = entry.get("title", "") or ""
         source = entry.get("source") or {}
         outlet = plain_text(source.get("title", "")) if hasattr(source, "get") else ""

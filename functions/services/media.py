@@ -294,7 +294,8 @@ class MediaReport:
         notes += [f"{n} encoding {enc}" for enc, n in sorted(self.encodings.items())]
         labels = {"no_date": "tanpa tanggal", "no_link": "tanpa tautan",
                   "html_title": "judul ber-HTML", "no_title": "tanpa judul",
-                  "item_error": "berita gagal diproses"}
+                  "item_error": "berita gagal diproses",
+                  "too_many": "berita melebihi batas per feed"}
         notes += [f"{self.notes[k]} {v}" for k, v in labels.items() if self.notes.get(k)]
         if notes:
             parts.append("catatan: " + ", ".join(notes))
@@ -404,7 +405,7 @@ def _read_feed(url: str, fetcher: FeedFetcher, memory: MediaMemory, report: Medi
         report.encodings[parsed.encoding] += 1
     for k, n in parsed.notes.items():
         report.notes[k] += n
-    report.items += len(parsed.items) + parsed.notes.get("no_title", 0)
+    report.items += len(parsed.items) + parsed.notes.get("no_title", 0) + parsed.notes.get("too_many", 0)
     # Validators are kept only for a feed read fully; a broken one is fetched whole next time.
     memory.validators[url] = got.validators if not parsed.broken else Validators()
     return parsed.items

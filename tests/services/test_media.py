@@ -493,3 +493,13 @@ def test_the_doctype_is_removed_before_parsing(doc, stripped):
     from functions.channels.feeds import strip_doctype
 
     assert strip_doctype(doc)[0] == stripped
+
+
+def test_a_feed_with_thousands_of_items_is_read_up_to_the_cap(tmp_path, clock, server):
+    flood = [{"title": f"Warga Sandai keluhkan jalan rusak nomor {i} {'x' * (i % 7)}", "date": TODAY,
+              "link": f"https://banjir.example/{i}"} for i in range(1000)]
+    server.routes["/f"] = Route(rss(*flood))
+    svc = make_svc(tmp_path, clock, server, ["/f"])
+    report = media_job(svc, dry_run=True)
+    assert report.items == 1000 and report.notes["too_many"] == 800
+    assert "800 berita melebihi batas per feed" in report.summary()
