@@ -252,9 +252,10 @@ def main_eval_routing(path: Path | str, predictions_path: Path | str | None = No
 
         rules = load_rules()
     rep = evaluate_routing(rows, rules)
+    if predictions_path:  # written first: the report may go to a closed pipe (| head)
+        write_routing_predictions(rep, predictions_path)
     print(format_routing_report(rep, Path(path).name), file=out)
     if predictions_path:
-        write_routing_predictions(rep, predictions_path)
         print(f"\n  predictions written to {predictions_path}", file=out)
     return 0
 
@@ -269,9 +270,10 @@ def main_eval_sentiment(path: Path | str, predictions_path: Path | str | None = 
     except EvalInputError as e:
         print(f"eval-sentiment: {e}", file=sys.stderr)
         return 2
+    if predictions_path:  # written first: the report may go to a closed pipe (| head)
+        write_sentiment_predictions(rep, predictions_path)
     print(format_sentiment_report(rep, Path(path).name), file=out)
     if predictions_path:
-        write_sentiment_predictions(rep, predictions_path)
         print(f"\n  predictions written to {predictions_path}", file=out)
     return 0
 
