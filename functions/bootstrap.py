@@ -9,15 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .config import Settings
+from .logs import configure as configure_logs
 from .logs import log
 from .model import Complaint, Receipt, Route, Sentiment
 from .schema import Schema, load_schema
 from .services.intake import IntakePolicy, submit_complaint
 from .stores.port import ContactBook, Workbook
-from .mail.port import Mailer
+
+if TYPE_CHECKING:  # the mail package loads `email`; only jobs need it at run time
+    from .mail.port import Mailer
 
 
 def utc_now() -> datetime:
@@ -30,7 +33,7 @@ class Services:
     schema: Schema
     workbook: Workbook
     contacts: ContactBook
-    mailer: Mailer
+    mailer: "Mailer"
     route: Callable[[str], Route]
     classify: Callable[[str], tuple[Sentiment, float]]
     clock: Callable[[], datetime] = utc_now
@@ -82,7 +85,7 @@ def _default_stores(settings: Settings, schema: Schema) -> tuple[Workbook, Conta
     return LocalWorkbook(directory / "workbook.sqlite", schema), LocalContactBook(directory / "contacts.sqlite")
 
 
-def _default_mailer(settings: Settings) -> Mailer:
+def _default_mailer(settings: Settings) -> "Mailer":
     if settings.smtp_host:
         from .mail.smtp import SmtpMailer
 
@@ -92,17 +95,32 @@ def _default_mailer(settings: Settings) -> Mailer:
     return OutboxMailer(settings.outbox_dir, settings.mail_from)
 
 
-def _default_router() -> Callable[[str], Route]:
-    from .routing import load_rules, route
+def _default_router(workbook: Workbook) -> Callable[[str], Route]:
+    """Route with the `Rute` tab KMC admins edit (read through a 5-minute cache; broken rows are
+    reported and skipped; the shipped rules stand in when the tab is empty or unreadable).
+    Rules load on the first complaint, so jobs and health checks never pay for them."""
+    source = None
 
-    rules = load_rules()
-    return lambda text: route(text, rules)
+    def route_text(text: str) -> Route:
+        nonlocal source
+        from .routing import RuleSource, load_rules, route
+
+        if not hasattr(workbook, "read_rules"):
+            return route(text, load_rules())
+        if source is None:
+            source = RuleSource(workbook.read_rules)
+        return route(text, source.get())
+
+    return route_text
 
 
 def _default_classifier() -> Callable[[str], tuple[Sentiment, float]]:
-    from .sentiment import classify
+    def classify_text(text: str) -> tuple[Sentiment, float]:
+        from .sentiment import classify
 
-    return classify
+        return classify(text)
+
+    return classify_text
 
 
 def _default_messenger(settings: Settings):
@@ -125,7 +143,7 @@ def build(
     schema: Schema | None = None,
     workbook: Workbook | None = None,
     contacts: ContactBook | None = None,
-    mailer: Mailer | None = None,
+    mailer: "Mailer | None" = None,
     route: Callable[[str], Route] | None = None,
     classify: Callable[[str], tuple[Sentiment, float]] | None = None,
     clock: Callable[[], datetime] | None = None,
@@ -143,7 +161,7 @@ def build(
         workbook=workbook,
         contacts=contacts,
         mailer=mailer or _default_mailer(settings),
-        route=route or _default_router(),
+        route=route or _default_router(workbook),
         classify=classify or _default_classifier(),
         clock=clock or utc_now,
         extras=extras,
@@ -154,4 +172,6 @@ def build(
 @cache
 def services() -> Services:
     """The process-wide services, built on first use from the environment."""
-    return build(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logs(project_id=settings.project_id)  # log lines carry the request's trace id
+    return build(settings)

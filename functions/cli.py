@@ -113,7 +113,9 @@ def _dispatch(args, env) -> int:
         return serve(settings, host=args.host, port=args.port, scheduler=not args.no_scheduler)
     svc = build(settings)
     if command == "bootstrap":
-        actions = svc.workbook.bootstrap()
+        from .services.setup import bootstrap_workbook
+
+        actions = bootstrap_workbook(svc.workbook)
         for line in actions:
             print(f"- {line}")
         print(f"bootstrap selesai: {len(actions)} perubahan ({settings.backend})")

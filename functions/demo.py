@@ -87,7 +87,9 @@ def _tour(directory: Path, settings: Settings) -> int:
 
     print("== KMC Aduan — demo")
     print(f"Data: {directory}  (backend local, SQLite; tanpa akun Google)")
-    actions = svc.workbook.bootstrap()
+    from .services.setup import bootstrap_workbook
+
+    actions = bootstrap_workbook(svc.workbook)
     print(f"1. Bootstrap lembar kerja: {len(svc.schema.opds)} tab ({len(actions)} dibuat/diperbarui)")
 
     print("2. Aduan masuk / complaints arrive:")

@@ -97,7 +97,9 @@ def serve(settings: Settings, *, host: str, port: int, scheduler: bool = True) -
     from .bootstrap import build
 
     svc = build(settings)
-    svc.workbook.bootstrap()
+    from .services.setup import bootstrap_workbook
+
+    bootstrap_workbook(svc.workbook)
     if scheduler:
         Scheduler(svc, default_jobs()).start()
     print(f"KMC Aduan melayani di http://{host}:{port}/ (backend {settings.backend}, data {settings.data_dir})")

@@ -19,6 +19,7 @@ from ..schema import Schema
 from .port import CellUpdate, ContactRecord, LogEntry, NewCase, Row, StoredCase, WriteReport
 
 SCHEMA_VERSION = 1
+RULE_KEYS = ("opd", "topic", "keywords", "exclude")
 
 
 def prepare_dir(directory: Path) -> Path:
@@ -89,6 +90,9 @@ CREATE TABLE IF NOT EXISTS log (
   kind TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (kind, key));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rules (
+  position INTEGER PRIMARY KEY, opd TEXT NOT NULL DEFAULT '', topic TEXT NOT NULL DEFAULT '',
+  keywords TEXT NOT NULL DEFAULT '', exclude TEXT NOT NULL DEFAULT '');
 """
 
 
@@ -242,6 +246,32 @@ class LocalWorkbook:
             (rows,) = conn.execute("SELECT COUNT(*) FROM rows").fetchone()
             (tabs,) = conn.execute("SELECT COUNT(*) FROM tabs").fetchone()
         return (rows + tabs) * len(self.schema.columns), 10_000_000
+
+    # -- the Rute tab ---------------------------------------------------------------------
+    def read_rules(self) -> list[dict[str, str]]:
+        with self.db.connect() as conn:
+            rows = conn.execute("SELECT opd, topic, keywords, exclude FROM rules ORDER BY position").fetchall()
+        return [dict(zip(RULE_KEYS, r)) for r in rows]
+
+    def seed_rules(self, rows: Sequence[dict[str, str]]) -> bool:
+        with self.db.connect(write=True) as conn:
+            if conn.execute("SELECT 1 FROM rules LIMIT 1").fetchone():
+                return False
+            conn.executemany(
+                "INSERT INTO rules (position, opd, topic, keywords, exclude) VALUES (?, ?, ?, ?, ?)",
+                [(i, *(str(r.get(k, "")) for k in RULE_KEYS)) for i, r in enumerate(rows, start=2)],
+            )
+        return True
+
+    def write_rule(self, position: int, row: dict[str, str]) -> None:
+        """What a KMC admin does by hand in the Rute tab (tests and tools)."""
+        with self.db.connect(write=True) as conn:
+            conn.execute(
+                "INSERT INTO rules (position, opd, topic, keywords, exclude) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(position) DO UPDATE SET opd = excluded.opd, topic = excluded.topic,"
+                " keywords = excluded.keywords, exclude = excluded.exclude",
+                (position, *(str(row.get(k, "")) for k in RULE_KEYS)),
+            )
 
     # -- what staff do by hand (used by tests and the demo) -----------------------------
     def sort_tab(self, tab: str, key: str, reverse: bool = False) -> None:

@@ -87,6 +87,12 @@ class Workbook(Protocol):
 
     def log_entries(self, kind: str | None = None) -> list[LogEntry]: ...
 
+    def read_rules(self) -> list[dict[str, str]]:
+        """The `Rute` tab (routing rules KMC admins edit) as {opd, topic, keywords, exclude} rows."""
+
+    def seed_rules(self, rows: Sequence[dict[str, str]]) -> bool:
+        """Fill the `Rute` tab when it is empty (bootstrap); never overwrites admins' edits."""
+
 
 @dataclass(frozen=True)
 class ContactRecord:
