@@ -207,6 +207,30 @@ def daily_rows(schema, tabs: int, rows: int, now):
     return out
 
 
+@section("routing")
+def bench_routing_section() -> list[Row]:
+    """Routing table and detector load, routing + sentiment of one complaint, and quality on the dev sets."""
+    from functions.routing import load_rules
+    from functions.services.evaluation import TARGET_COMPLAINT_MS, TARGET_LOAD_MS, bench_routing
+
+    b = bench_routing()
+    rows: list[Row] = [
+        ("routing table load", f"{b['rules_load_ms']:.0f} ms (CPU {b['rules_load_cpu_ms']:.0f} ms)",
+         f"< {TARGET_LOAD_MS:.0f} ms"),
+        ("sentiment detector load", f"{b['sentiment_load_ms']:.0f} ms", "< 1000 ms"),
+        ("route + sentiment, median / p95", f"{b['complaint_median_ms']:.2f} / {b['complaint_p95_ms']:.2f} ms",
+         f"< {TARGET_COMPLAINT_MS:.0f} ms"),
+    ]
+    rules = load_rules()
+    from functions.services.evaluation import evaluate_routing, read_labelled
+
+    for path in sorted((ROOT / "tests" / "data").glob("routing-holdout*.csv")):
+        report = evaluate_routing(read_labelled(path, "opd"), rules)
+        rows.append((f"{path.name}: accuracy on routed / coverage",
+                     f"{report.routed_accuracy * 100:.1f} % / {report.coverage * 100:.1f} %", ">= 90 % / >= 80 %"))
+    return rows
+
+
 @section("daily")
 def bench_daily(tabs: int = 30, rows: int = 3000) -> list[Row]:
     """The daily job over 30 OPD tabs x 3,000 rows on the local store and on the in-memory fake:
