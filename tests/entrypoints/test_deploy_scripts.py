@@ -915,16 +915,23 @@ def test_functions_start_under_functions_framework_with_the_deployed_settings(de
             status, page = http("GET", f"http://127.0.0.1:{servers['form'][0]}/")
             assert status == 200 and "<form" in page
             # Cloud Scheduler's POST (IAM already checked its OIDC token) runs a real sweep.
-            status, body = http("POST", f"http://127.0.0.1:{servers['sweep'][0]}/",
-                                headers={"Authorization": "Bearer oidc-token-checked-by-cloud-run"}, body=b"{}")
+            status, body = http("POST", f"http://127.0.0.1:{servers['sweep'][0]}/", body=b"{}", headers={
+                "Authorization": "Bearer oidc-token-checked-by-cloud-run",
+                "X-Cloud-Trace-Context": "4bf92f3577b34da6a3ce929d0e0e4736/7;o=1"})
             assert status == 200, body
             assert json.loads(body)["job"] == "sweep"
         finally:
+            logs = {}
             for _, proc in servers.values():
                 proc.terminate()
-            for _, proc in servers.values():
+            for name, (_, proc) in servers.items():
                 try:
-                    proc.wait(timeout=10)
+                    logs[name] = proc.communicate(timeout=10)[1]
                 except subprocess.TimeoutExpired:
                     proc.kill()
     assert fake.counts["values.batchGet"] >= 1  # the sweep read the workbook through the API
+    # Its log lines are JSON, linked to the request's trace in this project.
+    entries = [json.loads(line) for line in logs["sweep"].splitlines() if line.startswith("{")]
+    done = [e for e in entries if e.get("message") == "job done"]
+    assert done and done[0]["logging.googleapis.com/trace"] == (
+        f"projects/{PROJECT}/traces/4bf92f3577b34da6a3ce929d0e0e4736")
