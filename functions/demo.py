@@ -110,9 +110,7 @@ def _tour(directory: Path, settings: Settings) -> int:
         staff_edit(svc.workbook, svc.schema, ticket,
                    [f"status={status}", f"response={response}", f"responder={responder}"], settings.ticket_prefix)
         sweep = sweep_job(svc)
-        replies = getattr(sweep, "replies", None)
-        print(f"   +{hours:>4.0f} jam  {ticket} dijawab ({status}); {sweep.summary()}"
-              + (f"; {replies.summary()}" if replies else ""))
+        print(f"   +{hours:>4.0f} jam  {ticket} dijawab ({status}); {sweep.summary()}")
 
     clock.moment = start + timedelta(days=3, hours=-1)  # 07:00 WIB, three days later
     print(f"4. Jam dimajukan ke {clock.moment:%Y-%m-%d %H:%M} WIB (lewat 2 x 24 jam) / clock moved past 48 h")

@@ -25,7 +25,7 @@ from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator
 from ..digest.render import render_digest, render_opd_overdue
 from ..logs import log
 from ..mail.port import Attachment, InlineImage, Mailer, OutgoingMail, compose
-from ..model import Sla
+from ..model import Sla, is_withdrawn
 from ..stores.port import CellUpdate, LogEntry, Workbook
 from .logbook import DIGEST, PROBLEM, add_many
 from .sweep import case_deadline
@@ -72,6 +72,8 @@ def overdue_updates(tabs: dict[str, list[dict]], now: datetime, sla_hours: float
         for row in rows:
             ticket = str(row.get("ticket_id") or "").strip()
             if not ticket or str(row.get("response") or "").strip() or isinstance(row.get("responded_at"), datetime):
+                continue
+            if is_withdrawn(row):
                 continue
             due = case_deadline(row, sla_hours, deadline)
             if due is not None and now > due and row.get("sla") != Sla.OVERDUE:

@@ -43,7 +43,7 @@ def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Swe
     report.problems += reminders.problems
     from .replies import send_responses  # OPD answers to citizens on WhatsApp / Messenger / Instagram
 
-    report.replies = send_responses(svc, now, dry_run=dry_run)
+    report.replies = send_responses(svc, now, dry_run=dry_run, tabs=tabs)
     return report
 
 

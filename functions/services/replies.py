@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..logs import log
-from ..model import OUTSIDE, TRIAGE, Channel, Receipt, Status
+from ..model import OUTSIDE, TRIAGE, WITHDRAWN_MARK, Channel, Receipt, Status, is_withdrawn
 from ..stores.port import CellUpdate, LogEntry, StoredCase
 from ..messaging.port import WINDOW_CLOSED_CODES, SendResult, Template
 
@@ -128,7 +128,7 @@ def status_text(svc, case: StoredCase) -> str:
         if isinstance(deadline, datetime):
             lines.append(f"Belum ada tanggapan. Batas waktu tanggapan: "
                          f"{deadline.astimezone(svc.settings.tz):%d-%m-%Y %H:%M} WIB.")
-    if "Dibatalkan oleh pelapor" in str(row.get("note") or ""):
+    if is_withdrawn(row):
         lines.append("Aduan ini sudah Anda batalkan.")
     lines.append(f"Detail: {status_url(svc.settings, t)}")
     return "\n".join(lines)
@@ -152,7 +152,7 @@ def withdrawn_text(ticket: str) -> str:
 
 
 def withdrawn_note(now: datetime) -> str:
-    return f"Dibatalkan oleh pelapor pada {now:%Y-%m-%d %H:%M} WIB."
+    return f"{WITHDRAWN_MARK} pada {now:%Y-%m-%d %H:%M} WIB."
 
 
 def anonymous_text(ticket: str | None) -> str:
@@ -252,20 +252,25 @@ def _last_inbound(svc, recipient: str, now: datetime, recent_msgs: list[LogEntry
     return latest
 
 
-def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run: bool = False) -> ReplyReport:
-    """Send new OPD answers to citizens on WhatsApp / Facebook / Instagram; stamp reply_sent_at."""
+def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run: bool = False,
+                   tabs: dict | None = None) -> ReplyReport:
+    """Send new OPD answers to citizens on WhatsApp / Facebook / Instagram; stamp reply_sent_at.
+
+    `tabs` is the sweep's own read of the workbook, so the sweep stays at a constant number of
+    store requests; the Log is read once."""
     now = now or svc.now()
     messenger = messenger or messenger_of(svc)
     wb = svc.workbook
     report = ReplyReport()
-    failures = _failures(wb.log_entries(REPLY_FAILED_LOG))
-    gave_up = {e.key for e in wb.log_entries(REPLY_GAVE_UP_LOG)}
-    recent_msgs = [e for e in wb.log_entries(MSG_LOG) if e.at >= now - SERVICE_WINDOW]
+    entries_so_far = wb.log_entries()
+    failures = _failures([e for e in entries_so_far if e.kind == REPLY_FAILED_LOG])
+    gave_up = {e.key for e in entries_so_far if e.kind == REPLY_GAVE_UP_LOG}
+    recent_msgs = [e for e in entries_so_far if e.kind == MSG_LOG and e.at >= now - SERVICE_WINDOW]
     stamps: list[CellUpdate] = []
     notes: list[CellUpdate] = []
     entries: list[LogEntry] = []
     paced: set[str] = set()
-    for tab, rows in wb.read_all().items():
+    for tab, rows in (wb.read_all() if tabs is None else tabs).items():
         for row in rows:
             ticket = str(row.get("ticket_id") or "").strip()
             if not ticket or not str(row.get("response") or "").strip() or row.get("reply_sent_at"):

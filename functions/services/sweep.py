@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from .. import sla
 from ..digest.data import FORWARD_ENTRY
@@ -41,6 +41,7 @@ class SweepReport:
     problems: list[str] = field(default_factory=list)
     writes: int = 0
     reminded: dict[str, list[str]] = field(default_factory=dict)  # OPD key -> tickets in its reminder
+    replies: Any = None  # ReplyReport of the answers sent to citizens after the sweep
 
     def summary(self) -> str:
         text = (
@@ -49,6 +50,8 @@ class SweepReport:
         )
         if self.reminded:
             text += f", pengingat ke {len(self.reminded)} OPD ({sum(map(len, self.reminded.values()))} aduan)"
+        if self.replies is not None:
+            text += f"; {self.replies.summary()}"
         return text
 
 

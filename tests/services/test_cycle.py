@@ -140,3 +140,14 @@ def test_dry_run_writes_nothing(svc, clock, settings):
     assert report.marked_overdue == [receipt.ticket_id]
     assert row_of(svc, receipt.ticket_id)["sla"] == Sla.RUNNING
     assert not settings.outbox_dir.exists() or not list(settings.outbox_dir.glob("*.eml"))
+
+
+def test_a_case_the_citizen_withdrew_is_never_marked_overdue(svc, clock):
+    from functions.services.replies import withdrawn_note
+    from functions.stores.port import CellUpdate
+
+    receipt = svc.intake(complaint("jalan rusak", clock))
+    svc.workbook.update([CellUpdate(receipt.ticket_id, {"note": withdrawn_note(clock())})])
+    clock.advance(hours=60)
+    assert daily_job(svc).marked_overdue == []
+    assert row_of(svc, receipt.ticket_id)["sla"] == Sla.RUNNING
