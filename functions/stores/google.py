@@ -36,6 +36,7 @@ from .sheets_http import AmbiguousWrite, SheetsApiError, SheetsHTTPClient, clien
 
 EPOCH = datetime(1899, 12, 30)
 CELL_LIMIT = 10_000_000
+SETTLE_SECONDS = 5.0  # a timed-out write may still be applied server-side for a moment
 DEFAULT_TZ = ZoneInfo("Asia/Jakarta")
 
 
@@ -474,6 +475,10 @@ class GoogleWorkbook:
             self._replace_index({t: (locs[0].tab.key, locs[0].row) for t, locs in where.items()}, started)
         return where, problems
 
+    def _settle(self, attempt: int) -> None:
+        """After a lost reply, give Google time to finish applying it before we look."""
+        self.sleep(max(SETTLE_SECONDS, self.client.retry.backoff(attempt, self.client.rng)))
+
     def _replace_index(self, index: dict[str, tuple[str, int | None]], started: float) -> None:
         """A fresh read replaces the index, keeping what this instance appended while it ran."""
         with self.lock:
@@ -547,7 +552,7 @@ class GoogleWorkbook:
                 self._with_fresh_metadata(lambda: self._append_rows([cases[i] for i in pending.values()]))
             except AmbiguousWrite:
                 # The reply was lost: look at the sheet and retry only what did not land.
-                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                self._settle(attempt)
                 self._with_fresh_metadata(self._refresh_index)
                 with self.lock:
                     landed = [t for t in pending if t in self._index]
@@ -664,7 +669,7 @@ class GoogleWorkbook:
             try:
                 self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
             except AmbiguousWrite:
-                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                self._settle(attempt)
                 continue  # next loop sees whether it landed (atomic: both or neither)
             with self.lock:
                 self._index[ticket_id] = (to_tab, None)
@@ -693,7 +698,7 @@ class GoogleWorkbook:
             try:
                 self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
             except AmbiguousWrite:
-                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                self._settle(attempt)
                 continue
             removed |= {t for _, t in targets}
             break
@@ -766,7 +771,7 @@ class GoogleWorkbook:
             try:
                 reply = self._with_fresh_metadata(lambda: self.client.values_append_raw(self.spreadsheet_id, table, rows))
             except AmbiguousWrite:
-                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                self._settle(attempt)
                 landed = self._fresh_log(force=True)
                 new = {k: e for k, e in new.items() if k not in landed}
                 if not new:
@@ -974,7 +979,7 @@ class GoogleContactBook:
                 reply = self._tab_call(lambda: self.client.values_append_raw(self.spreadsheet_id, self.table, rows))
                 break
             except AmbiguousWrite:
-                self.sleep(self.client.retry.backoff(attempt, self.client.rng))
+                self.sleep(max(SETTLE_SECONDS, self.client.retry.backoff(attempt, self.client.rng)))
                 present = {rec.ticket_id for _, rec in self._rows()}
                 rows = [self._encode(r) for t, r in latest.items() if t not in present]
                 if not rows:

@@ -191,6 +191,14 @@ def test_a_failed_append_lands_exactly_once(env, wb, fault):
     assert env.tickets("PUTR") == [A, B] and env.tickets("DLH") == [C]
 
 
+def test_an_append_applied_seconds_after_its_reply_was_lost_is_not_written_twice(env, wb):
+    env.fake.inject("late_apply", only=("spreadsheets.batchUpdate",), delay=3.0)
+    assert wb.append([NewCase("PUTR", row(A))]) == [True]
+    env.time.sleep(10)
+    wb.read_all()  # anything still pending at the fake has landed by now
+    assert env.tickets("PUTR") == [A]
+
+
 @pytest.mark.parametrize("fault", ["500", "timeout", "reset"])
 def test_reads_and_updates_retry_through_errors(env, wb, fault):
     wb.append([NewCase("PUTR", row(A))])

@@ -311,9 +311,10 @@ def a1_of(sheet: Sheet, r0: int, c0: int, r1: int, c1: int) -> str:
 
 @dataclass
 class Fault:
-    kind: str  # "500", "503", "429", "timeout", "reset", "applied_timeout"
+    kind: str  # "500", "503", "429", "timeout", "reset", "applied_timeout", "late_apply"
     times: int = 1
     only: frozenset[str] = frozenset()  # request kinds it applies to; empty = every kind
+    delay: float = 3.0  # late_apply: seconds (fake clock) before the timed-out write takes effect
 
 
 @dataclass
@@ -344,6 +345,7 @@ class FakeSheets:
         self.value_input: Counter[str] = Counter()  # RAW / USER_ENTERED / (cells API)
         self.faults: deque[Fault] = deque()
         self.auto_create = False
+        self._late: list[tuple[float, str, str, Any]] = []  # (apply at, method, url, body)
         self._writes: deque[float] = deque()
         self._reads: deque[float] = deque()
         self.lock = threading.RLock()
@@ -396,9 +398,10 @@ class FakeSheets:
             self.requests.clear()
             self.sub_requests.clear()
 
-    def inject(self, kind: str, times: int = 1, only: tuple[str, ...] | frozenset[str] = ()) -> None:
-        """Make the next `times` matching requests fail: 500, 503, 429, timeout, reset, applied_timeout."""
-        self.faults.append(Fault(kind, times, frozenset(only)))
+    def inject(self, kind: str, times: int = 1, only: tuple[str, ...] | frozenset[str] = (), delay: float = 3.0) -> None:
+        """Make the next `times` matching requests fail: 500, 503, 429, timeout, reset, applied_timeout
+        (applied, reply lost) or late_apply (reply lost, applied `delay` seconds later)."""
+        self.faults.append(Fault(kind, times, frozenset(only), delay))
 
     # -- staff in the browser ------------------------------------------------------------
     def staff_set(self, spreadsheet_id: str, title: str, a1: str, value: Any, *, respect_protection: bool = True) -> None:
@@ -473,11 +476,18 @@ class FakeSheets:
         except ValueError:
             return 400, bad("Invalid JSON payload received.").body(), None
         with self.lock:
+            for due in [x for x in self._late if x[0] <= self.clock()]:
+                self._late.remove(due)
+                self.handle(due[1], due[2], due[3])
             try:
                 kind, sid, action = self._route(method.upper(), path)
             except ApiError as e:
                 return e.code, e.body(), None
             fault = self._take_fault(kind)
+            if fault and fault.kind == "late_apply":
+                self._late.append((self.clock() + fault.delay, method, url, body))
+                self.requests.append(RequestRecord(method, kind, sid, 0))
+                return 0, {}, Fault("timeout")
             if fault and fault.kind in {"500", "503", "429"}:
                 code = int(fault.kind)
                 status = {500: "INTERNAL", 503: "UNAVAILABLE", 429: "RESOURCE_EXHAUSTED"}[code]
