@@ -296,7 +296,7 @@ class GoogleWorkbook:
 
     @staticmethod
     def _log_keys() -> list[tuple[str, str]]:
-        return [(k, k) for k in layout.LOG_COLUMNS]
+        return [(k, layout.LOG_HEADERS[k]) for k in layout.LOG_COLUMNS]
 
     def tabs(self) -> dict[str, Tab]:
         return self._tabs

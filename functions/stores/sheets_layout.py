@@ -22,6 +22,7 @@ LAYOUT_KEY = "kmc_layout"
 LOG_TAB = "_LOG"
 LOG_TITLE = "Log Sistem"
 LOG_COLUMNS = ("kind", "key", "at", "detail")
+LOG_HEADERS = {"kind": "Jenis", "key": "Kunci", "at": "Waktu", "detail": "Keterangan"}
 PROTECTION_PREFIX = "KMC:"
 OVERDUE = "Terlambat"
 INITIAL_ROWS = 200  # rows grow on append; small grids keep the 10M-cell budget for data
@@ -151,7 +152,7 @@ class TabSpec:
 
 def tab_specs(schema: Schema) -> list[TabSpec]:
     specs = [TabSpec(o.key, o.title, schema.columns) for o in schema.opds]
-    log_cols = tuple(Column(k, k, "system", "datetime" if k == "at" else "text", 160) for k in LOG_COLUMNS)
+    log_cols = tuple(Column(k, LOG_HEADERS[k], "system", "datetime" if k == "at" else "text", 160) for k in LOG_COLUMNS)
     specs.append(TabSpec(LOG_TAB, LOG_TITLE, log_cols, hidden=True, staff_editable=False))
     return specs
 
