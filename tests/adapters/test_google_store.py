@@ -279,6 +279,18 @@ def test_a_cold_job_instance_reads_no_metadata_and_logs_in_one_request(env, wb):
     assert env.workbook().log_has("digest", "2026-11-02")
 
 
+def test_redelivery_checks_read_the_ticket_columns_unless_the_index_is_fresh(env, wb):
+    wb.append([NewCase("PUTR", row(A))])
+    other = env.workbook()  # another instance, where Meta redelivers
+    env.fake.reset_counts()
+    assert other.find(A).tab == "PUTR"  # caught: the miss was checked against the sheet
+    assert other.find(B) is None and env.fake.read_requests == 2  # locate + row; B answered from the fresh index
+    trusting = env.workbook(index_max_age=600)
+    trusting.find(B)
+    env.fake.reset_counts()
+    assert trusting.find(C) is None and env.fake.read_requests == 0
+
+
 def test_a_forward_costs_one_read_and_one_write(env, wb):
     wb.append([NewCase("PUTR", row(A)), NewCase("PUTR", row(B))])
     wb.read_all()  # the sweep's read: the index knows where B is
