@@ -391,6 +391,19 @@ def test_whole_adapter_over_a_loopback_emulator(tmp_path):
     assert {u for pr in fake.sheet(sid, "PUTR").protected_ranges for u in pr["editors"]["users"]} == {SERVICE_ACCOUNT}
 
 
+def test_timeouts_over_a_real_socket_are_retried(tmp_path):
+    from functions.stores.sheets_http import SheetsHTTPClient, emulator_session
+
+    fake = FakeSheets(server_timeout_delay=0.5)
+    sid = fake.create("t")
+    with fake.serve() as host:
+        client = SheetsHTTPClient(emulator_session, base_url=f"http://{host}", timeout=(1.0, 0.2),
+                                  sleep=lambda s: None)
+        fake.inject("timeout", times=2)
+        assert client.batch_get(sid, ["Sheet1"]) == [{"range": "Sheet1!A1:Z1000", "majorDimension": "ROWS"}]
+        assert client.retries["values.batchGet"] == 2
+
+
 def test_bootstrap_warns_when_it_cannot_name_the_service_account(env):
     wb = env.workbook(client=env.client())
     wb.client._service_account_email = ""

@@ -838,15 +838,18 @@ class FakeSheets:
             path += "?" + environ["QUERY_STRING"]
         status, payload, fault = self.handle(environ["REQUEST_METHOD"], path, body)
         if fault is not None:
-            # Over a real socket a timeout is a reply that comes too late; a reset is a 502 here.
+            # Over a real socket a timeout is a reply that comes too late (set server_timeout_delay
+            # above the client's read timeout); should the client still wait, it gets a 504.
+            # A reset is a 502 here.
             if fault.kind == "reset":
                 status, payload = 502, ApiError(502, "UNAVAILABLE", "Bad gateway (injected)").body()
             else:
                 time.sleep(self.server_timeout_delay)
-                status = status or 200
+                status, payload = 504, ApiError(504, "DEADLINE_EXCEEDED", "Deadline exceeded (injected)").body()
         data = json.dumps(payload).encode()
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
-                  500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}.get(status, "Error")
+                  500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+                  504: "Gateway Timeout"}.get(status, "Error")
         start_response(f"{status} {reason}", [("Content-Type", "application/json; charset=UTF-8"),
                                               ("Content-Length", str(len(data)))])
         return [data]
