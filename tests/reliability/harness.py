@@ -96,20 +96,24 @@ class Stack:
 
     # -- what is in the sheets -------------------------------------------------------------
     def rows(self) -> list[tuple[str, list[Any]]]:
-        """(tab key, cells) for every non-blank data row of every OPD tab, as the API returns it."""
-        titles = {o.title: o.key for o in self.env.schema.opds}
+        """(tab key, cells) of every row the system wrote (a cell outside the staff columns is
+        filled), in every OPD tab, as the API returns it. A line staff typed into a blank row is
+        theirs, not a case."""
+        schema = self.env.schema
+        staff = {i for i, c in enumerate(schema.columns) if c.editor == "staff"}
+        titles = {o.title: o.key for o in schema.opds}
         out = []
         for sheet in self.fake.book(self.env.spreadsheet_id).sheets:
             key = titles.get(sheet.title)
             if key is None:
                 continue
             for cells in self.fake.values(self.env.spreadsheet_id, sheet.title)[1:]:
-                if any(str(c).strip() for c in cells):
+                if any(str(c).strip() for i, c in enumerate(cells) if i not in staff):
                     out.append((key, cells))
         return out
 
     def tickets(self) -> list[str]:
-        """The ticket cell of every non-blank data row (staff never move the column in these tests)."""
+        """The ticket cell of every row the system wrote (staff never move the column in these tests)."""
         i = self.env.schema.column_keys.index("ticket_id")
         return [str(cells[i]) if len(cells) > i else "" for _, cells in self.rows()]
 
