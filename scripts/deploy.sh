@@ -33,18 +33,20 @@ SECRETS=(WHATSAPP_APP_SECRET WHATSAPP_ACCESS_TOKEN WHATSAPP_VERIFY_TOKEN SMTP_PA
 # Secrets we may invent (random) when none is given: KMC chooses them, nobody else does.
 GENERATED_SECRETS=(WHATSAPP_VERIFY_TOKEN KMC_ADMIN_TOKEN)
 
-# name  entry-point  access  memory  timeout  max-instances  concurrency
+# name  entry-point  access  memory  timeout  max-instances  concurrency  cpu
 # Public functions face citizens and Meta; private ones only Cloud Scheduler and KMC admins.
+# meta takes 20 concurrent deliveries per instance (1 vCPU, few instances) so a burst of webhooks
+# is coalesced into few Sheets writes by one instance instead of spread over many.
 # Jobs run one at a time (max-instances 1): an overlapping retry waits instead of racing.
 # daily_digest renders charts (pandas/matplotlib), hence 512Mi.
 FUNCTIONS=(
-  "meta       meta_webhook      public  256Mi 60s  10 1"
-  "form       web_form          public  256Mi 60s  5  1"
-  "open311    open311           public  256Mi 60s  5  1"
-  "monitoring monitoring_intake private 256Mi 60s  2  1"
-  "sweep      sweep             private 512Mi 300s 1  1"
-  "daily      daily_digest      private 512Mi 540s 1  1"
-  "media      media_monitor     private 256Mi 300s 1  1"
+  "meta       meta_webhook      public  256Mi 60s  3  20 1"
+  "form       web_form          public  256Mi 60s  5  1  0.167"
+  "open311    open311           public  256Mi 60s  5  1  0.167"
+  "monitoring monitoring_intake private 256Mi 60s  2  1  0.167"
+  "sweep      sweep             private 512Mi 300s 1  1  0.333"
+  "daily      daily_digest      private 512Mi 540s 1  1  0.333"
+  "media      media_monitor     private 256Mi 300s 1  1  0.167"
 )
 
 # Plain (non-secret) settings passed through from the environment when set: every KMC_* variable
@@ -306,7 +308,7 @@ ensure_secrets() {
 }
 
 deploy_function() {
-  local name=$1 entry=$2 access=$3 memory=$4 timeout=$5 max=$6 concurrency=$7
+  local name=$1 entry=$2 access=$3 memory=$4 timeout=$5 max=$6 concurrency=$7 cpu=$8
   local auth=--allow-unauthenticated
   [[ $access == public ]] || auth=--no-allow-unauthenticated
   run gcloud functions deploy "$name" --gen2 --region="$REGION" --runtime="$RUNTIME" \
@@ -315,16 +317,16 @@ deploy_function() {
     --build-service-account="projects/$PROJECT/serviceAccounts/$BUILD_SA" \
     --set-secrets="$SECRET_REFS" --set-env-vars="$ENV_VARS" \
     --memory="$memory" --timeout="$timeout" --min-instances=0 --max-instances="$max" \
-    --concurrency="$concurrency" --project="$PROJECT" --quiet
+    --concurrency="$concurrency" --cpu="$cpu" --project="$PROJECT" --quiet
 }
 
 deploy_functions() {
   note "4/5 functions (gen2, $RUNTIME, $REGION); each takes a few minutes to build"
-  local spec name entry access memory timeout max concurrency member
+  local spec name entry access memory timeout max concurrency cpu member
   for spec in "${FUNCTIONS[@]}"; do
-    read -r name entry access memory timeout max concurrency <<<"$spec"
+    read -r name entry access memory timeout max concurrency cpu <<<"$spec"
     selected "$name" || continue
-    deploy_function "$name" "$entry" "$access" "$memory" "$timeout" "$max" "$concurrency"
+    deploy_function "$name" "$entry" "$access" "$memory" "$timeout" "$max" "$concurrency" "$cpu"
   done
   for member in "${INVOKERS[@]}"; do
     run gcloud run services add-iam-policy-binding monitoring --region="$REGION" \

@@ -50,7 +50,7 @@ GCLOUD_FLAGS: dict[tuple[str, ...], set[str]] = {
     ("secrets", "add-iam-policy-binding"): {
         "--member", "--role", "--condition", "--condition-from-file", "--location"},
     ("functions", "deploy"): {
-        "--region", "--allow-unauthenticated", "--no-allow-unauthenticated", "--concurrency",
+        "--region", "--allow-unauthenticated", "--no-allow-unauthenticated", "--concurrency", "--cpu",
         "--docker-registry", "--egress-settings", "--entry-point", "--gen2", "--ignore-file",
         "--ingress-settings", "--retry", "--run-service-account", "--runtime",
         "--runtime-update-policy", "--security-level", "--serve-all-traffic-latest-revision",
@@ -374,8 +374,10 @@ def test_deploy_deploys_each_entry_point_as_a_gen2_http_function(deploy_plan):
         assert flags["--source"] == "."
         assert flags["--region"] == "asia-southeast2"
         assert flags["--service-account"] == f"kmc-runtime@{PROJECT}.iam.gserviceaccount.com"
-        for setting in ("--memory", "--timeout", "--max-instances", "--concurrency"):
+        for setting in ("--memory", "--timeout", "--max-instances", "--concurrency", "--cpu"):
             assert flags[setting], f"{name} sets {setting}"
+        if int(flags["--concurrency"]) > 1:  # Cloud Run serves concurrent requests only with >= 1 vCPU
+            assert float(flags["--cpu"]) >= 1, name
         assert int(flags["--timeout"].rstrip("s")) <= 540
 
 
