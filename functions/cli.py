@@ -115,7 +115,7 @@ def _dispatch(args, env) -> int:
     if command == "bootstrap":
         from .services.setup import bootstrap_workbook
 
-        actions = bootstrap_workbook(svc.workbook)
+        actions = bootstrap_workbook(svc.workbook, svc.contacts)
         for line in actions:
             print(f"- {line}")
         print(f"bootstrap selesai: {len(actions)} perubahan ({settings.backend})")

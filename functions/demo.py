@@ -89,7 +89,7 @@ def _tour(directory: Path, settings: Settings) -> int:
     print(f"Data: {directory}  (backend local, SQLite; tanpa akun Google)")
     from .services.setup import bootstrap_workbook
 
-    actions = bootstrap_workbook(svc.workbook)
+    actions = bootstrap_workbook(svc.workbook, svc.contacts)
     print(f"1. Bootstrap lembar kerja: {len(svc.schema.opds)} tab ({len(actions)} dibuat/diperbarui)")
 
     print("2. Aduan masuk / complaints arrive:")

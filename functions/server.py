@@ -99,7 +99,7 @@ def serve(settings: Settings, *, host: str, port: int, scheduler: bool = True) -
     svc = build(settings)
     from .services.setup import bootstrap_workbook
 
-    bootstrap_workbook(svc.workbook)
+    bootstrap_workbook(svc.workbook, svc.contacts)
     if scheduler:
         Scheduler(svc, default_jobs()).start()
     print(f"KMC Aduan melayani di http://{host}:{port}/ (backend {settings.backend}, data {settings.data_dir})")

@@ -209,6 +209,10 @@ class Located:
     row: int  # 0-based row index in the sheet
 
 
+RULES_TITLE = "Rute"
+RULES_SHEET_ID = 7_100_000  # chosen by us so the protection can name it in the same request
+
+
 @cache
 def shared_client(emulator_host: str) -> SheetsHTTPClient:
     """One client per process: both spreadsheets share its quota pacing."""
@@ -797,6 +801,53 @@ class GoogleWorkbook:
     def log_entries(self, kind: str | None = None) -> list[LogEntry]:
         entries = [e for e in self._fresh_log().values() if kind is None or e.kind == kind]
         return sorted(entries, key=lambda e: e.at)
+
+    # -- the Rute tab ------------------------------------------------------------------------------
+    # KMC admins edit routing rules here; intake reads it through routing.RuleSource's 5-minute
+    # cache (one values.get per instance per 5 minutes). Columns are found by header text.
+    def read_rules(self) -> list[dict[str, str]]:
+        from ..routing import RULE_COLUMNS
+
+        try:
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [f"{layout.quote_title(RULES_TITLE)}!A1:Z"])
+        except SheetsApiError as e:
+            if e.bad_range:
+                return []  # no Rute tab yet: the shipped rules stand in
+            raise
+        values = vr.get("values") or []
+        if not values:
+            return []
+        header = [read_text(h).strip().lower() for h in values[0]]
+        where = {key: header.index(title.lower()) for key, title in RULE_COLUMNS if title.lower() in header}
+        if "opd" not in where:
+            where = {key: i for i, (key, _) in enumerate(RULE_COLUMNS)}
+        return [{key: read_text(row[i]) if i < len(row) else "" for key, i in where.items()}
+                for row in values[1:]]
+
+    def seed_rules(self, rows: Sequence[dict[str, str]]) -> bool:
+        """Create and fill the Rute tab when it is missing or empty; never touches admins' edits."""
+        from ..routing import RULE_COLUMNS
+
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title))")
+        titles = {s["properties"]["title"] for s in meta.get("sheets", [])}
+        ids = {s["properties"].get("sheetId") for s in meta.get("sheets", [])}
+        if RULES_TITLE in titles:
+            if self.read_rules():
+                return False
+        else:
+            sheet_id = next(i for i in range(RULES_SHEET_ID, RULES_SHEET_ID + 1000) if i not in ids)
+            self.client.spreadsheet_batch_update(self.spreadsheet_id, [
+                {"addSheet": {"properties": {"sheetId": sheet_id, "title": RULES_TITLE,
+                                             "gridProperties": {"frozenRowCount": 1}}}},
+                # OPD staff share this spreadsheet: editing routing rules asks them to confirm first
+                {"addProtectedRange": {"protectedRange": {
+                    "range": {"sheetId": sheet_id}, "warningOnly": True,
+                    "description": "Aturan rute aduan: hanya admin KMC yang mengubah"}}},
+            ], idempotent=False)
+        values = [[title for _, title in RULE_COLUMNS]] + [[r.get(k, "") for k, _ in RULE_COLUMNS] for r in rows]
+        self.client.values_batch_update_raw(self.spreadsheet_id, [{
+            "range": f"{layout.quote_title(RULES_TITLE)}!A1", "values": values, "majorDimension": "ROWS"}])
+        return True
 
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:

@@ -245,3 +245,14 @@ def test_bootstrap_again_changes_no_data(store):
     before = store.wb.read_all()
     store.wb.bootstrap()
     assert store.wb.read_all() == before
+
+
+def test_rute_tab_is_seeded_once_and_read_back_as_admins_see_it(store):
+    from functions.routing import load_rules, rules_to_rows
+
+    assert store.wb.read_rules() == []  # no Rute tab yet: the router uses the shipped rules
+    rows = rules_to_rows(load_rules())
+    assert store.wb.seed_rules(rows) is True
+    assert store.wb.read_rules() == rows
+    assert store.wb.seed_rules(rows[:1]) is False  # admins' rules are never overwritten
+    assert len(store.reopen().read_rules()) == len(rows)
