@@ -36,6 +36,13 @@ SECRETS = {
 }
 
 
+def examples(default: int, long: int) -> int:
+    """max_examples for a costly property: `default` normally, `long` under `--long`."""
+    from hypothesis import settings
+
+    return long if settings.default.max_examples > 25 else default
+
+
 class Crash(BaseException):
     """The process dies here: no handler catches it, the caller gets no answer."""
 

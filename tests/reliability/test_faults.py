@@ -11,7 +11,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from functions import tickets
 from tests.fakes import meta_payloads as mp
-from tests.reliability.harness import Crash, assert_sheet_invariants, deliver_like_meta, google_stack, reset
+from tests.reliability.harness import Crash, examples, assert_sheet_invariants, deliver_like_meta, google_stack, reset
 
 SHEET_FAULTS = ["429", "500", "503", "timeout", "reset", "applied_timeout"]
 GRAPH_FAULTS = ["429", "500", "503", "timeout", "reset", "applied_timeout"]
@@ -74,7 +74,7 @@ def stack(tmp_path, clock):
         yield s
 
 
-@hsettings(max_examples=20)
+@hsettings(max_examples=examples(20, 200))
 @given(deliveries=st.lists(delivery, min_size=1, max_size=4))
 def test_every_complaint_is_stored_exactly_once_and_acknowledged_at_most_once(stack, clock, deliveries):
     reset(stack)

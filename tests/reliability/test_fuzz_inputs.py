@@ -20,7 +20,7 @@ from functions.server import make_app
 from functions.text import clean_text
 from tests.fakes import meta_payloads as mp
 from tests.fakes.clock import WIB
-from tests.reliability.harness import ADMIN, OPEN311_KEY, assert_sheet_invariants, google_stack, reset
+from tests.reliability.harness import ADMIN, examples, OPEN311_KEY, assert_sheet_invariants, google_stack, reset
 
 AT = datetime(2026, 11, 2, 8, 0, tzinfo=WIB)
 KECAMATAN = ["Delta Pawan", "Sandai", "Muara Pawan", "Kendawangan"]
@@ -66,7 +66,7 @@ def _base_payloads(text: str):
     return [
         mp.whatsapp([mp.wa_text(text, at=AT)]),
         mp.whatsapp([mp.wa_image(caption=text, at=AT), mp.wa_location(name=text, at=AT)]),
-        mp.whatsapp([mp.wa_contacts(text or "x", at=AT), mp.wa_button_reply(text or "x", at=AT)],
+        mp.whatsapp([mp.wa_contacts((text.strip() or "x"), at=AT), mp.wa_button_reply(text or "x", at=AT)],
                     statuses=[mp.wa_status("wamid.x", "failed", at=AT, error_code=131047)]),
         mp.messenger([mp.dm_event("6254021434668112", text=text, at=AT)], at=AT),
         mp.instagram([mp.dm_event("1104823976340542", text=text, at=AT, own_id=mp.IG_ACCOUNT_ID)], at=AT),
@@ -106,7 +106,8 @@ def garbled_meta(draw):
 
 
 @given(body=st.one_of(st.binary(max_size=2000), garbled_meta().map(mp.encode)),
-       signature=st.one_of(st.none(), st.text(max_size=80), st.binary(min_size=32, max_size=32).map(
+       signature=st.one_of(st.none(), st.text(st.characters(min_codepoint=32, max_codepoint=0x2FFF), max_size=80),
+                           st.binary(min_size=32, max_size=32).map(
            lambda b: "sha256=" + b.hex()), st.just("sha256="), st.just("sha1=abc")),
        secret=st.sampled_from(["", "salah", mp.APP_SECRET + " "]))
 def test_an_unsigned_or_forged_webhook_is_refused_and_writes_nothing(stack, body, signature, secret):
@@ -353,7 +354,7 @@ feed_bodies = st.one_of(
 )
 
 
-@hsettings(max_examples=15)
+@hsettings(max_examples=examples(15, 150))
 @given(bodies=st.lists(feed_bodies, min_size=1, max_size=3))
 def test_any_feed_body_is_read_or_reported_and_never_breaks_the_media_job(stack, clock, bodies):
     from functions.services.media import media_job
@@ -379,7 +380,7 @@ staff_value = st.one_of(st.text(max_size=60), st.sampled_from([
     "2026-11-03", "2026-11-03 10:00", "12,5", "TRUE", "PUTR", "putr", "Dinas PU", "DLH", "TRIASE", "LUAR_PEMDA", ""]))
 
 
-@hsettings(max_examples=15)
+@hsettings(max_examples=examples(15, 150))
 @given(edits=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(STAFF_COLUMNS), staff_value), min_size=1,
                       max_size=8),
        hours=st.floats(min_value=0, max_value=120))

@@ -309,7 +309,8 @@ def _sort_before(stack, matches):
         raw = body if isinstance(body, (bytes, type(None))) else body.encode()
         if not fired and matches(url, raw or b""):
             fired.append(url)
-            fake.staff_sort(stack.env.spreadsheet_id, "PUTR", 0, reverse=True)
+            # by Isi Aduan, Z to A: the first case (Jalan ...) goes from row 2 to row 3
+            fake.staff_sort(stack.env.spreadsheet_id, "PUTR", stack.env.col("text"), reverse=True)
         return real(method, url, body)
     fake.handle = handle
     return fired
