@@ -519,6 +519,221 @@ def _bench_sheets_burst(n: int) -> list[Row]:
     return out
 
 
+# -- reliability (issue 10): intake latency per target, the HTTP burst, naive routing ----------------
+
+def _pcts(ms: list[float]) -> str:
+    import statistics
+
+    ordered = sorted(ms)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return f"p50 {statistics.median(ordered):.1f} / p95 {p95:.1f} ms"
+
+
+def _intake_requests(svc, client, target: str, i: int):
+    """One complaint through `target`'s HTTP handler: (method, path, kwargs) ready for the test client."""
+    from tests.fakes import meta_payloads as mp
+
+    now = svc.now()
+    if target == "meta_webhook":
+        body, headers = mp.signed(mp.whatsapp([mp.wa_text(
+            f"Jalan di desa kami rusak parah dan berlubang, mohon diperbaiki ({i})", sender=f"62858{i:08d}",
+            at=now, message_id=f"wamid.BENCH{i:08d}{int(now.timestamp())}")]))
+        return "/meta", dict(data=body, headers=headers)
+    if target == "web_form":
+        import re
+
+        remote = {"REMOTE_ADDR": f"10.9.{i // 250}.{i % 250 + 1}"}
+        page = client.get("/form", environ_base=remote).get_data(as_text=True)
+        hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
+        return "/form", dict(data={**hidden, "isi": f"Lampu PJU di Jalan Gajah Mada mati dua minggu ({i})",
+                                   "kecamatan": "Delta Pawan", "nama": "Warga", "setuju": "ya"},
+                             environ_base=remote)
+    if target == "open311":
+        return "/open311/v2/requests.json", dict(data={
+            "api_key": "bench-key", "service_code": "lainnya", "address_string": "Jl. Poros Sukabangun",
+            "description": f"Sampah menumpuk di depan pasar sudah seminggu ({i})"})
+    return "/monitoring", dict(json={"platform": "Facebook", "url": f"https://www.facebook.com/groups/x/posts/{i}/",
+                                     "text": f"Banjir di Sandai, warga kecewa ({i})", "sentiment": "Netral"},
+                               headers={"Authorization": "Bearer bench-admin"})
+
+
+BENCH_ENV = {"WHATSAPP_APP_SECRET": "test-app-secret", "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+             "KMC_ADMIN_TOKEN": "bench-admin", "KMC_OPEN311_KEYS": "bench-key", "KMC_FORM_SECRET": "bench-form"}
+
+
+def _time_target(make_svc, target: str, n: int, *, fresh: bool = False) -> list[float]:
+    import time
+
+    from functions.server import make_app
+
+    svc = make_svc()
+    client = make_app(svc).test_client()
+    times = []
+    for i in range(n + 3):
+        if fresh:  # the naive handler: everything built per request, no instance caches
+            from functions import routing, schema
+
+            schema.load_schema.cache_clear()
+            routing._load_rules.cache_clear()
+            svc = make_svc()
+            client = make_app(svc).test_client()
+        path, kw = _intake_requests(svc, client, target, i + (10_000 if fresh else 0))
+        t = time.perf_counter()
+        reply = client.post(path, **kw)
+        took = (time.perf_counter() - t) * 1000
+        if reply.status_code not in (200, 201):
+            raise RuntimeError(f"{target}: HTTP {reply.status_code} {reply.get_data(as_text=True)[:300]}")
+        if i >= 3:  # the instance's first complaints load the router: cold_start reports those
+            times.append(took)
+    return times
+
+
+@section("intake")
+def bench_intake(n: int = 60) -> list[Row]:
+    """One complaint through each intake target's HTTP handler on a warm instance: on the local
+    store, and on the Google adapter over the in-process fake Sheets API (our CPU and request
+    count; network round trips excluded). Naive: a handler that builds its services per request."""
+    from functions.bootstrap import build
+    from functions.config import Settings
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as data:
+        settings = Settings.from_env({"KMC_DATA_DIR": data, **BENCH_ENV})
+        shared = build(settings)
+        shared.workbook.bootstrap()
+        for target in INTAKE_TARGETS:
+            times = _time_target(lambda: shared, target, n)
+            rows.append((f"{target}: one complaint, local store (warm)", _pcts(times), "< 300 ms"))
+        naive = _time_target(lambda: build(settings), "meta_webhook", max(10, n // 4), fresh=True)
+        warm = _time_target(lambda: shared, "meta_webhook", n)
+        rows.append(("naive meta_webhook: services + rules built per request", _pcts(naive), "-"))
+        rows.append(("meta_webhook: naive / ours (median)",
+                     f"{sorted(naive)[len(naive) // 2] / sorted(warm)[len(warm) // 2]:.1f}x", "-"))
+
+    stack, fake, schema, sid, cid, client, books = _sheets_env()
+    with stack, tempfile.TemporaryDirectory() as data:
+        settings = Settings.from_env({"KMC_DATA_DIR": data, "KMC_BACKEND": "google", "KMC_SPREADSHEET_ID": sid,
+                                      "KMC_CONTACTS_SPREADSHEET_ID": cid, **BENCH_ENV})
+        setup, _ = books()
+        setup.bootstrap()
+        wb, contacts = books()
+        svc = build(settings, schema=schema, workbook=wb, contacts=contacts)
+        for target in INTAKE_TARGETS:
+            fake.reset_counts()
+            times = _time_target(lambda: svc, target, n)
+            per = sum(fake.counts.values()) / (n + 3)
+            rows.append((f"{target}: one complaint, Google adapter on the fake (warm)",
+                         f"{_pcts(times)}; {per:.1f} Sheets requests", "-"))
+    return rows
+
+
+@section("load")
+def bench_load(count: int = 1000, seconds: float = 60.0) -> list[Row]:
+    """`python main.py serve` (Google backend) against the fake Sheets API with 60 writes/min,
+    under `count` signed webhooks in `seconds` from a second process that redelivers like Meta
+    (tests/reliability/load.py; the same scenario as tests/reliability/test_load.py --long)."""
+    import os
+
+    from tests.reliability.load import run_burst
+
+    count = int(os.environ.get("KMC_BENCH_BURST", count))
+    with tempfile.TemporaryDirectory() as tmp:
+        r = run_burst(count, seconds, Path(tmp))
+    lat = r["latency_ms"]
+    return [
+        (f"HTTP burst: {count} webhooks in {seconds:.0f} s, 60 writes/min",
+         f"{r['accepted']} accepted, stored exactly once: {r['exactly_once']}", "all, True"),
+        ("HTTP burst: throughput until the last was stored", f"{r['throughput_per_s']:.1f} /s "
+                                                             f"(drained in {r['drained_s']:.0f} s)",
+         f">= {count / seconds:.1f} /s"),
+        ("HTTP burst: latency of a delivery", f"p50 {lat['p50'] / 1000:.1f} / p95 {lat['p95'] / 1000:.1f} / "
+                                              f"p99 {lat['p99'] / 1000:.1f} / max {lat['max'] / 1000:.1f} s", "-"),
+        ("HTTP burst: redelivered by the client (non-200)", f"{r['redelivered']} {r['statuses']}", "-"),
+        ("HTTP burst: Sheets requests (writes OPD + contacts / reads)",
+         f"{r['opd_writes']} + {r['contact_writes']} / {r['read_requests']}", "<= 60 writes/min"),
+        ("HTTP burst: Sheets requests per complaint", f"{r['requests_per_complaint']:.3f}", "<= 2"),
+        ("HTTP burst: citizens acknowledged / most acks to one", f"{r['acked']} / {r['acks_max']}", f"{count} / 1"),
+    ]
+
+
+def naive_route(text: str, rules):
+    """The obvious router: a regex per keyword over the lower-cased text, sum of weights per OPD."""
+    import re
+
+    from functions.model import Route, TRIAGE
+
+    compiled = _naive_patterns(rules)
+    low = text.lower()
+    scores: dict[str, float] = {}
+    for opd, weight, patterns in compiled:
+        if all(p.search(low) for p in patterns):
+            scores[opd] = scores.get(opd, 0.0) + weight
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    if not ranked or ranked[0][1] < 1 or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+        return Route(TRIAGE, "", 0.0)
+    return Route(ranked[0][0], "", 1.0)
+
+
+_NAIVE: dict[int, list] = {}
+
+
+def _naive_patterns(rules):
+    import re
+
+    key = id(rules)
+    if key not in _NAIVE:
+        out = []
+        for rule in rules.rules:
+            for kw in rule.keywords:
+                text = kw.source.rsplit(":", 1)[0] if ":" in kw.source else kw.source
+                parts = []
+                for part in text.split("&"):
+                    word = part.strip().lower().rstrip("!")
+                    tail = r"\w*" if word.endswith("*") else r"\b"
+                    parts.append(re.compile(r"\b" + re.escape(word.rstrip("*")) + tail))
+                out.append((rule.opd, kw.weight, parts))
+        _NAIVE[key] = out
+    return _NAIVE[key]
+
+
+@section("routing_naive")
+def bench_routing_naive() -> list[Row]:
+    """The routing section's figures against the obvious router (a regex per keyword, no word
+    forms, slang or negative cues), in the same run: time per complaint and held-out accuracy."""
+    import statistics
+    import time
+
+    from functions.routing import document, load_rules, route
+    from functions.services.evaluation import evaluate_routing, read_labelled
+
+    rules = load_rules()
+    sets = sorted((ROOT / "tests" / "data").glob("routing-holdout*.csv"))
+    texts = [t for path in sets for t, _ in read_labelled(path, "opd")]
+    ours, naive = [], []
+    for text in texts * 3:
+        document.cache_clear()
+        t = time.perf_counter()
+        route(text, rules)
+        ours.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        naive_route(text, rules)
+        naive.append((time.perf_counter() - t) * 1000)
+    keywords = sum(len(r.keywords) for r in rules.rules)
+    rows: list[Row] = [
+        (f"route one complaint: ours / naive ({keywords} keywords)",
+         f"{statistics.median(ours):.2f} / {statistics.median(naive):.2f} ms (median)", "< 5 ms"),
+    ]
+    for path in sets:
+        items = read_labelled(path, "opd")
+        a = evaluate_routing(items, rules)
+        b = evaluate_routing(items, rules, route_fn=naive_route)
+        rows.append((f"{path.name}: accuracy on routed / coverage / all correct, ours vs naive",
+                     f"{a.routed_accuracy * 100:.1f} / {a.coverage * 100:.1f} / {a.correct / a.total * 100:.1f} % vs "
+                     f"{b.routed_accuracy * 100:.1f} / {b.coverage * 100:.1f} / {b.correct / b.total * 100:.1f} %",
+                     ">= 90 / >= 80 / -"))
+    return rows
+
+
 def main(argv: list[str]) -> int:
     names = argv or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
