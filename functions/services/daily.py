@@ -2,7 +2,7 @@
 overdue list and (on the 1st) the monthly evaluation — each once per day.
 
 Store requests are constant whatever the number of tabs and rows: one `read_all`, one batched
-`update` for the overdue marks, two Log reads (`digest`, `problem`), one batched Log write.
+`update` for the overdue marks, one Log read, one batched Log write.
 Idempotency: every email sent is recorded in the Log (kind `digest`, key `DATE` for leadership,
 `DATE:OPD` for an OPD head); a Cloud Scheduler retry or a second run for the same date finds them
 and sends nothing new, while an email that failed the first time is sent by the retry.
@@ -31,6 +31,8 @@ from .logbook import DIGEST, PROBLEM, add_many
 from .sweep import case_deadline
 
 DIGEST_LOG = DIGEST  # kept for callers of the first version
+PROBLEM_REPORTED = "problem-reported"  # key: a `problem` entry's key, once a digest listed it
+PROBLEM_OVERLAP = timedelta(hours=1)
 MAX_EMAIL_BYTES = 1_000_000
 CHART_CID = "grafik-30-hari"
 
@@ -133,10 +135,17 @@ def run_daily(
             if values:
                 row.update(values)
 
-    sent = {e.key: e for e in workbook.log_entries(DIGEST)}
+    logged = workbook.log_entries()
+    sent = {e.key: e for e in logged if e.kind == DIGEST}
     previous = [e.at for k, e in sent.items() if ":" not in k and k < day]
-    since = max(previous) if previous else now - timedelta(days=1)
-    recorded = [e.detail for e in workbook.log_entries(PROBLEM) if since < e.at <= now]
+    # Problems not yet in a digest. A sweep running alongside the previous digest (both fire at
+    # 07:00) may have written its problems, stamped a moment before that digest's time, after the
+    # digest read the Log: each digest marks what it listed (kind `problem-reported`), and the
+    # window reaches back an hour before the previous digest to pick such problems up once.
+    since = (max(previous) - PROBLEM_OVERLAP) if previous else now - timedelta(days=1)
+    reported = {e.key for e in logged if e.kind == PROBLEM_REPORTED}
+    fresh = [e for e in logged if e.kind == PROBLEM and since < e.at <= now and e.key not in reported]
+    recorded = [e.detail for e in fresh]
 
     digest = build_digest(tabs, titles, now, locate=locate)
     digest.problems.extend(recorded + report.problems)
@@ -168,6 +177,7 @@ def run_daily(
             report.delivered = mailer.send(mail[0])  # a failure raises: the scheduler retries the job
             entries.append(LogEntry(DIGEST, day, now, f"ke {len(digest_to)} penerima"
                                     + (f"; evaluasi {report.monthly}" if report.monthly else "")))
+            entries += [LogEntry(PROBLEM_REPORTED, e.key, now, day) for e in fresh]
 
     for tab, address in (heads or {}).items():
         cases = [c for c in digest.overdue if c.opd == tab]

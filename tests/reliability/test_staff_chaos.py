@@ -349,3 +349,22 @@ def test_a_sort_inside_an_updates_window_writes_the_right_row(tmp_path, clock):
         sla, ticket = stack.env.col("sla"), stack.env.col("ticket_id")
         marked = [cells[ticket] for _, cells in stack.rows() if len(cells) > sla and cells[sla] == "Terlambat"]
         assert marked == [first]
+
+
+def test_a_problem_found_by_the_sweep_running_alongside_the_daily_reaches_the_next_digest_once(svc, clock):
+    """Cloud Scheduler fires the 07:00 sweep and the daily together: the sweep may write what it
+    could not understand after the daily has read the Log. The next digest reports it, once."""
+    from datetime import datetime, timedelta
+
+    from functions.services.staff import staff_edit
+    from tests.fakes.clock import WIB
+
+    ticket = svc.intake(complaint("Jalan rusak parah di Desa Sandai Kiri", clock, source_id="a")).ticket_id
+    staff_edit(svc.workbook, svc.schema, ticket, [f"forward_to={FREE_TEXT_FORWARD}"], "KMC")
+    seven = datetime(2026, 11, 3, 7, 0, tzinfo=WIB)
+    daily_job(svc, seven + timedelta(seconds=2))  # the daily read the Log first ...
+    sweep_job(svc, seven)  # ... the sweep, started a moment earlier, records its problem after that
+    for day in (1, 2):
+        daily_job(svc, seven + timedelta(days=day, seconds=2))
+    digests = digest_texts(svc.settings.outbox_dir)
+    assert [FREE_TEXT_FORWARD in d for d in digests] == [False, True, False]
