@@ -353,8 +353,11 @@ def parse_feed(body: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
-    doc = feedparser.parse(io.BytesIO(body), response_headers=headers,
-                           resolve_relative_uris=False, sanitize_html=True)
+    try:
+        doc = feedparser.parse(io.BytesIO(body), response_headers=headers,
+                               resolve_relative_uris=False, sanitize_html=True)
+    except Exception as e:  # noqa: BLE001 - feedparser itself trips on some bytes (a NUL in the declared encoding)
+        raise FeedFailure(NOT_A_FEED, f"{type(e).__name__}: {e}"[:200]) from None
     broken = ""
     if doc.get("bozo"):
         exc = doc.get("bozo_exception")

@@ -419,3 +419,12 @@ def test_whatever_staff_type_in_the_google_sheet_the_jobs_keep_every_case_and_wr
     assert sorted(after) == tickets, "a case was lost or duplicated"
     assert all(len(tabs) == 1 for tabs in after.values())
     assert_sheet_invariants(stack, staff_formulas=staff_formulas)
+
+
+def test_a_feed_feedparser_itself_cannot_read_is_reported_as_not_a_feed():
+    body = b'<?xml version="1.5" encoding="utf-\x01\x00\x00\x00\x00\x00\x00\x008"<??>'  # found by atheris
+    from functions.channels.feeds import NOT_A_FEED, FeedFailure, parse_feed
+
+    with pytest.raises(FeedFailure) as failure:
+        parse_feed(body, url="https://feed.example/rss", content_type="application/rss+xml")
+    assert failure.value.reason == NOT_A_FEED
