@@ -643,9 +643,9 @@ def bench_load(count: int = 1000, seconds: float = 60.0) -> list[Row]:
     return [
         (f"HTTP burst: {count} webhooks in {seconds:.0f} s, 60 writes/min",
          f"{r['accepted']} accepted, stored exactly once: {r['exactly_once']}", "all, True"),
-        ("HTTP burst: throughput until the last was stored", f"{r['throughput_per_s']:.1f} /s "
-                                                             f"(drained in {r['drained_s']:.0f} s)",
-         f">= {count / seconds:.1f} /s"),
+        ("HTTP burst: all stored, seconds after the first was sent", f"{r['drained_s']:.0f} s "
+                                                                    f"({r['throughput_per_s']:.1f} /s)",
+         f"{seconds:.0f} s of arrivals + latency"),
         ("HTTP burst: latency of a delivery", f"p50 {lat['p50'] / 1000:.1f} / p95 {lat['p95'] / 1000:.1f} / "
                                               f"p99 {lat['p99'] / 1000:.1f} / max {lat['max'] / 1000:.1f} s", "-"),
         ("HTTP burst: redelivered by the client (non-200)", f"{r['redelivered']} {r['statuses']}", "-"),
