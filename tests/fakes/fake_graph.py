@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.loopback import LoopbackServer
+
 GRAPH = "https://graph.facebook.com/v21.0"
 
 
@@ -146,21 +148,12 @@ def _message_of(path: str, data: dict) -> GraphMessage | None:
     return None
 
 
-class GraphServer:
+class GraphServer(LoopbackServer):
     """The fake on a loopback port in a thread: `with fake.serve() as base_url: ...`."""
 
     def __init__(self, fake: FakeGraph, host: str, port: int):
-        from werkzeug.serving import make_server
-
-        self.server = make_server(host, port, fake.wsgi, threaded=True)
-        self.base_url = f"http://{host}:{self.server.server_port}/v21.0"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(fake.wsgi, host, port, url_suffix="/v21.0")
+        self.base_url = self.url
 
     def __enter__(self) -> str:
         return self.base_url

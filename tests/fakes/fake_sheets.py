@@ -33,6 +33,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.fakes.loopback import LoopbackServer as _Loopback
+
 EPOCH = datetime(1899, 12, 30)
 WRITE_KINDS = frozenset({"values.append", "values.update", "values.batchUpdate", "values.clear",
                          "values.batchClear", "spreadsheets.batchUpdate", "spreadsheets.create"})
@@ -875,21 +877,11 @@ class VirtualTime:
             self.slept += max(0.0, seconds)
 
 
-class LoopbackServer:
+class LoopbackServer(_Loopback):
     """The fake on a loopback port in a thread: `with fake.serve() as hostport: ...`."""
 
     def __init__(self, fake: FakeSheets, host: str, port: int):
-        from werkzeug.serving import make_server
-
-        self.server = make_server(host, port, fake.wsgi, threaded=True)
-        self.host = f"{host}:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(fake.wsgi, host, port)
 
     def __enter__(self) -> str:
         return self.host
