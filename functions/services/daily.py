@@ -148,7 +148,7 @@ def run_daily(
     recorded = [e.detail for e in fresh]
 
     digest = build_digest(tabs, titles, now, locate=locate)
-    digest.problems.extend(recorded + report.problems)
+    digest.problems.extend(dict.fromkeys(recorded + report.problems))  # the same note once
     digest.capacity = capacity_of(workbook)
     report.digest = digest
 

@@ -9,6 +9,7 @@ at write time, never by position. What the sweep cannot understand (an unknown O
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +57,10 @@ class SweepReport:
 
 
 # -- small helpers shared with the daily job and the digest ---------------------------------------
+
+def _digest_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
 
 def add_note(existing: str, message: str) -> str:
     """Append `message` to a note cell (once), keeping the newest text within NOTE_MAX."""
@@ -235,7 +240,7 @@ def run_sweep(
             text = f"{ticket}: baris tidak ditemukan saat diteruskan ke {to_tab}."
         if not moved:
             report.problems.append(text)
-            problems.append(LogEntry(PROBLEM, f"{ticket}:move:{to_tab}:{now:%Y%m%d%H%M}", now, text))
+            problems.append(LogEntry(PROBLEM, f"{ticket}:move:{to_tab}:{now:%Y%m%d}", now, text))
             continue
         forward = Forward(ticket, from_tab, to_tab, now)
         report.forwarded.append(forward)
@@ -251,10 +256,12 @@ def run_sweep(
         for t in written.missing:
             text = f"{t}: baris tidak ditemukan saat menulis (dihapus atau diubah petugas?)"
             report.problems.append(text)
-            problems.append(LogEntry(PROBLEM, f"{t}:missing:{now:%Y%m%d%H%M}", now, text))
+            problems.append(LogEntry(PROBLEM, f"{t}:missing:{now:%Y%m%d}", now, text))
         for text in written.problems:
             report.problems.append(text)
-            problems.append(LogEntry(PROBLEM, f"write:{now:%Y%m%d%H%M}:{len(problems)}", now, text))
+            # Keyed by day and text: every sweep that writes sees a renamed header again, and the
+            # digest should say so once a day, not once per sweep (it shows only 20 notes).
+            problems.append(LogEntry(PROBLEM, f"write:{now:%Y%m%d}:{_digest_key(text)}", now, text))
     report.writes += len(report.forwarded)
     if problems:
         add_many(workbook, problems)

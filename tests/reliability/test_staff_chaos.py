@@ -368,3 +368,26 @@ def test_a_problem_found_by_the_sweep_running_alongside_the_daily_reaches_the_ne
         daily_job(svc, seven + timedelta(days=day, seconds=2))
     digests = digest_texts(svc.settings.outbox_dir)
     assert [FREE_TEXT_FORWARD in d for d in digests] == [False, True, False]
+
+
+def test_a_renamed_header_is_reported_once_a_day_not_by_every_sweep(tmp_path, clock):
+    """Every sweep that writes sees the renamed header; the leaders should read about it once,
+    not 96 times a day (the digest shows 20 notes, so a flood would hide the others)."""
+    with google_stack(tmp_path, clock) as stack:
+        app = stack.client()
+        for i in range(8):
+            body, headers = mp.signed(mp.whatsapp([mp.wa_text(f"Jalan rusak parah di Desa Sandai Kiri ({i})",
+                                                              sender=f"6281777{i:06d}", at=clock())]))
+            assert app.post("/meta", data=body, headers=headers).status_code == 200
+        column = "ABCDEFGHIJKLMNOPQRSTU"[stack.env.col("responder")]
+        stack.fake.staff_set(stack.env.spreadsheet_id, "PUTR", f"{column}1", RENAMED[1], respect_protection=False)
+        stack.fake.staff_set(stack.env.spreadsheet_id, "PUTR", f"{column}2", "x")  # keep it in use
+        for row in range(2, 10):  # staff answer one case per quarter hour; each sweep stamps it
+            clock.advance(minutes=15)
+            col = "ABCDEFGHIJKLMNOPQRSTU"[stack.env.col("response")]
+            stack.fake.staff_set(stack.env.spreadsheet_id, "PUTR", f"{col}{row}", "Sudah ditangani.")
+            sweep_job(stack.instance())
+        clock.advance(minutes=5)
+        daily_job(stack.instance())
+        (digest,) = digest_texts(stack.settings.outbox_dir)
+        assert digest.count(RENAMED[1]) == 1, digest[digest.find("CATATAN"):]
