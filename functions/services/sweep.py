@@ -171,6 +171,25 @@ def unknown_forward_note(value: str) -> str:
 
 # -- the sweep --------------------------------------------------------------------------------------
 
+def _move_all(workbook: Workbook, moves: list) -> list[tuple[bool, str]]:
+    """(moved, error) per forward; in one batch when the store offers `move_many` (Sheets:
+    constant requests however many cases are forwarded), else one `move` each."""
+    many = getattr(workbook, "move_many", None)
+    if callable(many) and moves:
+        known = set(getattr(workbook, "schema").opd_keys) if hasattr(workbook, "schema") else None
+        batch = [(t, to, v) for t, _, to, v, _ in moves if known is None or to in known]
+        results = dict(zip([t for t, _, _ in batch], many(batch))) if batch else {}
+        return [(results[t], "") if t in results else (False, f"unknown tab {to!r}")
+                for t, _, to, _, _ in moves]
+    outcomes = []
+    for ticket, _, to_tab, values, _ in moves:
+        try:
+            outcomes.append((workbook.move(ticket, to_tab, values), ""))
+        except ValueError as e:
+            outcomes.append((False, str(e)))
+    return outcomes
+
+
 def run_sweep(
     workbook: Workbook,
     *,
@@ -230,12 +249,10 @@ def run_sweep(
         report.forwarded = [Forward(t, a, b, now) for t, a, b, _, _ in moves]
         return report
 
-    for ticket, from_tab, to_tab, values, row in moves:
-        try:
-            moved = workbook.move(ticket, to_tab, values)
-        except ValueError as e:  # the receiving tab does not exist yet (bootstrap not run)
-            moved = False
-            text = f"{ticket}: tidak dapat diteruskan ke {to_tab} ({e}); jalankan bootstrap."
+    outcomes = _move_all(workbook, moves)
+    for (ticket, from_tab, to_tab, values, row), (moved, error) in zip(moves, outcomes):
+        if error:  # the receiving tab does not exist yet (bootstrap not run)
+            text = f"{ticket}: tidak dapat diteruskan ke {to_tab} ({error}); jalankan bootstrap."
         else:
             text = f"{ticket}: baris tidak ditemukan saat diteruskan ke {to_tab}."
         if not moved:

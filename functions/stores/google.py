@@ -686,6 +686,72 @@ class GoogleWorkbook:
             return True
         raise StorageUnavailable(f"move of {ticket_id} not confirmed after retries")
 
+    def move_many(self, moves: Sequence[tuple[str, str, Row]]) -> list[bool]:
+        """Several forwards in constant requests: one locate, one read of the source rows, one
+        atomic batchUpdate (appendCells per receiving tab, deleteDimension bottom-up per source tab).
+        Returns, per (ticket, to_tab, values), whether the case is now in `to_tab`."""
+        if not moves:
+            return []
+        if len(moves) == 1:  # one forward: the locate brings the row along (2 requests)
+            return [self.move(*moves[0])]
+        for _, to_tab, _ in moves:
+            if to_tab not in self.schema.opd_keys:
+                raise ValueError(f"unknown tab {to_tab!r}")
+        self._need_ids()
+        wanted = {ticket: (to_tab, values) for ticket, to_tab, values in moves}
+        done: dict[str, bool] = {}
+        for attempt in range(self.client.retry.attempts):
+            where, _ = self._with_fresh_metadata(lambda: self._locate_all())
+            todo: list[tuple[str, Located]] = []
+            for ticket, (to_tab, _) in wanted.items():
+                if ticket in done:
+                    continue
+                locs = where.get(ticket, [])
+                sources = [loc for loc in locs if loc.tab.key != to_tab]
+                if not locs or not sources:
+                    done[ticket] = bool(locs)  # gone, or already there (a retried move that landed)
+                    continue
+                todo.append((ticket, sources[0]))
+            if not todo:
+                break
+            got = self.client.batch_get(self.spreadsheet_id,
+                                        [f"{src.tab.quoted}!{src.row + 1}:{src.row + 1}" for _, src in todo])
+            appends: dict[str, list[dict]] = {}
+            deletes: list[Located] = []
+            for (ticket, src), vr in zip(todo, got):
+                cells = (vr.get("values") or [[]])[0]
+                ti = src.tab.columns.get("ticket_id")
+                if ti is None or ti >= len(cells) or read_text(cells[ti]).strip() != ticket:
+                    continue  # moved between the two reads: the next attempt locates it again
+                to_tab, values = wanted[ticket]
+                target = self._tab(to_tab)
+                row = {**self._decode(src.tab, cells), **values}
+                appends.setdefault(to_tab, []).append({"values": self._row_cells(target, row)})
+                deletes.append(src)
+            if not deletes:
+                continue
+            requests = [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": CELL_FIELDS}}
+                        for k, rows in appends.items()]
+            requests += [{"deleteDimension": {"range": {"sheetId": loc.tab.sheet_id, "dimension": "ROWS",
+                                                        "startIndex": loc.row, "endIndex": loc.row + 1}}}
+                         for loc in sorted(deletes, key=lambda loc: (loc.tab.key, -loc.row))]
+            try:
+                self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
+            except AmbiguousWrite:
+                self._settle(attempt)
+                continue  # atomic: the next locate sees whether it landed
+            moved = {t for t, src in todo if src in deletes}
+            with self.lock:
+                for ticket in moved:
+                    self._index[ticket] = (wanted[ticket][0], None)
+                    done[ticket] = True
+            if len(done) == len(wanted):
+                break
+        else:
+            if any(t not in done for t in wanted):
+                raise StorageUnavailable("forwarding not confirmed after retries")
+        return [done.get(ticket, False) for ticket, _, _ in moves]
+
     def delete(self, ticket_ids: Sequence[str]) -> int:
         self._need_ids()
         wanted = set(ticket_ids)

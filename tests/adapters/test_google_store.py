@@ -409,3 +409,19 @@ def test_bootstrap_warns_when_it_cannot_name_the_service_account(env):
     wb.client._service_account_email = ""
     wb.client._session = __import__("requests").Session()
     assert any("KMC_SERVICE_ACCOUNT" in line for line in wb.bootstrap())
+
+
+def test_many_forwards_cost_a_constant_three_requests_and_land_in_their_tabs(env, wb):
+    tickets = [f"KMC-261102-F{i:04d}" for i in range(6)]
+    wb.append([NewCase("PUTR", row(A))] + [NewCase("PUTR" if i % 2 else "DLH", row(t)) for i, t in enumerate(tickets)])
+    wb.read_all()
+    env.fake.staff_sort(env.spreadsheet_id, "PUTR", 0, True)  # staff reorder the tab before the sweep forwards
+    env.fake.reset_counts()
+    targets = ["DINKES", "DISHUB", "PDAM", "DINKES", "TRIASE", "BPBD"]
+    assert wb.move_many([(t, to, {"note": "diteruskan"}) for t, to in zip(tickets, targets)]) == [True] * 6
+    assert env.fake.read_requests + env.fake.write_requests == 3, dict(env.fake.counts)
+    for t, to in zip(tickets, targets):
+        case = wb.find(t)
+        assert case.tab == to and case.row["note"] == "diteruskan"
+    assert env.tickets("PUTR") == [A] and env.tickets("DLH") == []
+    assert wb.move_many([(tickets[0], "DINKES", {}), (tickets[1], "DISHUB", {})]) == [True, True]  # already there
