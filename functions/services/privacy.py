@@ -4,14 +4,13 @@ from __future__ import annotations
 from ..model import ANONYMOUS
 from ..stores.port import CellUpdate, ContactBook, Workbook
 from ..text import normalise_phone
+from ..tickets import parse_ticket
 
 ERASED_NOTE = "Data pribadi pelapor dihapus atas permintaan (UU 27/2022)."
 
 
 def forget(workbook: Workbook, contacts: ContactBook, ticket_or_phone: str, prefix: str) -> list[str]:
     """Erase name, phone and channel id of one ticket, or of every ticket of a phone number."""
-    from ..tickets import parse_ticket
-
     key = ticket_or_phone.strip()
     ticket = parse_ticket(key, prefix)
     tickets = contacts.forget(ticket) if ticket else []
