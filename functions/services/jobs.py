@@ -5,7 +5,7 @@ from datetime import datetime
 
 from .daily import DailyReport, run_daily
 from .reminders import send_reminders
-from .sweep import SweepReport, run_sweep
+from .sweep import SweepReport, plan_sweep, settle_sweep
 
 
 def deadline_of(svc):
@@ -30,20 +30,23 @@ def locator(svc):
 
 
 def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> SweepReport:
+    """read_all, judge, remind, answer citizens, then ONE commit of everything written."""
     now = now or svc.now()
-    tabs = svc.workbook.read_all()  # one read serves the sweep and the reminders
-    report = run_sweep(svc.workbook, now=now, sla_hours=svc.settings.sla_hours, dry_run=dry_run,
-                       deadline=deadline_of(svc), titles=svc.titles, tabs=tabs)
+    tabs = svc.workbook.read_all()  # one read serves the sweep, the reminders and the replies
+    plan = plan_sweep(tabs, now=now, sla_hours=svc.settings.sla_hours, dry_run=dry_run,
+                      deadline=deadline_of(svc), titles=svc.titles)
     reminders = send_reminders(
         svc.workbook, svc.mailer, tabs=tabs, now=now, hours=svc.settings.reminder_hours,
         heads=head_emails(svc), titles=svc.titles, sheet_url=svc.sheet_url, locate=locator(svc),
-        dry_run=dry_run,
+        dry_run=dry_run, changes=plan.changes,
     )
-    report.reminded = reminders.sent
-    report.problems += reminders.problems
     from .replies import send_responses  # OPD answers to citizens on WhatsApp / Messenger / Instagram
 
-    report.replies = send_responses(svc, now, dry_run=dry_run, tabs=tabs)
+    replies = send_responses(svc, now, dry_run=dry_run, tabs=tabs, changes=plan.changes)
+    report = plan.report if dry_run else settle_sweep(svc.workbook, plan, svc.workbook.commit(plan.changes))
+    report.reminded = reminders.sent
+    report.problems += reminders.problems
+    report.replies = replies
     return report
 
 

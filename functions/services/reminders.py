@@ -17,7 +17,7 @@ from ..digest.render import render_reminder
 from ..logs import log
 from ..mail.port import Mailer, OutgoingMail
 from ..model import Sla
-from ..stores.port import LogEntry, Row, Workbook
+from ..stores.port import Changes, LogEntry, Row, Workbook
 from .logbook import REMINDER, add_many
 
 
@@ -60,7 +60,10 @@ def send_reminders(
     sheet_url: str,
     locate: Locator = no_locator,
     dry_run: bool = False,
+    changes: Changes | None = None,
 ) -> ReminderReport:
+    """Email each OPD head the cases due within `hours`, each case once (Log `reminder`). The Log
+    entries join `changes` when given (the sweep's one commit), else are written here."""
     report = ReminderReport()
     candidates = due_soon(tabs, now, hours)
     if not candidates:
@@ -92,6 +95,8 @@ def send_reminders(
         report.sent[tab] = tickets
         entries += [LogEntry(REMINDER, f"{tab}:{t}", now, f"batas {c.deadline:%Y-%m-%d %H:%M}")
                     for t, c in zip(tickets, cases)]
-    if entries:
+    if entries and changes is not None:
+        changes.log += entries
+    elif entries:
         add_many(workbook, entries)
     return report

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from ..logs import log
 from ..model import OUTSIDE, TRIAGE, WITHDRAWN_MARK, Channel, Receipt, Status, is_withdrawn
-from ..stores.port import CellUpdate, LogEntry, StoredCase
+from ..stores.port import CellUpdate, Changes, LogEntry, StoredCase
 from ..messaging.port import WINDOW_CLOSED_CODES, SendResult, Template
 
 REPLY_LOG = "reply"  # key: outgoing message id, detail: ticket (status callbacks refer to the id)
@@ -253,11 +253,12 @@ def _last_inbound(svc, recipient: str, now: datetime, recent_msgs: list[LogEntry
 
 
 def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run: bool = False,
-                   tabs: dict | None = None) -> ReplyReport:
+                   tabs: dict | None = None, changes: Changes | None = None) -> ReplyReport:
     """Send new OPD answers to citizens on WhatsApp / Facebook / Instagram; stamp reply_sent_at.
 
-    `tabs` is the sweep's own read of the workbook, so the sweep stays at a constant number of
-    store requests; the Log is read once."""
+    `tabs` is the sweep's own read of the workbook and `changes` its one commit, so the sweep
+    stays at a constant number of store requests; without them this reads and writes itself.
+    A crash between sending and the commit sends that answer again on the next sweep."""
     now = now or svc.now()
     messenger = messenger or messenger_of(svc)
     wb = svc.workbook
@@ -266,9 +267,9 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
     failures = _failures([e for e in entries_so_far if e.kind == REPLY_FAILED_LOG])
     gave_up = {e.key for e in entries_so_far if e.kind == REPLY_GAVE_UP_LOG}
     recent_msgs = [e for e in entries_so_far if e.kind == MSG_LOG and e.at >= now - SERVICE_WINDOW]
-    stamps: list[CellUpdate] = []
-    notes: list[CellUpdate] = []
-    entries: list[LogEntry] = []
+    own = changes is None
+    changes = Changes() if changes is None else changes
+    entries = changes.log
     paced: set[str] = set()
     for tab, rows in (wb.read_all() if tabs is None else tabs).items():
         for row in rows:
@@ -300,7 +301,7 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
                 report.sent.append(ticket)
                 if templated:
                     report.templated.append(ticket)
-                stamps.append(CellUpdate(ticket, {"reply_sent_at": now}, tab))
+                changes.update(ticket, {"reply_sent_at": now}, tab)
                 if channel == Channel.WHATSAPP and result.message_id:
                     entries.append(LogEntry(REPLY_LOG, result.message_id, now, ticket))
                 continue
@@ -312,13 +313,12 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
                 if len(fails) + 1 >= MAX_ATTEMPTS:
                     report.gave_up.append(ticket)
                     entries.append(LogEntry(REPLY_GAVE_UP_LOG, ticket, now, str(result.error_code or "")))
-                notes.append(CellUpdate(ticket, {"note": _append_note(
-                    row.get("note"), _failure_note(result, gave_up=len(fails) + 1 >= MAX_ATTEMPTS))}, tab))
-    if stamps or notes:
-        written = wb.update(_merge_updates(stamps, notes))
+                changes.update(ticket, {"note": _append_note(
+                    row.get("note"), _failure_note(result, gave_up=len(fails) + 1 >= MAX_ATTEMPTS))}, tab)
+    if own and changes:
+        written = wb.commit(changes)
         if written.missing:
             log("WARNING", "reply stamps: rows not found", tickets=",".join(written.missing))
-    _log_many(wb, entries)
     if report.sent or report.failed:
         log("INFO", "replies sent", summary=report.summary())
     return report
@@ -347,24 +347,8 @@ def _failure_note(result: SendResult, *, gave_up: bool) -> str:
     return f"Balasan ke pelapor ditolak{code}; hubungi pelapor secara manual bila perlu."
 
 
-def _merge_updates(*groups: list[CellUpdate]) -> list[CellUpdate]:
-    merged: dict[str, CellUpdate] = {}
-    for group in groups:
-        for up in group:
-            prev = merged.get(up.ticket_id)
-            merged[up.ticket_id] = CellUpdate(up.ticket_id, {**(prev.values if prev else {}), **up.values}, up.tab)
-    return list(merged.values())
 
 
-def _log_many(wb, entries: list[LogEntry]) -> None:
-    if not entries:
-        return
-    batch = getattr(wb, "log_add_many", None)
-    if callable(batch):
-        batch(entries)
-    else:
-        for entry in entries:
-            wb.log_add(entry)
 
 
 # -- status callbacks (WhatsApp) --------------------------------------------------------------

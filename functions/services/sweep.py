@@ -1,9 +1,9 @@
 """The sweep (every 15 minutes): notice staff responses, stamp them, judge the SLA, move
 forwarded cases.
 
-One read of every tab, one batch of cell writes, one move per forwarded case (staff forward a
-handful a day), one batched Log write for what must reach the digest. Rows are located by ticket
-at write time, never by position. What the sweep cannot understand (an unknown OPD key in
+One read of every tab, then ONE commit of everything the sweep writes: stamps, forwards, the
+reminders' and replies' Log entries and `reply_sent_at` (see `Workbook.commit`). Rows are
+located by ticket, never by a remembered position; the store checks where its write landed. What the sweep cannot understand (an unknown OPD key in
 `Teruskan ke`, an erased answer) is written in the row's `note` and recorded in the Log (kind
 `problem`) so the next daily digest reports it — once, not every 15 minutes.
 """
@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from .. import sla
 from ..digest.data import FORWARD_ENTRY
 from ..model import TRIAGE, Sla, Status
-from ..stores.port import CellUpdate, LogEntry, Row, Workbook
+from ..stores.port import Changes, CommitReport, LogEntry, Move, Row, Workbook
 from ..text import excerpt
 from .logbook import PROBLEM, add_many
 
@@ -171,23 +171,118 @@ def unknown_forward_note(value: str) -> str:
 
 # -- the sweep --------------------------------------------------------------------------------------
 
-def _move_all(workbook: Workbook, moves: list) -> list[tuple[bool, str]]:
-    """(moved, error) per forward; in one batch when the store offers `move_many` (Sheets:
-    constant requests however many cases are forwarded), else one `move` each."""
-    many = getattr(workbook, "move_many", None)
-    if callable(many) and moves:
-        known = set(getattr(workbook, "schema").opd_keys) if hasattr(workbook, "schema") else None
-        batch = [(t, to, v) for t, _, to, v, _ in moves if known is None or to in known]
-        results = dict(zip([t for t, _, _ in batch], many(batch))) if batch else {}
-        return [(results[t], "") if t in results else (False, f"unknown tab {to!r}")
-                for t, _, to, _, _ in moves]
-    outcomes = []
-    for ticket, _, to_tab, values, _ in moves:
-        try:
-            outcomes.append((workbook.move(ticket, to_tab, values), ""))
-        except ValueError as e:
-            outcomes.append((False, str(e)))
-    return outcomes
+@dataclass
+class SweepPlan:
+    """What one sweep wants written; later steps of the same sweep (reminders, replies to
+    citizens) add to `changes`, and the job commits it all at once."""
+
+    report: SweepReport
+    changes: Changes
+    moves: list[tuple[str, str, str]]  # (ticket, from tab, to tab)
+    now: datetime
+
+
+def plan_sweep(
+    tabs: dict[str, list[Row]],
+    *,
+    now: datetime,
+    sla_hours: float,
+    dry_run: bool = False,
+    deadline: sla.Deadline = sla.deadline,
+    titles: Mapping[str, str] | None = None,
+) -> SweepPlan:
+    """Judge every row of one `read_all`. Unless `dry_run`, `tabs` is updated in place to what
+    the commit will make of it (cells stamped, forwarded rows in their new tab), so the later
+    steps of the same sweep need no second read."""
+    report = SweepReport()
+    titles = dict(titles) if titles else {k: k for k in tabs}
+    changes = Changes()
+    moves: list[tuple[str, str, str]] = []
+    moved_rows: list[tuple[str, str, Row]] = []
+
+    for tab, rows in tabs.items():
+        for row in rows:
+            ticket = str(row.get("ticket_id") or "").strip()
+            if not ticket:
+                continue
+            cells: Row = {}
+            typed = str(row.get("forward_to") or "").strip()
+            if typed:
+                target = resolve_opd(typed, titles)
+                if target is not None and target != tab and target in tabs:
+                    values = forward_values(row, tab, target, now, sla_hours, deadline, titles)
+                    changes.moves.append(Move(ticket, target, values))
+                    moves.append((ticket, tab, target))
+                    moved_rows.append((tab, target, row))
+                    if not dry_run:
+                        row.update(values)
+                    continue
+                if target is None:
+                    message = unknown_forward_note(typed)
+                elif target == tab:
+                    message = f"Teruskan ke {target}: aduan sudah berada di tab ini; kolom diabaikan."
+                else:  # a known OPD whose tab was never created
+                    message = f"Teruskan ke {target}: tab belum dibuat; jalankan bootstrap. Aduan tetap di tab ini."
+                if message not in str(row.get("note") or ""):
+                    cells["note"] = add_note(row.get("note"), message)
+                    text = f"{ticket} ({titles.get(tab, tab)}): {message}"
+                    report.problems.append(text)
+                    changes.log.append(LogEntry(PROBLEM, f"{ticket}:forward:{typed[:40]}", now, text))
+            judged, event = judge_row({**row, **cells}, now, sla_hours, deadline)
+            cells.update(judged)
+            if event == "responded":
+                report.responded.append(ticket)
+            elif event == "erased":
+                report.erased.append(ticket)
+                text = (f"{ticket} ({titles.get(tab, tab)}): tanggapan dihapus petugas setelah tercatat "
+                        f"pada {row['responded_at']:%d/%m %H:%M}; waktu tanggapan pertama tetap dipakai.")
+                report.problems.append(text)
+                changes.log.append(LogEntry(PROBLEM, f"{ticket}:erased", now, text))
+            if cells:
+                changes.update(ticket, cells, tab)
+                if not dry_run:
+                    row.update(cells)
+
+    if dry_run:
+        report.forwarded = [Forward(t, a, b, now) for t, a, b in moves]
+    else:
+        for from_tab, to_tab, row in moved_rows:
+            tabs[from_tab].remove(row)
+            tabs[to_tab].append(row)
+    return SweepPlan(report, changes, moves, now)
+
+
+def settle_sweep(workbook: Workbook, plan: SweepPlan, result: CommitReport,
+                 on_forward: Callable[[Forward], None] | None = None) -> SweepReport:
+    """Read the commit's outcome into the report; what went wrong goes to the Log (one more
+    request, only then) so the next digest reports it."""
+    report, now = plan.report, plan.now
+    problems: list[LogEntry] = []
+    for ticket, from_tab, to_tab in plan.moves:
+        if not result.moved.get(ticket, False):
+            text = f"{ticket}: baris tidak ditemukan saat diteruskan ke {to_tab}."
+            report.problems.append(text)
+            problems.append(LogEntry(PROBLEM, f"{ticket}:move:{to_tab}:{now:%Y%m%d}", now, text))
+            continue
+        forward = Forward(ticket, from_tab, to_tab, now)
+        report.forwarded.append(forward)
+        if on_forward:
+            on_forward(forward)
+    for t in result.missing:
+        if t in {m[0] for m in plan.moves}:
+            continue
+        text = f"{t}: baris tidak ditemukan saat menulis (dihapus atau diubah petugas?)"
+        report.problems.append(text)
+        problems.append(LogEntry(PROBLEM, f"{t}:missing:{now:%Y%m%d}", now, text))
+    for text in [*result.problems, *result.repaired]:
+        report.problems.append(text)
+        # Keyed by day and text: every sweep that writes sees a renamed header again, and the
+        # digest should say so once a day, not once per sweep (it shows only 20 notes).
+        problems.append(LogEntry(PROBLEM, f"write:{now:%Y%m%d}:{_digest_key(text)}", now, text))
+    report.writes = result.written + len(report.forwarded)
+    if problems:
+        add_many(workbook, problems)
+    return report
 
 
 def run_sweep(
@@ -201,85 +296,10 @@ def run_sweep(
     tabs: dict[str, list[Row]] | None = None,
     on_forward: Callable[[Forward], None] | None = None,
 ) -> SweepReport:
-    """One pass over every tab. `tabs` (from one `read_all`) may be passed in and is updated in
-    place to reflect what was written, so later steps of the same sweep need no second read."""
-    report = SweepReport()
+    """One pass over every tab, written in one commit (`sweep_job` adds reminders and replies
+    to the same commit)."""
     tabs = workbook.read_all() if tabs is None else tabs
-    titles = dict(titles) if titles else {k: k for k in tabs}
-    updates: list[CellUpdate] = []
-    moves: list[tuple[str, str, str, Row, Row]] = []  # (ticket, from, to, values, row)
-    problems: list[LogEntry] = []
-
-    for tab, rows in tabs.items():
-        for row in rows:
-            ticket = str(row.get("ticket_id") or "").strip()
-            if not ticket:
-                continue
-            changes: Row = {}
-            typed = str(row.get("forward_to") or "").strip()
-            if typed:
-                target = resolve_opd(typed, titles)
-                if target is not None and target != tab:
-                    values = forward_values(row, tab, target, now, sla_hours, deadline, titles)
-                    moves.append((ticket, tab, target, values, row))
-                    continue
-                message = (unknown_forward_note(typed) if target is None else
-                           f"Teruskan ke {target}: aduan sudah berada di tab ini; kolom diabaikan.")
-                if message not in str(row.get("note") or ""):
-                    changes["note"] = add_note(row.get("note"), message)
-                    text = f"{ticket} ({titles.get(tab, tab)}): {message}"
-                    report.problems.append(text)
-                    problems.append(LogEntry(PROBLEM, f"{ticket}:forward:{typed[:40]}", now, text))
-            judged, event = judge_row({**row, **changes}, now, sla_hours, deadline)
-            changes.update(judged)
-            if event == "responded":
-                report.responded.append(ticket)
-            elif event == "erased":
-                report.erased.append(ticket)
-                text = (f"{ticket} ({titles.get(tab, tab)}): tanggapan dihapus petugas setelah tercatat "
-                        f"pada {row['responded_at']:%d/%m %H:%M}; waktu tanggapan pertama tetap dipakai.")
-                report.problems.append(text)
-                problems.append(LogEntry(PROBLEM, f"{ticket}:erased", now, text))
-            if changes:
-                updates.append(CellUpdate(ticket, changes, tab))
-                if not dry_run:
-                    row.update(changes)
-
+    plan = plan_sweep(tabs, now=now, sla_hours=sla_hours, dry_run=dry_run, deadline=deadline, titles=titles)
     if dry_run:
-        report.forwarded = [Forward(t, a, b, now) for t, a, b, _, _ in moves]
-        return report
-
-    outcomes = _move_all(workbook, moves)
-    for (ticket, from_tab, to_tab, values, row), (moved, error) in zip(moves, outcomes):
-        if error:  # the receiving tab does not exist yet (bootstrap not run)
-            text = f"{ticket}: tidak dapat diteruskan ke {to_tab} ({error}); jalankan bootstrap."
-        else:
-            text = f"{ticket}: baris tidak ditemukan saat diteruskan ke {to_tab}."
-        if not moved:
-            report.problems.append(text)
-            problems.append(LogEntry(PROBLEM, f"{ticket}:move:{to_tab}:{now:%Y%m%d}", now, text))
-            continue
-        forward = Forward(ticket, from_tab, to_tab, now)
-        report.forwarded.append(forward)
-        tabs[from_tab].remove(row)
-        row.update(values)
-        tabs.setdefault(to_tab, []).append(row)
-        if on_forward:
-            on_forward(forward)
-
-    if updates:
-        written = workbook.update(updates)
-        report.writes = written.written
-        for t in written.missing:
-            text = f"{t}: baris tidak ditemukan saat menulis (dihapus atau diubah petugas?)"
-            report.problems.append(text)
-            problems.append(LogEntry(PROBLEM, f"{t}:missing:{now:%Y%m%d}", now, text))
-        for text in written.problems:
-            report.problems.append(text)
-            # Keyed by day and text: every sweep that writes sees a renamed header again, and the
-            # digest should say so once a day, not once per sweep (it shows only 20 notes).
-            problems.append(LogEntry(PROBLEM, f"write:{now:%Y%m%d}:{_digest_key(text)}", now, text))
-    report.writes += len(report.forwarded)
-    if problems:
-        add_many(workbook, problems)
-    return report
+        return plan.report
+    return settle_sweep(workbook, plan, workbook.commit(plan.changes), on_forward)

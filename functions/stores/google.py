@@ -19,6 +19,7 @@ date-time number format; every string goes in as a literal string (never parsed 
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,13 +32,17 @@ from ..logs import log
 from ..model import Contact, StorageUnavailable
 from ..schema import Schema
 from . import sheets_layout as layout
-from .port import CellUpdate, ContactRecord, LogEntry, NewCase, Row, StoredCase, WriteReport
+from .port import (CellUpdate, Changes, CommitReport, ContactRecord, LogEntry, Move, NewCase, Row, StoredCase,
+                   WriteReport)
+from .reconcile import Intent, Plan, Snapshot, plan_repair
 from .sheets_http import AmbiguousWrite, SheetsApiError, SheetsHTTPClient, client_for
 
 EPOCH = datetime(1899, 12, 30)
 CELL_LIMIT = 10_000_000
 SETTLE_SECONDS = 5.0  # a timed-out write may still be applied server-side for a moment
 DEFAULT_TZ = ZoneInfo("Asia/Jakarta")
+SEEN_MAX_AGE = 900.0  # a job's read_all serves as the "before" of its commit this long (seconds)
+TAB_IDS_LOG = "tab_ids"  # Log entries recording sheet ids, so a cold job needs no metadata read
 
 
 # ----------------------------------------------------------------------------- cell codecs
@@ -244,6 +249,8 @@ class GoogleWorkbook:
         self._appended: dict[str, tuple[str, float]] = {}  # ticket -> (tab, when) written by this instance
         self._log: dict[tuple[str, str], LogEntry] = {}
         self._log_at = float("-inf")
+        self._logged_ids: dict[str, int] = {}  # tab key -> sheet id, as last recorded in the Log
+        self._seen: tuple[float, Snapshot] | None = None  # the last read_all, by ticket, with positions
         self.last_problems: list[str] = []
         self.appends = Coalescer(self._flush_appends, window=coalesce_window, clock=clock, sleep=sleep)
         self.refreshes = Coalescer(self._flush_refresh, window=min(coalesce_window, index_max_age) or 0.0,
@@ -273,8 +280,8 @@ class GoogleWorkbook:
                               len(spec.columns))
                 for spec in layout.tab_specs(self.schema)}
 
-    def _load_metadata(self) -> None:
-        meta = self.client.get_metadata(
+    def _load_metadata(self, meta: dict | None = None) -> None:
+        meta = meta or self.client.get_metadata(
             self.spreadsheet_id, "sheets(properties(sheetId,title,index,gridProperties),developerMetadata)")
         sheets = layout.parse_metadata(meta)
         grid = sum(s["properties"].get("gridProperties", {}).get("rowCount", 0)
@@ -291,9 +298,32 @@ class GoogleWorkbook:
                                      old.verified and old.title == sheet.title)
             self._tabs, self._meta_at, self._grid_cells = tabs, self.clock(), grid
 
+    def _have_ids(self) -> bool:
+        return all(t.sheet_id is not None for t in self._tabs.values())
+
     def _need_ids(self) -> None:
-        if self._meta_at == float("-inf"):
-            self._load_metadata()
+        """Sheet ids for batchUpdate: from metadata loaded by this instance, else from the Log
+        (bootstrap and every metadata reload record them there), else one metadata read. A
+        recorded id that no longer exists fails the request and reloads (`_with_fresh_metadata`)."""
+        if self._meta_at != float("-inf") or self._have_ids():
+            return
+        logged = self._logged_ids
+        if logged and all(k in logged for k in self._tabs):
+            with self.lock:
+                self._tabs = {k: Tab(t.key, logged[k], t.title, t.columns, t.width, t.verified)
+                              for k, t in self._tabs.items()}
+            return
+        self._load_metadata()
+
+    def _ids_entry(self) -> list[LogEntry]:
+        """A Log entry with the sheet ids this instance loaded, when the Log does not have them."""
+        if self._meta_at == float("-inf") or not self._have_ids():
+            return []
+        ids = {k: t.sheet_id for k, t in sorted(self._tabs.items())}
+        if ids == self._logged_ids:
+            return []
+        detail = json.dumps(ids, sort_keys=True)
+        return [LogEntry(TAB_IDS_LOG, f"ids:{len(detail)}:{hash_text(detail)}", datetime.now(self.tz), detail)]
 
     def _verify_headers(self, keys: Iterable[str]) -> None:
         """Read the header row of tabs whose columns were never confirmed (once per instance)."""
@@ -313,7 +343,7 @@ class GoogleWorkbook:
 
     def forget_metadata(self) -> None:
         with self.lock:
-            self._tabs, self._meta_at = self._provisional(), float("-inf")
+            self._tabs, self._meta_at, self._seen = self._provisional(), float("-inf"), None
 
     def _tab(self, key: str) -> Tab:
         tab = self._tabs.get(key)
@@ -353,6 +383,10 @@ class GoogleWorkbook:
         meta = self.client.get_metadata(self.spreadsheet_id, layout.METADATA_FIELDS)
         sheets = layout.parse_metadata(meta)
         ranges = [f"{layout.quote_title(s.title)}!1:1" for s in sheets]
+        log_sheet = layout.identify(sheets, layout.LOG_TAB, layout.LOG_TITLE)
+        if log_sheet is not None:  # the Log comes along: are the sheet ids recorded there?
+            ranges.append(layout.quote_title(log_sheet.title))
+        started = self.clock()
         values = self.client.batch_get(self.spreadsheet_id, ranges)
         headers = {s.sheet_id: (vr.get("values") or [[]])[0] for s, vr in zip(sheets, values)}
         editors = list(dict.fromkeys([*self.editors, self.client.service_account_email]))
@@ -364,7 +398,16 @@ class GoogleWorkbook:
         if plan.requests:
             self.client.spreadsheet_batch_update(self.spreadsheet_id, plan.requests, idempotent=False)
         self.forget_metadata()
-        self._log_at = float("-inf")
+        # Record the sheet ids in the Log: a cold job instance then needs no metadata read.
+        if plan.requests or log_sheet is None:
+            self._load_metadata()
+            self._fresh_log(force=True)
+        else:
+            self._load_metadata(meta)
+            self._set_log(self._log_tab(), values[-1].get("values", []), started)
+        if self._ids_entry():
+            self.log_add_many(self._ids_entry())
+            self._meta_at = float("-inf")  # the Log grew: count cells afresh (ids stay known)
         return plan.done  # empty: nothing to change, as the local store answers
 
     # -- reading -----------------------------------------------------------------------------
@@ -417,6 +460,7 @@ class GoogleWorkbook:
         choices = {k: set(self.schema.choices(k)) for k in ("status", "forward_to")}
         grid = sum(grid_cells(vr.get("range", "")) for vr in result)
         self._read_grid = (grid, started)
+        seen = Snapshot(tabs={t.key for t in tabs})
         for tab, vr in zip(tabs, result):
             values = vr.get("values", [])
             tab = self._check_header(tab, values[0] if values else [], problems)
@@ -427,6 +471,7 @@ class GoogleWorkbook:
             rows = []
             for r, row in self._scan(tab, values[1:], problems):
                 ticket = row["ticket_id"]
+                seen.add(tab.key, r, row)
                 if ticket in index:
                     problems.append(f"Tiket {ticket} muncul lebih dari sekali (tab {index[ticket][0]} dan {tab.key})")
                     continue
@@ -440,6 +485,7 @@ class GoogleWorkbook:
         if log_tab is not None:
             self._set_log(log_tab, result[len(tabs)].get("values", []), started)
         self._replace_index(index, started)
+        self._seen = (started, seen)
         self.last_problems = problems
         for p in problems:
             log("WARNING", "sheet problem", detail=p)
@@ -601,190 +647,216 @@ class GoogleWorkbook:
                     for k, rows in by_tab.items()]
         self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
 
-    # -- Workbook port: update / move / delete ----------------------------------------------------
+    # -- Workbook port: commit (update / move / delete) -------------------------------------------
+    # A commit is ONE atomic `spreadsheets.batchUpdate` (updateCells, deleteDimension bottom-up,
+    # appendCells to receiving tabs and the Log) at positions from the job's own read, then ONE
+    # read of the touched tabs that checks where it landed. The Sheets API has no conditional
+    # write, so a staff sort, insert or delete between the read and the write can put cells in
+    # another case's row or delete another case; the check sees it and `reconcile.plan_repair`
+    # puts it right (only what this commit wrote), read again, until nothing is left to repair.
     def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
+        return self.commit(Changes(updates=list(updates)), staff=staff)
+
+    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
+        return self.commit(Changes(moves=[Move(ticket_id, to_tab, values)])).moved.get(ticket_id, False)
+
+    def move_many(self, moves: Sequence[tuple[str, str, Row]]) -> list[bool]:
+        report = self.commit(Changes(moves=[Move(*m) for m in moves]))
+        return [report.moved.get(ticket, False) for ticket, _, _ in moves]
+
+    def delete(self, ticket_ids: Sequence[str]) -> int:
+        return self.commit(Changes(deletes=list(ticket_ids))).deleted
+
+    def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
         allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
-        for up in updates:
+        for up in changes.updates:
             bad = set(up.values) - allowed
             if bad:
                 raise ValueError(f"not allowed to write {sorted(bad)} ({'staff' if staff else 'system'})")
-        report = WriteReport()
-        if not updates:
+        for mv in changes.moves:
+            if mv.to_tab not in self.schema.opd_keys:
+                raise ValueError(f"unknown tab {mv.to_tab!r}")
+        report = CommitReport()
+        if not (changes.updates or changes.moves or changes.deletes):
+            report.logged = self.log_add_many(changes.log) if changes.log else 0
             return report
-        return self._with_fresh_metadata(lambda: self._locate_and_write(updates))
+        return self._with_fresh_metadata(lambda: self._commit(changes, report))
 
-    def _locate_and_write(self, updates: Sequence[CellUpdate]) -> WriteReport:
-        """ONE fresh read of every tab's header and ticket column, then ONE values.batchUpdate (RAW)."""
-        report = WriteReport()
-        where, problems = self._locate_all()
-        report.problems.extend(problems)
-        data: list[dict] = []
-        for up in updates:
-            locs = where.get(up.ticket_id)
-            if not locs:
-                report.missing.append(up.ticket_id)
+    def _commit(self, changes: Changes, report: CommitReport) -> CommitReport:
+        intent = Intent()
+        for mv in changes.moves:
+            intent.moves[mv.ticket_id] = (mv.to_tab, mv.values)
+        intent.deletes = set(changes.deletes) - set(intent.moves)
+        wanted = {up.ticket_id for up in changes.updates} | set(intent.moves) | intent.deletes
+        before = self._before(wanted)
+        self._need_ids()
+        report.missing = sorted(t for t in wanted if before.first(t) is None)
+        for up in changes.updates:
+            hit = before.first(up.ticket_id)
+            if hit is None:
                 continue
-            if len(locs) > 1:
-                report.problems.append(f"Tiket {up.ticket_id} muncul {len(locs)} kali; hanya baris pertama yang diisi")
-            loc = locs[0]
-            cells: dict[int, Any] = {}
-            for key, value in up.values.items():
-                col = loc.tab.columns.get(key)
-                if col is None:
-                    report.problems.append(f"Tab {loc.tab.key}: kolom '{self.schema.column(key).header}' tidak "
-                                           f"ditemukan; {up.ticket_id} tidak diperbarui di kolom itu")
-                    continue
-                cells[col] = raw_value(value, self.tz)
+            columns = self._tabs[hit[0].tab].columns
+            for key in set(up.values) - set(columns):
+                text = (f"Tab {hit[0].tab}: kolom '{self.schema.column(key).header}' tidak ditemukan; "
+                        f"{up.ticket_id} tidak diperbarui di kolom itu")
+                if text not in report.problems:
+                    report.problems.append(text)
+            kept = {k: v for k, v in up.values.items() if k in columns}
+            intent.updates[up.ticket_id] = {**intent.updates.get(up.ticket_id, {}), **kept}
+        # The job's own read of the Log (within SEEN_MAX_AGE) is enough to skip what is recorded.
+        known = self._log if self.clock() - self._log_at <= SEEN_MAX_AGE else self._fresh_log()
+        entries = list({(e.kind, e.key): e for e in [*changes.log, *self._ids_entry()]
+                        if (e.kind, e.key) not in known}.values())
+
+        plan = Plan()
+        for ticket, values in intent.updates.items():
+            hit = before.first(ticket)
+            if hit is not None:
+                plan.set_cells(hit[0], values)
+                if len(before.rows[ticket]) > 1:
+                    report.problems.append(f"Tiket {ticket} muncul {len(before.rows[ticket])} kali; "
+                                           f"hanya baris pertama yang diisi")
+        for ticket, (to_tab, values) in intent.moves.items():
+            hit = before.first(ticket)
+            if hit is None:
+                report.moved[ticket] = False
+                continue
+            if hit[0].tab != to_tab:
+                plan.appends.append((to_tab, {**hit[1], **values}))
+                plan.deletes.add(hit[0])
+            report.moved[ticket] = True
+        for ticket in intent.deletes:
+            plan.deletes.update(before.places(ticket))
+        report.written = len(intent.updates)
+        touched = {p.tab for p in plan.cells} | {p.tab for p in plan.deletes} | {t for t, _ in plan.appends}
+        if not plan and not entries:
+            return report
+        intent.shrunk = {p.tab for p in plan.deletes}
+
+        ambiguous = False
+        for attempt in range(self.client.retry.attempts + 1):
+            if plan or entries:
+                try:
+                    self._apply(plan, entries, intent, report)
+                    entries = []
+                except AmbiguousWrite:
+                    ambiguous = True
+                    self._settle(attempt)
+            if not touched and not ambiguous:
+                break
+            after = self._read_tabs(touched, with_log=ambiguous, problems=report.problems)
+            if ambiguous:
+                known = self._log
+                entries = [e for e in entries if (e.kind, e.key) not in known]
+                ambiguous = False
+            plan = plan_repair(before, after, intent)
+            intent.shrunk |= {p.tab for p in plan.deletes}
+            report.moved.update({t: m for t, m in plan.moved.items() if not m})
+            if not plan and not entries:
+                report.missing = sorted(set(report.missing) | set(plan.missing))
+                report.deleted = sum(1 for t in intent.deletes if before.first(t) and not after.first(t))
+                report.written = sum(1 for t in intent.updates if after.first(t))
+                self._after_commit(intent, after)
+                return report
+            touched |= {t for t, _ in plan.appends}
+        raise StorageUnavailable("writes to the sheet not confirmed after retries")
+
+    def _apply(self, plan: Plan, entries: list[LogEntry], intent: Intent, report: CommitReport) -> None:
+        """ONE atomic batchUpdate: cells first (positions as read), deletes bottom-up, then appends."""
+        requests: list[dict] = []
+        for place, values in sorted(plan.cells.items(), key=lambda pv: (pv[0].tab, pv[0].row)):
+            tab = self._tab(place.tab)
+            cells = {tab.columns[key]: cell_data(value, self.schema.column(key).type == "datetime", self.tz,
+                                                 self.pattern)
+                     for key, value in values.items() if key in tab.columns}
             for start, run in _contiguous(cells):
-                a1 = f"{loc.tab.quoted}!{layout.col_letter(start)}{loc.row + 1}:{layout.col_letter(start + len(run) - 1)}{loc.row + 1}"
-                data.append({"range": a1, "majorDimension": "ROWS", "values": [run]})
-            report.written += 1
-        if data:
-            self.client.values_batch_update_raw(self.spreadsheet_id, data)
-        return report
-
-    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
-        if to_tab not in self.schema.opd_keys:
-            raise ValueError(f"unknown tab {to_tab!r}")
-        self._need_ids()
-        target = self._tab(to_tab)
-        for attempt in range(self.client.retry.attempts):
-            hint = self._index.get(ticket_id)
-            guess = self._tabs.get(hint[0]) if hint and hint[1] is not None else None
-            extra = [f"{guess.quoted}!{hint[1] + 1}:{hint[1] + 1}"] if guess else []
-            got: list = []
-            where, _ = self._with_fresh_metadata(lambda: self._locate_all(extra=extra, extra_out=got))
-            locs = where.get(ticket_id, [])
-            sources = [loc for loc in locs if loc.tab.key != to_tab]
-            if not locs:
-                return False
-            if not sources:
-                return True  # already there (a retried move that did land)
-            src = sources[0]
-            if got and src.tab.key == guess.key and src.row == hint[1]:
-                cells = (got[0].get("values") or [[]])[0]  # the row came with the locate
-            else:
-                vr = self.client.batch_get(self.spreadsheet_id, [f"{src.tab.quoted}!{src.row + 1}:{src.row + 1}"])
-                cells = (vr[0].get("values") or [[]])[0]
-            ti = src.tab.columns.get("ticket_id")
-            if ti is None or ti >= len(cells) or read_text(cells[ti]).strip() != ticket_id:
-                continue  # moved between the two reads: locate again
-            row = {**self._decode(src.tab, cells), **values}
-            requests = [
-                {"appendCells": {"sheetId": target.sheet_id, "rows": [{"values": self._row_cells(target, row)}],
-                                 "fields": CELL_FIELDS}},
-                {"deleteDimension": {"range": {"sheetId": src.tab.sheet_id, "dimension": "ROWS",
-                                               "startIndex": src.row, "endIndex": src.row + 1}}},
-            ]
-            try:
-                self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
-            except AmbiguousWrite:
-                self._settle(attempt)
-                continue  # next loop sees whether it landed (atomic: both or neither)
-            with self.lock:
-                self._index[ticket_id] = (to_tab, None)
-            return True
-        raise StorageUnavailable(f"move of {ticket_id} not confirmed after retries")
-
-    def move_many(self, moves: Sequence[tuple[str, str, Row]]) -> list[bool]:
-        """Several forwards in constant requests: one locate, one read of the source rows, one
-        atomic batchUpdate (appendCells per receiving tab, deleteDimension bottom-up per source tab).
-        Returns, per (ticket, to_tab, values), whether the case is now in `to_tab`."""
-        if not moves:
-            return []
-        if len(moves) == 1:  # one forward: the locate brings the row along (2 requests)
-            return [self.move(*moves[0])]
-        for _, to_tab, _ in moves:
-            if to_tab not in self.schema.opd_keys:
-                raise ValueError(f"unknown tab {to_tab!r}")
-        self._need_ids()
-        wanted = {ticket: (to_tab, values) for ticket, to_tab, values in moves}
-        done: dict[str, bool] = {}
-        for attempt in range(self.client.retry.attempts):
-            where, _ = self._with_fresh_metadata(lambda: self._locate_all())
-            todo: list[tuple[str, Located]] = []
-            for ticket, (to_tab, _) in wanted.items():
-                if ticket in done:
-                    continue
-                locs = where.get(ticket, [])
-                sources = [loc for loc in locs if loc.tab.key != to_tab]
-                if not locs or not sources:
-                    done[ticket] = bool(locs)  # gone, or already there (a retried move that landed)
-                    continue
-                todo.append((ticket, sources[0]))
-            if not todo:
-                break
-            got = self.client.batch_get(self.spreadsheet_id,
-                                        [f"{src.tab.quoted}!{src.row + 1}:{src.row + 1}" for _, src in todo])
-            appends: dict[str, list[dict]] = {}
-            deletes: list[Located] = []
-            for (ticket, src), vr in zip(todo, got):
-                cells = (vr.get("values") or [[]])[0]
-                ti = src.tab.columns.get("ticket_id")
-                if ti is None or ti >= len(cells) or read_text(cells[ti]).strip() != ticket:
-                    continue  # moved between the two reads: the next attempt locates it again
-                to_tab, values = wanted[ticket]
-                target = self._tab(to_tab)
-                row = {**self._decode(src.tab, cells), **values}
-                appends.setdefault(to_tab, []).append({"values": self._row_cells(target, row)})
-                deletes.append(src)
-            if not deletes:
-                continue
-            requests = [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": CELL_FIELDS}}
-                        for k, rows in appends.items()]
-            requests += [{"deleteDimension": {"range": {"sheetId": loc.tab.sheet_id, "dimension": "ROWS",
-                                                        "startIndex": loc.row, "endIndex": loc.row + 1}}}
-                         for loc in sorted(deletes, key=lambda loc: (loc.tab.key, -loc.row))]
-            try:
-                self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
-            except AmbiguousWrite:
-                self._settle(attempt)
-                continue  # atomic: the next locate sees whether it landed
-            moved = {t for t, src in todo if src in deletes}
-            with self.lock:
-                for ticket in moved:
-                    self._index[ticket] = (wanted[ticket][0], None)
-                    done[ticket] = True
-            if len(done) == len(wanted):
-                break
-        else:
-            if any(t not in done for t in wanted):
-                raise StorageUnavailable("forwarding not confirmed after retries")
-        return [done.get(ticket, False) for ticket, _, _ in moves]
-
-    def delete(self, ticket_ids: Sequence[str]) -> int:
-        self._need_ids()
-        wanted = set(ticket_ids)
-        present: set[str] | None = None
-        removed: set[str] = set()
-        for attempt in range(self.client.retry.attempts):
-            where, _ = self._with_fresh_metadata(self._locate_all)
-            if present is None:
-                present = {t for t in wanted if t in where}
-            else:  # an attempt whose reply was lost may have landed
-                removed |= {t for t in present if t not in where}
-            targets = [(loc, t) for t in present - removed for loc in where.get(t, [])]
-            if not targets:
-                break
-            # Bottom-up per sheet, so one deletion does not shift the rows of the next.
-            targets.sort(key=lambda lt: (lt[0].tab.sheet_id, -lt[0].row))
-            requests = [{"deleteDimension": {"range": {"sheetId": loc.tab.sheet_id, "dimension": "ROWS",
-                                                       "startIndex": loc.row, "endIndex": loc.row + 1}}}
-                        for loc, _ in targets]
-            try:
-                self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
-            except AmbiguousWrite:
-                self._settle(attempt)
-                continue
-            removed |= {t for _, t in targets}
-            break
-        else:
-            raise StorageUnavailable("delete not confirmed after retries")
+                requests.append({"updateCells": {
+                    "start": {"sheetId": tab.sheet_id, "rowIndex": place.row, "columnIndex": start},
+                    "rows": [{"values": run}], "fields": CELL_FIELDS}})
+            intent.wrote(place.tab, values)
+        for place in sorted(plan.deletes, key=lambda p: (p.tab, -p.row)):
+            requests.append({"deleteDimension": {"range": {
+                "sheetId": self._tab(place.tab).sheet_id, "dimension": "ROWS",
+                "startIndex": place.row, "endIndex": place.row + 1}}})
+        appends: dict[str, list[dict]] = {}
+        for key, row in plan.appends:
+            appends.setdefault(key, []).append({"values": self._row_cells(self._tab(key), row)})
+        if plan.restored:
+            report.repaired += [f"{t}: baris terhapus saat staf mengubah urutan baris; dipulihkan" for t in plan.restored]
+        if plan.put_back:
+            report.repaired += [f"{t}: sel sistem tertimpa saat staf mengubah urutan baris; dikembalikan"
+                                for t in plan.put_back]
+        requests += [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": CELL_FIELDS}}
+                     for k, rows in appends.items()]
+        if entries:
+            log_tab = self._log_tab()
+            requests.append({"appendCells": {"sheetId": log_tab.sheet_id, "fields": CELL_FIELDS,
+                                             "rows": [{"values": self._log_cells(log_tab, e)} for e in entries]}})
+        if not requests:
+            return
+        self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
         with self.lock:
-            for t in removed:
-                self._index.pop(t, None)
-                self._appended.pop(t, None)
-        return len(removed)
+            self._log.update({(e.kind, e.key): e for e in entries})
+            for e in entries:
+                if e.kind == TAB_IDS_LOG:
+                    self._logged_ids = _parse_ids(e.detail)
+        report.logged += sum(1 for e in entries if e.kind != TAB_IDS_LOG)
+
+    def _log_cells(self, tab: Tab, entry: LogEntry) -> list[dict]:
+        width = max(tab.columns.values()) + 1
+        cells: list[dict] = [{} for _ in range(width)]
+        for k, v in (("kind", entry.kind), ("key", entry.key), ("at", entry.at), ("detail", entry.detail)):
+            if k in tab.columns:
+                cells[tab.columns[k]] = cell_data(v, k == "at", self.tz, self.pattern)
+        return cells
+
+    def _before(self, tickets: set[str]) -> Snapshot:
+        """Where the tickets are and what their tabs hold: the job's own `read_all` when it saw
+        them all (no request), else one read of the tabs the index points at, else a locate first."""
+        seen = self._seen
+        if seen is not None and self.clock() - seen[0] <= SEEN_MAX_AGE and all(seen[1].first(t) for t in tickets):
+            return seen[1]
+        with self.lock:
+            hints = {self._index[t][0] for t in tickets if t in self._index}
+        # Without sheet ids yet, the Log (which records them) rides along: no metadata read.
+        snap = self._read_tabs(hints, with_log=not self._have_ids()) if hints else Snapshot()
+        if all(snap.first(t) for t in tickets):
+            return snap
+        where, _ = self._with_fresh_metadata(lambda: self._locate_all())
+        tabs = {loc.tab.key for t in tickets for loc in where.get(t, [])}
+        return self._read_tabs(tabs | hints) if tabs - snap.tabs else snap
+
+    def _read_tabs(self, keys: Iterable[str], with_log: bool = False, problems: list[str] | None = None) -> Snapshot:
+        """ONE values.batchGet of whole tabs (and the Log) as a Snapshot by ticket."""
+        tabs = [self._tabs[k] for k in sorted(set(keys)) if k in self._tabs]
+        log_tab = self._tabs.get(layout.LOG_TAB) if with_log else None
+        snap = Snapshot(tabs={t.key for t in tabs})
+        if not tabs and log_tab is None:
+            return snap
+        started = self.clock()
+        result = self.client.batch_get(self.spreadsheet_id, [t.quoted for t in tabs]
+                                       + ([log_tab.quoted] if log_tab else []))
+        for tab, vr in zip(tabs, result):
+            values = vr.get("values", [])
+            found: list[str] = []
+            tab = self._check_header(tab, values[0] if values else [], found)
+            if problems is not None:
+                problems.extend(p for p in found if p not in problems)
+            for r, row in self._scan(tab, values[1:], []):
+                snap.add(tab.key, r, row)
+        if log_tab is not None:
+            self._set_log(log_tab, result[-1].get("values", []), started)
+        return snap
+
+    def _after_commit(self, intent: Intent, after: Snapshot) -> None:
+        with self.lock:
+            self._seen = None  # positions changed: the next commit reads again
+            for ticket, (to_tab, _) in intent.moves.items():
+                hit = after.first(ticket)
+                self._index[ticket] = (to_tab, hit[0].row if hit and hit[0].tab == to_tab else None)
+            for ticket in intent.deletes:
+                self._index.pop(ticket, None)
+                self._appended.pop(ticket, None)
 
     # -- the Log ---------------------------------------------------------------------------------
     # A hidden, protected tab. `read_all` brings it along in its one request, so the jobs' Log
@@ -802,8 +874,11 @@ class GoogleWorkbook:
                 continue
             at = read_datetime(get("at"), self.tz) or datetime.fromtimestamp(0, self.tz)
             entries.setdefault((kind, key), LogEntry(kind, key, at, read_text(get("detail"))))
+        ids = [e for e in entries.values() if e.kind == TAB_IDS_LOG]
         with self.lock:
             self._log, self._log_at = entries, started
+            if ids:
+                self._logged_ids = _parse_ids(max(ids, key=lambda e: e.at).detail)
 
     def _log_tab(self) -> Tab:
         tab = self._tabs.get(layout.LOG_TAB)
@@ -865,7 +940,8 @@ class GoogleWorkbook:
         return (kind, key) in self._fresh_log()
 
     def log_entries(self, kind: str | None = None) -> list[LogEntry]:
-        entries = [e for e in self._fresh_log().values() if kind is None or e.kind == kind]
+        entries = [e for e in self._fresh_log().values()
+                   if (e.kind == kind if kind is not None else e.kind != TAB_IDS_LOG)]
         return sorted(entries, key=lambda e: e.at)
 
     # -- the Rute tab ------------------------------------------------------------------------------
@@ -930,6 +1006,20 @@ class GoogleWorkbook:
             return cells, CELL_LIMIT
         self._load_metadata()
         return self._grid_cells, CELL_LIMIT
+
+
+def _parse_ids(detail: str) -> dict[str, int]:
+    try:
+        ids = json.loads(detail)
+        return {str(k): int(v) for k, v in ids.items()} if isinstance(ids, dict) else {}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def hash_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def grid_cells(a1: str) -> int:

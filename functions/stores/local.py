@@ -17,7 +17,8 @@ from typing import Iterator, Sequence
 
 from ..model import Contact, StorageUnavailable
 from ..schema import Schema
-from .port import CellUpdate, ContactRecord, LogEntry, NewCase, Row, StoredCase, WriteReport
+from .port import (CellUpdate, Changes, CommitReport, ContactRecord, LogEntry, Move, NewCase, Row, StoredCase,
+                   WriteReport)
 
 SCHEMA_VERSION = 1
 RULE_KEYS = ("opd", "topic", "keywords", "exclude")
@@ -183,13 +184,30 @@ class LocalWorkbook:
         return out
 
     def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
+        return self.commit(Changes(updates=list(updates)), staff=staff)
+
+    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
+        return self.commit(Changes(moves=[Move(ticket_id, to_tab, values)])).moved.get(ticket_id, False)
+
+    def delete(self, ticket_ids: Sequence[str]) -> int:
+        return self.commit(Changes(deletes=list(ticket_ids))).deleted
+
+    def log_add(self, entry: LogEntry) -> bool:
+        return self.commit(Changes(log=[entry])).logged == 1
+
+    def log_add_many(self, entries: Sequence[LogEntry]) -> int:
+        return self.commit(Changes(log=list(entries))).logged
+
+    def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
+        """Everything in ONE IMMEDIATE transaction: all of it lands, or (on any error) none."""
         allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
-        report = WriteReport()
+        for up in changes.updates:
+            bad = set(up.values) - allowed
+            if bad:
+                raise ValueError(f"not allowed to write {sorted(bad)} ({'staff' if staff else 'system'})")
+        report = CommitReport()
         with self.db.connect(write=True) as conn:
-            for up in updates:
-                bad = set(up.values) - allowed
-                if bad:
-                    raise ValueError(f"not allowed to write {sorted(bad)} ({'staff' if staff else 'system'})")
+            for up in changes.updates:
                 hit = conn.execute("SELECT id, cells FROM rows WHERE ticket_id = ?", (up.ticket_id,)).fetchone()
                 if not hit:
                     report.missing.append(up.ticket_id)
@@ -198,35 +216,28 @@ class LocalWorkbook:
                 cells.update(json.loads(_encode(up.values)))
                 conn.execute("UPDATE rows SET cells = ? WHERE id = ?", (json.dumps(cells, ensure_ascii=False), hit[0]))
                 report.written += 1
+            tabs = {k for (k,) in conn.execute("SELECT key FROM tabs")}
+            for mv in changes.moves:
+                if mv.to_tab not in tabs:
+                    raise ValueError(f"unknown tab {mv.to_tab!r}")
+                hit = conn.execute("SELECT id, cells, tab FROM rows WHERE ticket_id = ?", (mv.ticket_id,)).fetchone()
+                report.moved[mv.ticket_id] = bool(hit)
+                if not hit or hit[2] == mv.to_tab:
+                    continue
+                cells = json.loads(hit[1])
+                cells.update(json.loads(_encode(mv.values)))
+                (last,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM rows WHERE tab = ?",
+                                       (mv.to_tab,)).fetchone()
+                conn.execute("UPDATE rows SET tab = ?, position = ?, cells = ? WHERE id = ?",
+                             (mv.to_tab, last + 1, json.dumps(cells, ensure_ascii=False), hit[0]))
+            for ticket in changes.deletes:
+                report.deleted += conn.execute("DELETE FROM rows WHERE ticket_id = ?", (ticket,)).rowcount
+            for entry in changes.log:
+                report.logged += conn.execute(
+                    "INSERT OR IGNORE INTO log (kind, key, at, detail) VALUES (?, ?, ?, ?)",
+                    (entry.kind, entry.key, entry.at.isoformat(), entry.detail),
+                ).rowcount
         return report
-
-    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
-        with self.db.connect(write=True) as conn:
-            if not conn.execute("SELECT 1 FROM tabs WHERE key = ?", (to_tab,)).fetchone():
-                raise ValueError(f"unknown tab {to_tab!r}")
-            hit = conn.execute("SELECT id, cells FROM rows WHERE ticket_id = ?", (ticket_id,)).fetchone()
-            if not hit:
-                return False
-            cells = json.loads(hit[1])
-            cells.update(json.loads(_encode(values)))
-            (last,) = conn.execute("SELECT COALESCE(MAX(position), 0) FROM rows WHERE tab = ?", (to_tab,)).fetchone()
-            conn.execute(
-                "UPDATE rows SET tab = ?, position = ?, cells = ? WHERE id = ?",
-                (to_tab, last + 1, json.dumps(cells, ensure_ascii=False), hit[0]),
-            )
-        return True
-
-    def delete(self, ticket_ids: Sequence[str]) -> int:
-        with self.db.connect(write=True) as conn:
-            return sum(conn.execute("DELETE FROM rows WHERE ticket_id = ?", (t,)).rowcount for t in ticket_ids)
-
-    def log_add(self, entry: LogEntry) -> bool:
-        with self.db.connect(write=True) as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO log (kind, key, at, detail) VALUES (?, ?, ?, ?)",
-                (entry.kind, entry.key, entry.at.isoformat(), entry.detail),
-            )
-            return cur.rowcount == 1
 
     def log_has(self, kind: str, key: str) -> bool:
         with self.db.connect() as conn:

@@ -57,6 +57,51 @@ class LogEntry:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Move:
+    """Forward a case: take its row out of its tab and add it to `to_tab`, merged with `values`."""
+
+    ticket_id: str
+    to_tab: str
+    values: Row
+
+
+@dataclass
+class Changes:
+    """Everything one job writes, committed together by `Workbook.commit`.
+
+    A job collects its cell updates, forwards, deletions and Log entries here and writes them in
+    ONE step: one SQLite transaction, or one atomic `spreadsheets.batchUpdate` (plus a read that
+    checks where it landed) on Google Sheets. Updates of the same ticket are merged."""
+
+    updates: list[CellUpdate] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)
+
+    _at: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def update(self, ticket_id: str, values: Row, tab: str = "") -> None:
+        i = self._at.get(ticket_id)
+        if i is not None and i < len(self.updates) and self.updates[i].ticket_id == ticket_id:
+            up = self.updates[i]
+            self.updates[i] = CellUpdate(ticket_id, {**up.values, **values}, up.tab or tab)
+            return
+        self._at[ticket_id] = len(self.updates)
+        self.updates.append(CellUpdate(ticket_id, dict(values), tab))
+
+    def __bool__(self) -> bool:
+        return bool(self.updates or self.moves or self.deletes or self.log)
+
+
+@dataclass
+class CommitReport(WriteReport):
+    moved: dict[str, bool] = field(default_factory=dict)  # ticket -> now in its new tab
+    deleted: int = 0
+    logged: int = 0  # Log entries that were new
+    repaired: list[str] = field(default_factory=list)  # put right after staff moved rows mid-write
+
+
 class Workbook(Protocol):
     """The shared OPD spreadsheet: one tab per OPD key plus TRIASE and LUAR_PEMDA."""
 
@@ -73,6 +118,10 @@ class Workbook(Protocol):
 
     def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
         """Write cells by ticket. System cells only unless `staff` (the `edit` command)."""
+
+    def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
+        """Write `changes` as one unit (see `Changes`): rows found by ticket, what a staff sort,
+        insert or delete moved mid-write put right, a Log entry recorded once."""
 
     def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
         """Move a case to another tab (forwarding), merging `values`; False if not found."""

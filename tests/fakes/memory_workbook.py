@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from functions.schema import Schema
-from functions.stores.port import CellUpdate, LogEntry, NewCase, Row, StoredCase, WriteReport
+from functions.stores.port import (CellUpdate, Changes, CommitReport, LogEntry, NewCase, Row, StoredCase,
+                                  WriteReport)
 
 
 @dataclass
@@ -120,6 +121,41 @@ class MemoryWorkbook:
     def log_add_many(self, entries: Sequence[LogEntry]) -> int:
         self.requests["log_add_many"] += 1
         return sum(self._log(e) for e in entries)
+
+    def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
+        """One request, as the real stores make one transaction / one batchUpdate of it."""
+        self.requests["commit"] += 1
+        allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
+        for up in changes.updates:
+            if set(up.values) - allowed:
+                raise ValueError(f"not allowed to write {sorted(set(up.values) - allowed)}")
+        for mv in changes.moves:
+            if mv.to_tab not in self.tabs:
+                raise ValueError(f"unknown tab {mv.to_tab!r}")
+        report = CommitReport()
+        index = {r["ticket_id"]: r for rows in self.tabs.values() for r in rows}
+        for up in changes.updates:
+            row = index.get(up.ticket_id)
+            if row is None:
+                report.missing.append(up.ticket_id)
+                continue
+            row.update(up.values)
+            report.written += 1
+        for mv in changes.moves:
+            hit = self._where(mv.ticket_id)
+            report.moved[mv.ticket_id] = hit is not None
+            if hit and hit[0] != mv.to_tab:
+                row = self.tabs[hit[0]].pop(hit[1])
+                row.update(mv.values)
+                self.tabs[mv.to_tab].append(row)
+        gone = set(changes.deletes)
+        if gone:
+            count = sum(map(len, self.tabs.values()))
+            for tab in self.tabs:
+                self.tabs[tab] = [r for r in self.tabs[tab] if r.get("ticket_id") not in gone]
+            report.deleted = count - sum(map(len, self.tabs.values()))
+        report.logged = sum(self._log(e) for e in changes.log)
+        return report
 
     def log_has(self, kind: str, key: str) -> bool:
         self.requests["log_has"] += 1
