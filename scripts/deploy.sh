@@ -32,6 +32,12 @@ APIS=(
 SECRETS=(WHATSAPP_APP_SECRET WHATSAPP_ACCESS_TOKEN WHATSAPP_VERIFY_TOKEN SMTP_PASSWORD KMC_ADMIN_TOKEN)
 # Secrets we may invent (random) when none is given: KMC chooses them, nobody else does.
 GENERATED_SECRETS=(WHATSAPP_VERIFY_TOKEN KMC_ADMIN_TOKEN)
+# Optional secrets: ensured like the others when the variable is set or the secret already
+# exists; otherwise never prompted for, not created and not given to the functions (a reference
+# to a missing secret would make the deploy fail). META_PAGE_ACCESS_TOKEN: Messenger/Instagram.
+OPTIONAL_SECRETS=(META_PAGE_ACCESS_TOKEN)
+# The secrets the functions get (--set-secrets): filled in by ensure_secrets.
+MOUNTED_SECRETS=()
 
 # name  entry-point  access  memory  timeout  max-instances  concurrency  cpu
 # Public functions face citizens and Meta; private ones only Cloud Scheduler and KMC admins.
@@ -85,6 +91,10 @@ Settings come from the environment (or --config FILE):
             its variable is unset you are prompted (input hidden); WHATSAPP_VERIFY_TOKEN and
             KMC_ADMIN_TOKEN are generated at random instead. Existing secrets are kept unless
             the variable is set to a new value.
+            META_PAGE_ACCESS_TOKEN (Facebook Page token for Messenger/Instagram answers) is an
+            optional secret: stored and given to the functions when the variable is set or the
+            secret already exists; otherwise never prompted for, and those answers go to the
+            outbox until you export it and run deploy.sh again.
   optional  KMC_PUBLIC_URL (default https://REGION-PROJECT.cloudfunctions.net) and every other
             KMC_* setting (KMC_SLA_HOURS, KMC_TICKET_PREFIX, KMC_MEDIA_FEEDS ...), plus
             WHATSAPP_PHONE_NUMBER_ID, WHATSAPP_TEMPLATE, SMTP_HOST, SMTP_PORT, SMTP_USER,
@@ -192,7 +202,7 @@ build_env_vars() {
   pairs+=("KMC_CONTACTS_SPREADSHEET_ID=$KMC_CONTACTS_SPREADSHEET_ID")
   pairs+=("KMC_PUBLIC_URL=${KMC_PUBLIC_URL:-$BASE_URL}")
   pairs+=("KMC_DATA_DIR=/tmp/kmc")
-  local skip=" ${FIXED_ENV[*]} ${SECRETS[*]} "
+  local skip=" ${FIXED_ENV[*]} ${SECRETS[*]} ${OPTIONAL_SECRETS[*]} "
   for name in $(compgen -e KMC_) "${PASSTHROUGH_ENV[@]}"; do
     if [[ -n ${!name:-} && $skip != *" $name "* ]]; then
       pairs+=("$name=${!name}")
@@ -204,9 +214,10 @@ build_env_vars() {
   join_env "${pairs[@]}"
 }
 
+# secret_refs: the --set-secrets value, for the secrets ensure_secrets found or stored.
 secret_refs() {
   local refs=() name
-  for name in "${SECRETS[@]}"; do
+  for name in "${MOUNTED_SECRETS[@]}"; do
     refs+=("$name=$name:latest")
   done
   local IFS=,
@@ -275,8 +286,10 @@ same_as_latest() {
   [[ $current == "$value" ]]
 }
 
+# ensure_secret NAME [optional]: store NAME if needed, let the runtime account read it and add it
+# to MOUNTED_SECRETS. An optional secret that is neither set nor stored is skipped with a warning.
 ensure_secret() {
-  local name=$1 value
+  local name=$1 optional=${2:-} value
   if exists gcloud secrets describe "$name" --project="$PROJECT"; then
     if [[ -n ${!name:-} ]]; then
       if same_as_latest "$name" "${!name}"; then
@@ -287,6 +300,13 @@ ensure_secret() {
     else
       note "secret $name exists; keeping its current version"
     fi
+  elif [[ -n $optional && -z ${!name:-} ]]; then
+    local assumed=""
+    if ((DRY_RUN)); then
+      assumed=" (dry run: a $name secret already in the project would be kept and given to the functions)"
+    fi
+    warn "$name is not set and no such secret exists, so the functions get no Page token: Messenger/Instagram answers go to the outbox (KMC_DATA_DIR/outbox/messenger.jsonl on the instance), not to citizens, until you export $name and run deploy.sh again$assumed"
+    return 0
   else
     if ((DRY_RUN)); then
       value=""
@@ -297,13 +317,18 @@ ensure_secret() {
   fi
   run gcloud secrets add-iam-policy-binding "$name" --member="serviceAccount:$RUNTIME_SA" \
     --role=roles/secretmanager.secretAccessor --project="$PROJECT" --format=none
+  MOUNTED_SECRETS+=("$name")
 }
 
 ensure_secrets() {
-  note "3/5 secrets in Secret Manager (the runtime account may read these five, nothing else)"
+  note "3/5 secrets in Secret Manager (the runtime account may read these, nothing else)"
   local name
+  MOUNTED_SECRETS=()
   for name in "${SECRETS[@]}"; do
     ensure_secret "$name"
+  done
+  for name in "${OPTIONAL_SECRETS[@]}"; do
+    ensure_secret "$name" optional
   done
 }
 
@@ -412,13 +437,14 @@ main() {
   BUILD_SA=$(service_account_email "$BUILD_SA_NAME" "$PROJECT")
   BASE_URL="https://$REGION-$PROJECT.cloudfunctions.net"
   ENV_VARS=$(build_env_vars)
-  SECRET_REFS=$(secret_refs)
   if ((DRY_RUN)); then
     note "dry run: nothing is created or changed; existing resources are assumed missing"
   fi
   enable_apis
   ensure_service_accounts
   ensure_secrets
+  # After ensure_secrets: only secrets that exist (or, in a dry run, would be created) are referenced.
+  SECRET_REFS=$(secret_refs)
   deploy_functions
   local status=0
   check_functions || status=2

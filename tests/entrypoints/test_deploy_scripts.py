@@ -112,6 +112,12 @@ REQUIRED_FLAGS = {
 SECRET_NAMES = ["WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_VERIFY_TOKEN",
                 "SMTP_PASSWORD", "KMC_ADMIN_TOKEN"]
 SECRET_VALUES = {name: f"s3cret-{name.lower()}-Zq81x" for name in SECRET_NAMES}
+# Optional: stored and mounted only when exported or already in Secret Manager.
+PAGE_TOKEN = "META_PAGE_ACCESS_TOKEN"
+PAGE_TOKEN_VALUE = "EAAGpageTok3n-Vb81xQ"
+PAGE_TOKEN_REF = f"{PAGE_TOKEN}={PAGE_TOKEN}:latest"
+NO_PAGE_TOKEN_NOTE = (f"{PAGE_TOKEN} is not set and no such secret exists, so the functions get no "
+                      "Page token: Messenger/Instagram answers go to the outbox")
 PUBLIC = {"meta": "meta_webhook", "form": "web_form", "open311": "open311"}
 PRIVATE = {"monitoring": "monitoring_intake", "sweep": "sweep", "daily": "daily_digest",
            "media": "media_monitor"}
@@ -476,6 +482,40 @@ def test_dry_run_never_shows_a_secret_value(deploy_plan):
             assert (flags["--replication-policy"], flags["--locations"]) == ("user-managed", "asia-southeast2")
 
 
+def mounted_secrets(set_secrets: str) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in set_secrets.split(","))
+
+
+def test_dry_run_with_a_page_token_creates_and_mounts_it_without_showing_it(toolbox):
+    result = deploy_dry_run(toolbox=toolbox, env={**SECRET_VALUES, PAGE_TOKEN: PAGE_TOKEN_VALUE})
+    assert PAGE_TOKEN_VALUE not in result.stdout + result.stderr
+    assert f"<value of {PAGE_TOKEN}, not shown>" in result.stdout
+    assert NO_PAGE_TOKEN_NOTE not in result.stderr
+    commands = printed_commands(result.stdout)
+    created = [flags_of(a) for a in commands if a[:3] == ["secrets", "create", PAGE_TOKEN]]
+    assert len(created) == 1 and created[0]["--data-file"] == "-"
+    assert (created[0]["--replication-policy"], created[0]["--locations"]) == ("user-managed", "asia-southeast2")
+    runtime = f"serviceAccount:kmc-runtime@{PROJECT}.iam.gserviceaccount.com"
+    grants = {(a[2], flags_of(a)["--member"], flags_of(a)["--role"]) for a in commands
+              if a[:2] == ["secrets", "add-iam-policy-binding"]}
+    assert grants == {(s, runtime, "roles/secretmanager.secretAccessor") for s in [*SECRET_NAMES, PAGE_TOKEN]}
+    functions = deploys(commands)
+    assert set(functions) == set(PUBLIC) | set(PRIVATE)
+    for name, flags in functions.items():
+        assert mounted_secrets(flags["--set-secrets"]) == {
+            s: f"{s}:latest" for s in [*SECRET_NAMES, PAGE_TOKEN]}, name
+        assert PAGE_TOKEN not in env_vars(flags["--set-env-vars"]), "never a plain env var"
+
+
+def test_dry_run_without_a_page_token_does_not_mount_it_and_says_so(deploy_plan):
+    commands = printed_commands(deploy_plan.stdout)
+    assert not [a for a in commands if a[:2] == ["secrets", "create"] and a[2] == PAGE_TOKEN]
+    for flags in deploys(commands).values():
+        assert PAGE_TOKEN not in mounted_secrets(flags["--set-secrets"])
+    assert deploy_plan.stderr.count(NO_PAGE_TOKEN_NOTE) == 1
+    assert "dry run: a META_PAGE_ACCESS_TOKEN secret already in the project would be kept" in deploy_plan.stderr
+
+
 def test_deploy_prints_what_to_paste_into_meta_and_the_form_link(deploy_plan):
     out = deploy_plan.stdout
     base = f"https://asia-southeast2-{PROJECT}.cloudfunctions.net"
@@ -706,6 +746,91 @@ def test_a_secret_nobody_can_type_stops_the_deploy(cloud):
     assert result.returncode != 0
     assert "SMTP_PASSWORD is not set" in result.stderr
     assert not any(argv[:2] == ["functions", "deploy"] for argv in cloud.gcloud_calls())
+
+
+@pytest.fixture(scope="module")
+def first_deploy_with_page_token(tmp_path_factory, toolbox) -> tuple[subprocess.CompletedProcess, list[dict], str]:
+    """A first deploy with META_PAGE_ACCESS_TOKEN exported: (result, calls, state)."""
+    fresh = FakeCloud(tmp_path_factory.mktemp("first-page"), toolbox)
+    result = deploy_for_real(fresh, env={**SECRET_VALUES, PAGE_TOKEN: PAGE_TOKEN_VALUE})
+    return result, fresh.calls(), fresh.state.read_text()
+
+
+def test_an_exported_page_token_is_stored_via_stdin_and_mounted_everywhere(first_deploy_with_page_token):
+    result, calls, state = first_deploy_with_page_token
+    assert result.returncode == 0, result.stderr
+    state = json.loads(state)
+    assert state["secrets"] == {**{n: [v] for n, v in SECRET_VALUES.items()}, PAGE_TOKEN: [PAGE_TOKEN_VALUE]}
+    (create,) = [c for c in calls if c.get("argv", [])[:3] == ["secrets", "create", PAGE_TOKEN]]
+    assert "--data-file=-" in create["argv"] and create["stdin"] == PAGE_TOKEN_VALUE
+    for call in calls:
+        assert PAGE_TOKEN_VALUE not in json.dumps(call.get("argv", call.get("curl"))), "token on a command line"
+    assert PAGE_TOKEN_VALUE not in result.stdout + result.stderr
+    assert NO_PAGE_TOKEN_NOTE not in result.stderr
+    runtime = f"serviceAccount:kmc-runtime@{PROJECT}.iam.gserviceaccount.com"
+    assert any(c["argv"][:3] == ["secrets", "add-iam-policy-binding", PAGE_TOKEN]
+               and flags_of(c["argv"])["--member"] == runtime
+               and flags_of(c["argv"])["--role"] == "roles/secretmanager.secretAccessor"
+               for c in calls if "argv" in c)
+    assert set(state["functions"]) == set(PUBLIC) | set(PRIVATE)
+    for name, flags in state["functions"].items():
+        mounted = mounted_secrets(flags["set-secrets"])
+        assert mounted[PAGE_TOKEN] == f"{PAGE_TOKEN}:latest", name
+        assert PAGE_TOKEN_REF in flags["set-secrets"].split(",")
+        assert PAGE_TOKEN not in env_vars(flags["set-env-vars"]), "never a plain env var"
+    # What the functions then see: the Page token reaches the settings, so Messenger is sent.
+    env = {**env_vars(state["functions"]["meta"]["set-env-vars"]), **SECRET_VALUES,
+           PAGE_TOKEN: PAGE_TOKEN_VALUE, "K_SERVICE": "meta"}
+    assert Settings.from_env(env).meta_page_access_token == PAGE_TOKEN_VALUE
+
+
+def test_without_a_page_token_nothing_is_asked_stored_or_mounted(cloud):
+    import pty
+
+    controller, terminal = pty.openpty()  # a terminal is there: still no prompt for it
+    env = {"PATH": cloud.path, "HOME": "/nonexistent", "LC_ALL": "C", **cloud.env(), **SETTINGS, **SECRET_VALUES}
+    proc = subprocess.Popen([str(DEPLOY), "--project", PROJECT, "--skip-checks"], cwd=ROOT, env=env,
+                            stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(terminal)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"deploy.sh waited for input: {stderr[-500:]}")
+    finally:
+        os.close(controller)
+    assert proc.returncode == 0, stderr
+    assert f"Value for {PAGE_TOKEN}" not in stdout + stderr
+    assert stderr.count(NO_PAGE_TOKEN_NOTE) == 1
+    assert f"until you export {PAGE_TOKEN} and run deploy.sh again" in stderr
+    resources = cloud.resources()
+    assert set(resources["secrets"]) == set(SECRET_NAMES)
+    calls = cloud.gcloud_calls()
+    assert not [a for a in calls if a[:2] == ["secrets", "create"] and a[2] == PAGE_TOKEN]
+    assert not [a for a in calls if a[:2] == ["secrets", "add-iam-policy-binding"] and a[2] == PAGE_TOKEN]
+    assert set(resources["functions"]) == set(PUBLIC) | set(PRIVATE)
+    for name, flags in resources["functions"].items():
+        assert mounted_secrets(flags["set-secrets"]) == {s: f"{s}:latest" for s in SECRET_NAMES}, name
+
+
+@pytest.mark.parametrize("exported", [False, True], ids=["unset", "same-value"])
+def test_an_existing_page_token_stays_mounted_without_a_new_version(exported, cloud, first_deploy_with_page_token):
+    cloud.state.write_text(first_deploy_with_page_token[2])
+    env = {**SECRET_VALUES, **({PAGE_TOKEN: PAGE_TOKEN_VALUE} if exported else {})}
+    result = deploy_for_real(cloud, env=env)
+    assert result.returncode == 0, result.stderr
+    done = verbs(cloud.gcloud_calls())
+    assert ("secrets", "create") not in done
+    assert ("secrets", "versions", "add") not in done
+    assert cloud.resources()["secrets"][PAGE_TOKEN] == [PAGE_TOKEN_VALUE]
+    assert NO_PAGE_TOKEN_NOTE not in result.stderr
+    assert PAGE_TOKEN_VALUE not in result.stdout + result.stderr
+    deployed_now = deploys(cloud.gcloud_calls())
+    assert set(deployed_now) == set(PUBLIC) | set(PRIVATE)
+    for name, flags in deployed_now.items():
+        assert mounted_secrets(flags["--set-secrets"]) == {
+            s: f"{s}:latest" for s in [*SECRET_NAMES, PAGE_TOKEN]}, name
 
 
 def test_health_checks_call_each_function(first_deploy):
