@@ -685,7 +685,7 @@ class GoogleWorkbook:
     def _commit(self, changes: Changes, report: CommitReport) -> CommitReport:
         intent = Intent()
         for mv in changes.moves:
-            intent.moves[mv.ticket_id] = (mv.to_tab, mv.values)
+            intent.moves[mv.ticket_id] = (mv.to_tab, self._as_stored(mv.values))
         intent.deletes = set(changes.deletes) - set(intent.moves)
         wanted = {up.ticket_id for up in changes.updates} | set(intent.moves) | intent.deletes
         before = self._before(wanted)
@@ -701,7 +701,7 @@ class GoogleWorkbook:
                         f"{up.ticket_id} tidak diperbarui di kolom itu")
                 if text not in report.problems:
                     report.problems.append(text)
-            kept = {k: v for k, v in up.values.items() if k in columns}
+            kept = {k: v for k, v in self._as_stored(up.values).items() if k in columns}
             intent.updates[up.ticket_id] = {**intent.updates.get(up.ticket_id, {}), **kept}
         # The job's own read of the Log (within SEEN_MAX_AGE) is enough to skip what is recorded.
         known = self._log if self.clock() - self._log_at <= SEEN_MAX_AGE else self._fresh_log()
@@ -742,11 +742,19 @@ class GoogleWorkbook:
                 except AmbiguousWrite:
                     ambiguous = True
                     self._settle(attempt)
-            if not touched and not ambiguous:
-                break
+            if not touched:  # only Log entries to write (nothing to change in the tabs): check the Log
+                if ambiguous:
+                    known = self._fresh_log(force=True)
+                    report.logged += sum(1 for e in entries if (e.kind, e.key) in known and e.kind != TAB_IDS_LOG)
+                    entries = [e for e in entries if (e.kind, e.key) not in known]
+                    ambiguous = False
+                if not entries:
+                    return report
+                continue
             after = self._read_tabs(touched, with_log=ambiguous, problems=report.problems)
             if ambiguous:
                 known = self._log
+                report.logged += sum(1 for e in entries if (e.kind, e.key) in known and e.kind != TAB_IDS_LOG)
                 entries = [e for e in entries if (e.kind, e.key) not in known]
                 ambiguous = False
             plan = plan_repair(before, after, intent)
@@ -760,6 +768,12 @@ class GoogleWorkbook:
                 return report
             touched |= {t for t, _ in plan.appends}
         raise StorageUnavailable("writes to the sheet not confirmed after retries")
+
+    def _as_stored(self, values: Row) -> Row:
+        """Datetimes as the sheet keeps them (serial days, to the millisecond), so the check
+        compares what it reads back with that, not with microseconds the sheet never had."""
+        return {k: from_serial(to_serial(v, self.tz), self.tz) if isinstance(v, datetime) else v
+                for k, v in values.items()}
 
     def _apply(self, plan: Plan, entries: list[LogEntry], intent: Intent, report: CommitReport) -> None:
         """ONE atomic batchUpdate: cells first (positions as read), deletes bottom-up, then appends."""

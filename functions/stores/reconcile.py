@@ -106,6 +106,8 @@ def plan_repair(before: Snapshot, after: Snapshot, intent: Intent) -> Plan:
             plan.set_cells(place, differ)
 
     for ticket, (to_tab, values) in intent.moves.items():
+        if to_tab not in after.tabs:
+            continue  # its tab was not read: the move was done before this commit (nothing written there)
         places = after.places(ticket)
         there = [p for p in places if p.tab == to_tab]
         if not there:
@@ -130,10 +132,16 @@ def plan_repair(before: Snapshot, after: Snapshot, intent: Intent) -> Plan:
             continue
         for ticket, place, row in after.in_tab(tab):
             seen = before.first(ticket)
-            if seen is None or ticket in intent.moves or ticket in intent.deletes:
+            if seen is None or ticket in intent.deletes:
                 continue
+            base = seen[1]
+            if ticket in intent.moves:  # its row in the new tab is what was read plus the move's cells
+                to_tab, moved = intent.moves[ticket]
+                if place.tab != to_tab:
+                    continue  # a leftover row, deleted above
+                base = {**base, **moved}
             meant = intent.updates.get(ticket, {})
-            expected = {**seen[1], **meant}
+            expected = {**base, **meant}
             back = {k: expected.get(k) for k in keys
                     if k not in meant and norm(row.get(k)) != norm(expected.get(k))
                     and norm(row.get(k)) in intent.written[(tab, k)]}
