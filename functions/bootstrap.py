@@ -124,10 +124,11 @@ def _default_classifier() -> Callable[[str], tuple[Sentiment, float]]:
 
 
 def _default_messenger(settings: Settings):
-    """Graph API when a WhatsApp or Page access token is set; otherwise the local JSONL outbox."""
+    """Graph API when a WhatsApp or Page access token is set (and always in the cloud, where a
+    channel without its token then fails visibly); otherwise the local JSONL outbox."""
     from .messaging.outbox import OutboxMessenger
 
-    if settings.whatsapp_access_token or settings.meta_page_access_token:
+    if settings.whatsapp_access_token or settings.meta_page_access_token or settings.in_cloud:
         from .config import ConfigError
         from .messaging.graph import GraphMessenger
 

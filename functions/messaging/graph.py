@@ -13,7 +13,7 @@ import re
 from ..http_client import HttpClient, HttpUnavailable
 from ..logs import log
 from .outbox import OutboxMessenger
-from .port import SendResult, Template
+from .port import NOT_CONFIGURED, SendResult, Template
 
 WHATSAPP_TEXT_LIMIT = 4096
 MESSENGER_TEXT_LIMIT = 2000
@@ -48,10 +48,12 @@ class GraphMessenger:
 
     @classmethod
     def from_settings(cls, settings, http: HttpClient | None = None) -> "GraphMessenger":
+        # In the cloud the outbox would be an instance's /tmp that nobody reads: a channel
+        # without its token fails there (the sweep notes it in the row), it never pretends.
         return cls(graph_url=settings.meta_graph_url, whatsapp_token=settings.whatsapp_access_token,
                    phone_number_id=settings.whatsapp_phone_number_id,
                    page_token=settings.meta_page_access_token, http=http,
-                   fallback=OutboxMessenger(settings.outbox_dir))
+                   fallback=None if settings.in_cloud else OutboxMessenger(settings.outbox_dir))
 
     # -- the port ----------------------------------------------------------------------------
     def send_text(self, to: str, text: str, channel: str, *, tag: str = "", public: bool = False) -> SendResult:
@@ -92,10 +94,8 @@ class GraphMessenger:
         return self._post(f"{self.phone_number_id}/messages", body, self.whatsapp_token, channel)
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _fallback(self) -> OutboxMessenger:
-        if self.fallback is None:
-            raise RuntimeError("no access token for this channel and no outbox configured")
-        return self.fallback
+    def _fallback(self) -> OutboxMessenger | _Unconfigured:
+        return self.fallback if self.fallback is not None else _Unconfigured()
 
     def _post(self, path: str, body: dict, token: str, channel: str) -> SendResult:
         url = f"{self.graph_url}/{path}"
@@ -125,3 +125,14 @@ class GraphMessenger:
         else:
             log("WARNING", "graph send refused", channel=channel, status=resp.status, code=code, error=title)
         return result
+
+
+class _Unconfigured:
+    """A channel whose token is not set, where no outbox is read: every send fails, visibly."""
+
+    def send_text(self, to: str, text: str, channel: str, *, tag: str = "", public: bool = False) -> SendResult:
+        log("ERROR", "no access token for this channel; answer not sent", channel=channel)
+        return SendResult(False, "", None, NOT_CONFIGURED)
+
+    def send_template(self, to: str, template: Template, channel: str) -> SendResult:
+        return self.send_text(to, "", channel)

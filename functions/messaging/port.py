@@ -40,6 +40,9 @@ class SendResult:
                    window_closed=code in WINDOW_CLOSED_CODES)
 
 
+NOT_CONFIGURED = "channel not configured"  # no access token where nobody reads a local outbox
+
+
 class Messenger(Protocol):
     def send_text(self, to: str, text: str, channel: str, *, tag: str = "", public: bool = False) -> SendResult:
         """Send a free-form text. `tag` (Messenger/Instagram: HUMAN_AGENT) sends outside 24 h;

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from ..logs import log
 from ..model import OUTSIDE, TRIAGE, WITHDRAWN_MARK, Channel, Receipt, Status, is_withdrawn
 from ..stores.port import CellUpdate, Changes, LogEntry, StoredCase
-from ..messaging.port import WINDOW_CLOSED_CODES, SendResult, Template
+from ..messaging.port import NOT_CONFIGURED, WINDOW_CLOSED_CODES, SendResult, Template
 
 REPLY_LOG = "reply"  # key: outgoing message id, detail: ticket (status callbacks refer to the id)
 REPLY_FAILED_LOG = "reply_failed"  # key: "TICKET#…", detail: "code|text|template"
@@ -341,6 +341,9 @@ def _deliver(svc, messenger, ticket, tab, row, recipient, channel, now, fails, r
 
 
 def _failure_note(result: SendResult, *, gave_up: bool) -> str:
+    if result.error == NOT_CONFIGURED:
+        return ("Balasan otomatis ke kanal ini belum diaktifkan KMC (token akses belum dipasang); "
+                "hubungi pelapor secara manual.")
     code = f" (kode {result.error_code})" if result.error_code else ""
     if gave_up:
         return f"Balasan ke pelapor gagal terkirim{code} setelah {MAX_ATTEMPTS} percobaan; hubungi pelapor secara manual."

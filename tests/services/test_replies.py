@@ -232,6 +232,27 @@ def test_without_a_token_replies_land_in_the_outbox(settings, clock):
     assert "Sudah diangkut." in lines[-1]["text"] and lines[-1]["to"] == WA
 
 
+def test_in_the_cloud_a_channel_without_its_token_is_not_marked_sent(graph_settings, clock, graph):
+    """On Cloud Functions the outbox would be an instance's /tmp nobody reads: a Messenger answer
+    without the Page token must fail visibly (note in the row), not be stamped as sent."""
+    cloud = replace(graph_settings, meta_page_access_token="", in_cloud=True)
+    svc = build(cloud, clock=clock, messenger=GraphMessenger.from_settings(cloud, http=HttpClient(sleep=lambda s: None)))
+    svc.workbook.bootstrap()
+    client = make_app(svc).test_client()
+    body, headers = mp.signed(mp.messenger([mp.dm_event("24856921384901", at=clock(),
+                                                        text="Jalan di Desa Sungai Awan rusak parah")], at=clock()))
+    assert client.post("/meta", data=body, headers=headers).status_code == 200
+    (ticket,) = [t for rows in svc.workbook.read_all().values() for t in (r["ticket_id"] for r in rows)]
+    clock.advance(hours=2)
+    answer(svc, ticket, "Perbaikan dijadwalkan pekan depan.")
+    report = sweep_job(svc)
+    assert report.replies.sent == [] and report.replies.failed == [ticket]
+    row = svc.workbook.find(ticket).row
+    assert row["reply_sent_at"] is None and "hubungi pelapor secara manual" in row["note"]
+    assert read_outbox(cloud.outbox_dir, "Messenger") == [] and len(graph.calls) == 0
+    assert isinstance(build(replace(cloud, whatsapp_access_token=""), clock=clock).messenger, GraphMessenger)
+
+
 def test_citizen_who_was_forgotten_is_not_messaged(svc, clock, graph):
     accept_all(graph)
     ticket = complain(svc, "Lampu PJU di Jalan Gajah Mada mati", clock)
