@@ -365,6 +365,7 @@ def _bench_sheets_intake(n: int = 100) -> list[Row]:
 
 def _bench_sheets_jobs(tabs: int, rows: int) -> list[Row]:
     import time
+    import tracemalloc
     from datetime import datetime
 
     from functions.bootstrap import build
@@ -405,14 +406,21 @@ def _bench_sheets_jobs(tabs: int, rows: int) -> list[Row]:
             wb, contacts = books()  # a cold instance, as Cloud Scheduler starts one
             svc = build(settings, schema=schema, workbook=wb, contacts=contacts, clock=lambda: now)
             fake.reset_counts()
+            tracemalloc.start()
             t = time.perf_counter()
             job(svc, now)
             took = time.perf_counter() - t
+            peak = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
             detail = {k: v for k, v in sorted(fake.counts.items())}
             ours[name] = sum(detail.values())
             label = " (30 answers, 3 forwards)" if name == "sweep" else ""
             out.append((f"{name} at {tabs} x {rows}{label}, cold instance: Sheets requests",
                         f"{ours[name]} {detail} in {took:.1f} s", "<= 4, constant"))
+            # Python allocations during the job, the in-process fake's JSON answers included
+            # (an upper bound for the function: the real API's answers arrive as bytes).
+            out.append((f"{name} on the Sheets adapter: peak traced memory (job + fake)", f"{peak:.0f} MiB",
+                        "< 512" if name == "daily" else "-"))
         # The obvious approach on the same data: read everything, then update_cell per overdue row.
         overdue = sum(1 for c in cases if c.row["sla"] == "Berjalan" and c.row["responded_at"] is None
                       and c.row["deadline"] < now)

@@ -4,9 +4,12 @@ Request budget (DESIGN.md "Quotas are physics"):
 - intake, warm instance: one write per complaint to each spreadsheet, coalesced with concurrent
   complaints into one `spreadsheets.batchUpdate` (appendCells to several tabs) / one
   `values.append`; spreadsheet metadata (sheet ids, header rows) is cached per instance;
-- `read_all`: ONE `values.batchGet` over every tab and the Log;
-- `update`: ONE `values.batchGet` (header rows + ticket column of every tab, fresh, so rows are
-  found by ticket at write time whatever staff did) and ONE `spreadsheets.batchUpdate`.
+- `read_all`: ONE `values.batchGet` over every tab and the Log (which also records the sheet
+  ids, so a cold job needs no metadata read);
+- `commit` (a job's stamps, forwards, deletions and Log entries together): ONE atomic
+  `spreadsheets.batchUpdate` at the positions of the job's read and ONE `values.batchGet` of
+  the touched tabs that checks where it landed; a staff sort/insert/delete in between costs one
+  repair round (see `reconcile.py`). Without a recent `read_all`, one read of the tabs first.
 
 Redelivery (same ticket appended twice) is caught by an instance-local ticket index. A `find`
 that misses the index refreshes it (ticket columns only) unless the index is younger than
@@ -34,7 +37,7 @@ from ..schema import Schema
 from . import sheets_layout as layout
 from .port import (CellUpdate, Changes, CommitReport, ContactRecord, LogEntry, Move, NewCase, Row, StoredCase,
                    WriteReport)
-from .reconcile import Intent, Plan, Snapshot, plan_repair
+from .reconcile import Intent, Place, Plan, Snapshot, plan_repair
 from .sheets_http import AmbiguousWrite, SheetsApiError, SheetsHTTPClient, client_for
 
 EPOCH = datetime(1899, 12, 30)
@@ -751,7 +754,10 @@ class GoogleWorkbook:
                 if not entries:
                     return report
                 continue
-            after = self._read_tabs(touched, with_log=ambiguous, problems=report.problems)
+            only = {tab: set() for tab in touched}
+            for tab, key in intent.written:
+                only.setdefault(tab, set()).add(key)
+            after = self._read_tabs(touched, with_log=ambiguous, problems=report.problems, only=only)
             if ambiguous:
                 known = self._log
                 report.logged += sum(1 for e in entries if (e.kind, e.key) in known and e.kind != TAB_IDS_LOG)
@@ -840,24 +846,64 @@ class GoogleWorkbook:
         tabs = {loc.tab.key for t in tickets for loc in where.get(t, [])}
         return self._read_tabs(tabs | hints) if tabs - snap.tabs else snap
 
-    def _read_tabs(self, keys: Iterable[str], with_log: bool = False, problems: list[str] | None = None) -> Snapshot:
-        """ONE values.batchGet of whole tabs (and the Log) as a Snapshot by ticket."""
+    def _read_tabs(self, keys: Iterable[str], with_log: bool = False, problems: list[str] | None = None,
+                   only: dict[str, set[str]] | None = None) -> Snapshot:
+        """ONE values.batchGet of tabs (and the Log) as a Snapshot by ticket. With `only`, just the
+        header row, the ticket column and those columns of each tab (the commit's check: a few
+        columns instead of whole rows of citizen text); other cells then read as blank."""
         tabs = [self._tabs[k] for k in sorted(set(keys)) if k in self._tabs]
         log_tab = self._tabs.get(layout.LOG_TAB) if with_log else None
         snap = Snapshot(tabs={t.key for t in tabs})
         if not tabs and log_tab is None:
             return snap
+        plans: list[tuple[Tab, list[int]]] = []  # (tab, first column of each range; [] = whole tab)
+        ranges: list[str] = []
+        for tab in tabs:
+            wanted = None if only is None else {"ticket_id", *only.get(tab.key, ())}
+            if wanted is None or any(k not in tab.columns for k in wanted):
+                plans.append((tab, []))
+                ranges.append(tab.quoted)
+                continue
+            runs = list(_runs(sorted(tab.columns[k] for k in wanted)))
+            plans.append((tab, [a for a, _ in runs]))
+            ranges += [f"{tab.quoted}!1:1"] + [f"{tab.quoted}!{layout.col_letter(a)}:{layout.col_letter(b)}"
+                                                 for a, b in runs]
         started = self.clock()
-        result = self.client.batch_get(self.spreadsheet_id, [t.quoted for t in tabs]
-                                       + ([log_tab.quoted] if log_tab else []))
-        for tab, vr in zip(tabs, result):
-            values = vr.get("values", [])
+        result = self.client.batch_get(self.spreadsheet_id, ranges + ([log_tab.quoted] if log_tab else []))
+        at = 0
+        for tab, starts in plans:
+            if not starts:
+                values = result[at].get("values", [])
+                header, at = (values[0] if values else []), at + 1
+            else:
+                header = (result[at].get("values") or [[]])[0]
+                parts = [result[at + 1 + i].get("values", []) for i in range(len(starts))]
+                at += 1 + len(starts)
+                values = []
+                for r in range(max(map(len, parts), default=0)):
+                    cells: list[Any] = [""] * tab.width
+                    for start, part in zip(starts, parts):
+                        for offset, value in enumerate(part[r] if r < len(part) else []):
+                            cells[start + offset] = value
+                    values.append(cells)
             found: list[str] = []
-            tab = self._check_header(tab, values[0] if values else [], found)
+            before = tab.columns
+            tab = self._check_header(tab, header, found)
             if problems is not None:
                 problems.extend(p for p in found if p not in problems)
-            for r, row in self._scan(tab, values[1:], []):
-                snap.add(tab.key, r, row)
+            if starts and tab.columns != before:  # a header moved since: read this tab whole
+                whole = self._read_tabs([tab.key])
+                snap.rows.update({t: hits for t, hits in whole.rows.items()})
+                snap.orphans += whole.orphans
+                continue
+            ti = tab.columns.get("ticket_id")
+            for r, cells in enumerate(values[1:], start=1):
+                if not any(str(c).strip() for c in cells):
+                    continue
+                if ti is not None and ti < len(cells) and read_text(cells[ti]).strip():
+                    snap.add(tab.key, r, self._decode(tab, cells))
+                else:
+                    snap.orphans.append((Place(tab.key, r), self._decode(tab, cells)))
         if log_tab is not None:
             self._set_log(log_tab, result[-1].get("values", []), started)
         return snap
@@ -1061,6 +1107,21 @@ def appended_where_expected(reply: dict, rows: int, width: int) -> bool:
         return False
     return (la == "A" and lb == layout.col_letter(width - 1) and int(da) >= 2
             and int(db) - int(da) + 1 == rows)
+
+
+def _runs(cols: list[int]) -> Iterable[tuple[int, int]]:
+    """(first, last) of each run of consecutive column indexes (sorted input)."""
+    start = prev = None
+    for c in cols:
+        if start is None:
+            start = prev = c
+        elif c == prev + 1:
+            prev = c
+        elif c != prev:
+            yield start, prev
+            start = prev = c
+    if start is not None:
+        yield start, prev
 
 
 def _contiguous(cells: dict[int, dict]) -> Iterable[tuple[int, list[dict]]]:

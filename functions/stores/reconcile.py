@@ -41,6 +41,7 @@ class Snapshot:
 
     tabs: set[str] = field(default_factory=set)
     rows: dict[str, list[tuple[Place, Row]]] = field(default_factory=dict)
+    orphans: list[tuple[Place, Row]] = field(default_factory=list)  # rows with data but no ticket
 
     def add(self, tab: str, row_index: int, row: Row) -> None:
         self.rows.setdefault(str(row["ticket_id"]), []).append((Place(tab, row_index), row))
@@ -148,6 +149,13 @@ def plan_repair(before: Snapshot, after: Snapshot, intent: Intent) -> Plan:
             if back:
                 plan.set_cells(place, back)
                 plan.put_back.append(ticket)
+        # A row without a ticket (a blank row staff inserted, which the write then hit) holds
+        # nothing of ours: what this commit wrote there is cleared.
+        for place, row in after.orphans:
+            if place.tab == tab:
+                stray = {k: None for k in keys if norm(row.get(k)) != "" and norm(row.get(k)) in intent.written[(tab, k)]}
+                if stray:
+                    plan.set_cells(place, stray)
 
     # A row deleted by mistake (its place was taken by another case when the delete arrived)
     # comes back from what was read before, with this commit's cells.

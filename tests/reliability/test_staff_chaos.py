@@ -58,9 +58,8 @@ def assert_reported(digest: str, tickets, workbook) -> None:
 class Staff:
     """One staff member at the keyboard of the fake Sheets API, acting under its lock."""
 
-    def __init__(self, stack, seed: int, gate: threading.Lock):
+    def __init__(self, stack, seed: int):
         self.stack, self.fake, self.sid = stack, stack.fake, stack.env.spreadsheet_id
-        self.gate = gate  # structural edits wait for a running sweep's read-then-write to finish
         self.rng = random.Random(seed)
         self.forwarded: dict[str, str] = {}  # ticket -> OPD key typed into Teruskan ke
         self.free_text: set[str] = set()  # tickets with an unknown OPD typed into Teruskan ke
@@ -86,8 +85,7 @@ class Staff:
 
     def act(self) -> None:
         choice = self.rng.random()
-        structural = choice < 0.40 or choice >= 0.95
-        with (self.gate if structural else contextlib.nullcontext()), self.fake.lock:
+        with self.fake.lock:  # between any two requests, also inside a sweep's read-to-write window
             key = self.rng.choice(self.tabs)
             cases = self.cases(key)
             if choice < 0.15:
@@ -144,8 +142,7 @@ def test_staff_chaos_on_the_google_sheet_loses_and_misplaces_nothing(tmp_path, c
     n_complaints = 120 if long_run else 36
     with google_stack(tmp_path, clock) as stack:
         route = stack.instance().route
-        gate = threading.Lock()
-        staff = Staff(stack, seed=7, gate=gate)
+        staff = Staff(stack, seed=7)
         acknowledged: dict[str, str] = {}  # ticket -> the tab intake routed it to
         errors: list[BaseException] = []
         done = threading.Event()
@@ -176,8 +173,7 @@ def test_staff_chaos_on_the_google_sheet_loses_and_misplaces_nothing(tmp_path, c
         @guarded
         def jobs():  # the sweep every "15 minutes", each run on a cold instance
             while not done.is_set():
-                with gate:
-                    sweep_job(stack.instance())
+                sweep_job(stack.instance())
                 time.sleep(0.01)
 
         @guarded
@@ -301,13 +297,10 @@ def test_staff_chaos_on_the_local_store_loses_and_misplaces_nothing(svc, clock, 
 
 
 
-# -- the known race: a structural edit inside a job's read-then-write window ---------------------------
-# Sheets has no conditional write: the adapter locates rows by ticket in one read and writes to
-# those positions in the next request. A sort, insert or delete by staff landing between the two
-# (a window of one round trip, ~0.1-0.3 s) shifts the rows under the write. These tests put a sort
-# exactly there; they document the limitation (see docs/security.md, "Sheet integrity") and will
-# start passing, and then fail as XPASS, when the adapter anchors rows (developer metadata +
-# batchUpdateByDataFilter) or verifies and repairs after writing.
+# -- a structural edit inside a job's read-then-write window -------------------------------------------
+# Sheets has no conditional write: a commit writes at the positions of the job's read. A sort by
+# staff landing just before the write shifts the rows under it; the commit's check read sees that
+# and puts right what it wrote (docs/security.md, "Sheet integrity"). These tests put a sort there.
 
 def _sort_before(stack, matches):
     fake, fired = stack.fake, []
