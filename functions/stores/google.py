@@ -8,8 +8,9 @@ Request budget (DESIGN.md "Quotas are physics"):
   ids, so a cold job needs no metadata read);
 - `commit` (a job's stamps, forwards, deletions and Log entries together): ONE atomic
   `spreadsheets.batchUpdate` at the positions of the job's read and ONE `values.batchGet` of
-  the touched tabs that checks where it landed; a staff sort/insert/delete in between costs one
-  repair round (see `reconcile.py`). Without a recent `read_all`, one read of the tabs first.
+  the touched tabs that checks where it landed; rows are deleted (forwards, archive) in a second
+  write at the positions of that check, and checked again. A staff sort/insert/delete in between
+  costs one repair round (see `reconcile.py`). Without a recent `read_all`, one read first.
 
 Redelivery (same ticket appended twice) is caught by an instance-local ticket index. A `find`
 that misses the index refreshes it (ticket columns only) unless the index is younger than
@@ -719,6 +720,11 @@ class GoogleWorkbook:
                 if len(before.rows[ticket]) > 1:
                     report.problems.append(f"Tiket {ticket} muncul {len(before.rows[ticket])} kali; "
                                            f"hanya baris pertama yang diisi")
+        # Rows are deleted only after a check: a delete sent at the positions of an older read
+        # could remove a case that arrived after it (and that no read holds), if an owner sorted
+        # the tab in between. So the first write appends the forwarded rows to their new tabs,
+        # the check reads the losing tabs whole, and the deletes go at those fresh positions.
+        shrinking: set[str] = set()
         for ticket, (to_tab, values) in intent.moves.items():
             hit = before.first(ticket)
             if hit is None:
@@ -726,19 +732,20 @@ class GoogleWorkbook:
                 continue
             if hit[0].tab != to_tab:
                 plan.appends.append((to_tab, {**hit[1], **values}))
-                plan.deletes.add(hit[0])
+                shrinking.add(hit[0].tab)
             report.moved[ticket] = True
         for ticket in intent.deletes:
-            plan.deletes.update(before.places(ticket))
+            shrinking.update(p.tab for p in before.places(ticket))
         report.written = len(intent.updates)
-        touched = {p.tab for p in plan.cells} | {p.tab for p in plan.deletes} | {t for t, _ in plan.appends}
-        if not plan and not entries:
+        touched = {p.tab for p in plan.cells} | {t for t, _ in plan.appends} | shrinking
+        if not plan and not entries and not shrinking:
             return report
-        intent.shrunk = {p.tab for p in plan.deletes}
+        # A delete-only commit whose "before" was read just now needs no first write nor check.
+        ready = before if not plan and not entries and (self._seen is None or before is not self._seen[1]) else None
 
         ambiguous = False
         for attempt in range(self.client.retry.attempts + 1):
-            if plan or entries:
+            if (plan or entries) and ready is None:
                 try:
                     self._apply(plan, entries, intent, report)
                     entries = []
@@ -754,10 +761,13 @@ class GoogleWorkbook:
                 if not entries:
                     return report
                 continue
-            only = {tab: set() for tab in touched}
+            only = {tab: set() for tab in touched - shrinking}  # the losing tabs are read whole
             for tab, key in intent.written:
-                only.setdefault(tab, set()).add(key)
-            after = self._read_tabs(touched, with_log=ambiguous, problems=report.problems, only=only)
+                if tab in only:
+                    only[tab].add(key)
+            after, ready = ready or self._read_tabs(touched, with_log=ambiguous, problems=report.problems,
+                                                    only=only), None
+            intent.fresh.update({t: hits[0] for t, hits in after.rows.items() if hits[0][0].tab in shrinking})
             if ambiguous:
                 known = self._log
                 report.logged += sum(1 for e in entries if (e.kind, e.key) in known and e.kind != TAB_IDS_LOG)
@@ -848,9 +858,9 @@ class GoogleWorkbook:
 
     def _read_tabs(self, keys: Iterable[str], with_log: bool = False, problems: list[str] | None = None,
                    only: dict[str, set[str]] | None = None) -> Snapshot:
-        """ONE values.batchGet of tabs (and the Log) as a Snapshot by ticket. With `only`, just the
-        header row, the ticket column and those columns of each tab (the commit's check: a few
-        columns instead of whole rows of citizen text); other cells then read as blank."""
+        """ONE values.batchGet of tabs (and the Log) as a Snapshot by ticket. For a tab in `only`,
+        just the header row, the ticket column and those columns (the commit's check: a few
+        columns instead of whole rows of citizen text; other cells then read as blank)."""
         tabs = [self._tabs[k] for k in sorted(set(keys)) if k in self._tabs]
         log_tab = self._tabs.get(layout.LOG_TAB) if with_log else None
         snap = Snapshot(tabs={t.key for t in tabs})
@@ -859,7 +869,7 @@ class GoogleWorkbook:
         plans: list[tuple[Tab, list[int]]] = []  # (tab, first column of each range; [] = whole tab)
         ranges: list[str] = []
         for tab in tabs:
-            wanted = None if only is None else {"ticket_id", *only.get(tab.key, ())}
+            wanted = None if only is None or tab.key not in only else {"ticket_id", *only[tab.key]}
             if wanted is None or any(k not in tab.columns for k in wanted):
                 plans.append((tab, []))
                 ranges.append(tab.quoted)

@@ -69,6 +69,9 @@ class Intent:
     deletes: set[str] = field(default_factory=set)
     written: dict[tuple[str, str], set] = field(default_factory=dict)  # (tab, column) -> norm values
     shrunk: set[str] = field(default_factory=set)  # tabs where rows were deleted
+    # Whole rows of the tabs that lose rows, as read right before the deletes were sent: a row a
+    # delete removes by mistake comes back from here (a case that arrived after the job's read too).
+    fresh: dict[str, tuple[Place, Row]] = field(default_factory=dict)
 
     def wrote(self, tab: str, values: Row) -> None:
         for key, value in values.items():
@@ -158,11 +161,16 @@ def plan_repair(before: Snapshot, after: Snapshot, intent: Intent) -> Plan:
                     plan.set_cells(place, stray)
 
     # A row deleted by mistake (its place was taken by another case when the delete arrived)
-    # comes back from what was read before, with this commit's cells.
+    # comes back whole: as read right before the deletes, with this commit's own cells as meant.
     gone = set(intent.moves) | intent.deletes
-    for ticket, hits in before.rows.items():
-        place, row = hits[0]
-        if place.tab in intent.shrunk and ticket not in gone and not after.rows.get(ticket):
-            plan.appends.append((place.tab, {**row, **intent.updates.get(ticket, {})}))
-            plan.restored.append(ticket)
+    candidates = {t: hits[0] for t, hits in before.rows.items() if hits[0][0].tab in intent.shrunk}
+    candidates.update({t: hit for t, hit in intent.fresh.items() if hit[0].tab in intent.shrunk})
+    for ticket, (place, row) in candidates.items():
+        if ticket in gone or after.rows.get(ticket):
+            continue
+        seen = before.first(ticket)
+        ours = {k: v for (tab, k) in intent.written if tab == place.tab
+                for v in [{**(seen[1] if seen else row), **intent.updates.get(ticket, {})}.get(k)]}
+        plan.appends.append((place.tab, {**row, **ours, **intent.updates.get(ticket, {})}))
+        plan.restored.append(ticket)
     return plan

@@ -292,24 +292,39 @@ def test_redelivery_checks_read_the_ticket_columns_unless_the_index_is_fresh(env
     assert trusting.find(C) is None and env.fake.read_requests == 0
 
 
-def test_a_forward_costs_one_write_and_one_check(env, wb):
+def test_a_forward_costs_two_writes_and_two_checks(env, wb):
     wb.append([NewCase("PUTR", row(A)), NewCase("PUTR", row(B))])
     wb.read_all()  # the sweep's read: where B is, and what its tab holds
     env.fake.reset_counts()
     assert wb.move(B, "DLH", {"note": "diteruskan"}) is True
-    assert dict(env.fake.counts) == {"spreadsheets.batchUpdate": 1, "values.batchGet": 1}
+    # append to DLH; check (PUTR read whole); delete at those fresh positions; check
+    assert dict(env.fake.counts) == {"spreadsheets.batchUpdate": 2, "values.batchGet": 2}
+    assert env.tickets("PUTR") == [A] and env.tickets("DLH") == [B]
     wb.append([NewCase("DLH", row(C))])
     wb.read_all()
-    # Staff insert a row above B after the read: the delete meant for C's old row hits B's.
+    # Staff insert a row above B after the read: the delete still removes C's row, not B's.
     env.fake.staff_insert_rows(env.spreadsheet_id, "DLH", 2)
     env.fake.reset_counts()
     report = wb.commit(Changes(moves=[Move(C, "PUTR", {})]))
     assert report.moved == {C: True} and env.tickets("PUTR") == [A, C]
-    assert [t for t in env.tickets("DLH") if t] == [B]  # B was put back, whole
+    assert [t for t in env.tickets("DLH") if t] == [B] and report.repaired == []
     b_row = next(cells for cells in env.fake.values(env.spreadsheet_id, "DLH", "UNFORMATTED_VALUE") if B in cells)
     assert b_row[env.col("note")] == "diteruskan" and b_row[env.col("text")] == row(B)["text"]
-    assert any(B in r and "dipulihkan" in r for r in report.repaired)
-    assert dict(env.fake.counts) == {"spreadsheets.batchUpdate": 2, "values.batchGet": 2}  # one repair round
+
+
+def test_a_forward_never_deletes_a_case_that_arrived_after_the_jobs_read(env, wb):
+    """A new case appended after the sweep's read, then sorted by an owner into the forwarded
+    case's old row: a delete at the read's positions would remove it, and no read holds it."""
+    late = "KMC-261102-ABBBB"  # sorts between A and B
+    wb.append([NewCase("PUTR", row(A)), NewCase("PUTR", row(B)), NewCase("PUTR", row(C))])
+    wb.read_all()
+    env.workbook().append([NewCase("PUTR", row(late))])  # intake, on another instance
+    env.fake.staff_sort(env.spreadsheet_id, "PUTR", env.col("ticket_id"))  # the owner sorts by ticket
+    assert env.tickets("PUTR") == [A, late, B, C]  # the new case now sits in B's old row
+    assert wb.commit(Changes(moves=[Move(B, "DLH", {})])).moved == {B: True}
+    assert env.tickets("PUTR") == [A, late, C] and env.tickets("DLH") == [B]
+    late_row = next(cells for cells in env.fake.values(env.spreadsheet_id, "PUTR", "UNFORMATTED_VALUE") if late in cells)
+    assert late_row[env.col("text")] == row(late)["text"]
 
 
 def test_a_cold_contact_book_writes_without_reading_and_creates_its_tab_when_missing(env):

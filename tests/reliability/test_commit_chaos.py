@@ -22,6 +22,7 @@ from functions.stores.port import Changes, LogEntry, Move, NewCase
 from functions.stores.reconcile import norm
 from tests.adapters.test_store_contract import row
 from tests.fakes import meta_payloads as mp
+from tests.fakes.fake_sheets import col_letter
 from tests.fakes.clock import WIB
 from tests.reliability.harness import examples, google_stack, reset
 
@@ -52,13 +53,23 @@ def stack(tmp_path, clock):
 
 # -- staff in the browser ---------------------------------------------------------------------------
 
+ARRIVED: list[tuple[str, str, dict]] = []  # (ticket, tab, cells) of cases intake added meanwhile
+
+
 def staff_do(stack, action) -> None:
     """One structural edit: ("sort", tab, column, descending), ("insert", tab, where, how many) or
-    ("delete", tab, which blank row, _). Staff never delete a case in these tests."""
+    ("delete", tab, which blank row, _) — or ("arrive", tab, _, _): a new case lands below the
+    last row, as intake on another instance appends it. Staff never delete a case in these tests."""
     kind, tab, a, b = action
     fake, sid, title = stack.fake, stack.env.spreadsheet_id, stack.env.title(tab)
     sheet = fake.sheet(sid, title)
-    if kind == "sort":
+    if kind == "arrive":
+        ticket, text = f"KMC-261102-N{len(ARRIVED):04d}", f"kasus baru {len(ARRIVED)}"
+        r = sheet.last_data_row() + 2  # 1-based: the row below the last one holding data
+        for key, value in (("ticket_id", ticket), ("text", text)):
+            fake.staff_set(sid, title, f"{col_letter(stack.env.col(key))}{r}", value, respect_protection=False)
+        ARRIVED.append((ticket, tab, {"ticket_id": ticket, "text": text}))
+    elif kind == "sort":
         fake.staff_sort(sid, title, stack.env.col(SORT_KEYS[a % len(SORT_KEYS)]), reverse=bool(b))
     elif kind == "insert":
         fake.staff_insert_rows(sid, title, 2 + a % (sheet.last_data_row() + 2), 1 + b % 2)
@@ -143,7 +154,7 @@ def assert_end_state(stack, *, read: dict[str, tuple[str, dict]], expect: dict[s
 
 # -- the property -------------------------------------------------------------------------------------
 
-action = st.tuples(st.sampled_from(["sort", "sort", "insert", "delete"]), st.sampled_from(TARGETS),
+action = st.tuples(st.sampled_from(["sort", "sort", "insert", "delete", "arrive"]), st.sampled_from(TARGETS),
                    st.integers(0, 20), st.integers(0, 1))
 case_spec = st.tuples(st.sampled_from(WORDS), st.sampled_from(["Berjalan", "Terlambat", "Tepat Waktu"]),
                       st.booleans(),
@@ -162,6 +173,7 @@ case_spec = st.tuples(st.sampled_from(WORDS), st.sampled_from(["Berjalan", "Terl
 def test_a_commit_lands_as_meant_whatever_staff_do_to_the_rows(stack, homes, cases, staff_before, staff_during,
                                                                 fault, n_log):
     reset(stack)
+    ARRIVED.clear()
     env = stack.env
     new = []
     for i, (home, (word, sla, noted, _)) in enumerate(cases):
@@ -208,6 +220,7 @@ def test_a_commit_lands_as_meant_whatever_staff_do_to_the_rows(stack, homes, cas
     assert report.moved == {m.ticket_id: True for m in changes.moves}
     assert report.deleted == len(changes.deletes) and report.missing == []
     assert report.written == len(changes.updates)
+    expect.update({ticket: (tab, cells) for ticket, tab, cells in ARRIVED})  # never lost nor touched
     assert_end_state(stack, read=read, expect=expect)
     for e in changes.log:
         assert log_count(stack, e.kind, e.key) == 1, e
