@@ -37,7 +37,7 @@ from ..model import Contact, StorageUnavailable
 from ..schema import Schema
 from . import sheets_layout as layout
 from .port import (CellUpdate, Changes, CommitReport, ContactRecord, LogEntry, Move, NewCase, Row, StoredCase,
-                   WriteReport)
+                   WriteReport, refuse_foreign_cells)
 from .reconcile import Intent, Place, Plan, Snapshot, plan_repair
 from .sheets_http import AmbiguousWrite, SheetsApiError, SheetsHTTPClient, client_for
 
@@ -672,11 +672,7 @@ class GoogleWorkbook:
         return self.commit(Changes(deletes=list(ticket_ids))).deleted
 
     def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
-        allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
-        for up in changes.updates:
-            bad = set(up.values) - allowed
-            if bad:
-                raise ValueError(f"not allowed to write {sorted(bad)} ({'staff' if staff else 'system'})")
+        refuse_foreign_cells(changes, self.schema, staff=staff)
         for mv in changes.moves:
             if mv.to_tab not in self.schema.opd_keys:
                 raise ValueError(f"unknown tab {mv.to_tab!r}")

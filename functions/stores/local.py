@@ -18,7 +18,7 @@ from typing import Iterator, Sequence
 from ..model import Contact, StorageUnavailable
 from ..schema import Schema
 from .port import (CellUpdate, Changes, CommitReport, ContactRecord, LogEntry, Move, NewCase, Row, StoredCase,
-                   WriteReport)
+                   WriteReport, refuse_foreign_cells)
 
 SCHEMA_VERSION = 1
 RULE_KEYS = ("opd", "topic", "keywords", "exclude")
@@ -200,11 +200,7 @@ class LocalWorkbook:
 
     def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
         """Everything in ONE IMMEDIATE transaction: all of it lands, or (on any error) none."""
-        allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
-        for up in changes.updates:
-            bad = set(up.values) - allowed
-            if bad:
-                raise ValueError(f"not allowed to write {sorted(bad)} ({'staff' if staff else 'system'})")
+        refuse_foreign_cells(changes, self.schema, staff=staff)
         report = CommitReport()
         with self.db.connect(write=True) as conn:
             for up in changes.updates:

@@ -94,6 +94,16 @@ class Changes:
         return bool(self.updates or self.moves or self.deletes or self.log)
 
 
+def refuse_foreign_cells(changes: Changes, schema, *, staff: bool) -> None:
+    """ValueError before anything is written when a commit touches cells that are not its own:
+    staff columns for a job, system columns for the `edit` command (`staff=True`)."""
+    allowed = schema.staff_keys if staff else frozenset(schema.column_keys) - schema.staff_keys
+    for up in changes.updates:
+        bad = set(up.values) - allowed
+        if bad:
+            raise ValueError(f"not allowed to write {sorted(bad)} ({'staff' if staff else 'system'})")
+
+
 @dataclass
 class CommitReport(WriteReport):
     moved: dict[str, bool] = field(default_factory=dict)  # ticket -> now in its new tab

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from functions.schema import Schema
 from functions.stores.port import (CellUpdate, Changes, CommitReport, LogEntry, NewCase, Row, StoredCase,
-                                  WriteReport)
+                                  WriteReport, refuse_foreign_cells)
 
 
 @dataclass
@@ -125,10 +125,7 @@ class MemoryWorkbook:
     def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
         """One request, as the real stores make one transaction / one batchUpdate of it."""
         self.requests["commit"] += 1
-        allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
-        for up in changes.updates:
-            if set(up.values) - allowed:
-                raise ValueError(f"not allowed to write {sorted(set(up.values) - allowed)}")
+        refuse_foreign_cells(changes, self.schema, staff=staff)
         for mv in changes.moves:
             if mv.to_tab not in self.tabs:
                 raise ValueError(f"unknown tab {mv.to_tab!r}")
