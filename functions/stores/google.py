@@ -23,6 +23,7 @@ date-time number format; every string goes in as a literal string (never parsed 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -503,20 +504,15 @@ class GoogleWorkbook:
     def _refresh_index(self) -> None:
         self._locate_all(update_index=True)
 
-    def _locate_all(self, update_index: bool = True, extra: Sequence[str] = (),
-                    extra_out: list | None = None) -> tuple[dict[str, list[Located]], list[str]]:
-        """Fresh header rows + ticket columns of every tab: where each ticket is now.
-
-        `extra` ranges ride along in the same request; their value ranges go to `extra_out`."""
+    def _locate_all(self, update_index: bool = True) -> tuple[dict[str, list[Located]], list[str]]:
+        """Fresh header rows + ticket columns of every tab: where each ticket is now."""
         tabs = self._opd_tabs()
         ranges = []
         for t in tabs:
             col = layout.col_letter(t.columns.get("ticket_id", 0))
             ranges += [f"{t.quoted}!1:1", f"{t.quoted}!{col}:{col}"]
         started = self.clock()
-        result = self.client.batch_get(self.spreadsheet_id, ranges + list(extra))
-        if extra_out is not None:
-            extra_out[:] = result[len(ranges):]
+        result = self.client.batch_get(self.spreadsheet_id, ranges)
         problems: list[str] = []
         where: dict[str, list[Located]] = {}
         for i, tab in enumerate(tabs):
@@ -663,10 +659,6 @@ class GoogleWorkbook:
 
     def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
         return self.commit(Changes(moves=[Move(ticket_id, to_tab, values)])).moved.get(ticket_id, False)
-
-    def move_many(self, moves: Sequence[tuple[str, str, Row]]) -> list[bool]:
-        report = self.commit(Changes(moves=[Move(*m) for m in moves]))
-        return [report.moved.get(ticket, False) for ticket, _, _ in moves]
 
     def delete(self, ticket_ids: Sequence[str]) -> int:
         return self.commit(Changes(deletes=list(ticket_ids))).deleted
@@ -1083,8 +1075,6 @@ def _parse_ids(detail: str) -> dict[str, int]:
 
 
 def hash_text(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 

@@ -441,7 +441,8 @@ def test_many_forwards_cost_constant_requests_and_land_in_their_tabs_after_a_sor
     env.fake.staff_sort(env.spreadsheet_id, "PUTR", 0, True)  # staff reorder the tab before the sweep forwards
     env.fake.reset_counts()
     targets = ["DINKES", "DISHUB", "PDAM", "DINKES", "TRIASE", "BPBD"]
-    assert wb.move_many([(t, to, {"note": "diteruskan"}) for t, to in zip(tickets, targets)]) == [True] * 6
+    moved = wb.commit(Changes(moves=[Move(t, to, {"note": "diteruskan"}) for t, to in zip(tickets, targets)])).moved
+    assert moved == dict.fromkeys(tickets, True)
     # The positions read before the sort were stale: the check after the write saw it and one
     # repair round (a write and its check) put every row where it belongs.
     assert dict(env.fake.counts) == {"spreadsheets.batchUpdate": 2, "values.batchGet": 2}
@@ -449,4 +450,5 @@ def test_many_forwards_cost_constant_requests_and_land_in_their_tabs_after_a_sor
         case = wb.find(t)
         assert case.tab == to and case.row["note"] == "diteruskan"
     assert env.tickets("PUTR") == [A] and env.tickets("DLH") == []
-    assert wb.move_many([(tickets[0], "DINKES", {}), (tickets[1], "DISHUB", {})]) == [True, True]  # already there
+    again = wb.commit(Changes(moves=[Move(tickets[0], "DINKES", {}), Move(tickets[1], "DISHUB", {})])).moved
+    assert again == {tickets[0]: True, tickets[1]: True}  # already there

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from functions.schema import Schema
-from functions.stores.port import (CellUpdate, Changes, CommitReport, LogEntry, NewCase, Row, StoredCase,
+from functions.stores.port import (CellUpdate, Changes, CommitReport, LogEntry, Move, NewCase, Row, StoredCase,
                                   WriteReport, refuse_foreign_cells)
 
 
@@ -72,45 +72,16 @@ class MemoryWorkbook:
         return {tab: [dict(r) for r in rows] for tab, rows in self.tabs.items()}
 
     def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
-        self.requests["update"] += 1
-        allowed = self.schema.staff_keys if staff else frozenset(self.schema.column_keys) - self.schema.staff_keys
-        index = {r["ticket_id"]: r for rows in self.tabs.values() for r in rows}
-        report = WriteReport()
-        for up in updates:
-            bad = set(up.values) - allowed
-            if bad:
-                raise ValueError(f"not allowed to write {sorted(bad)}")
-            row = index.get(up.ticket_id)
-            if row is None:
-                report.missing.append(up.ticket_id)
-                continue
-            row.update(up.values)
-            report.written += 1
-        return report
+        return self._apply("update", Changes(updates=list(updates)), staff)
 
     def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
-        self.requests["move"] += 1
-        if to_tab not in self.tabs:
-            raise ValueError(f"unknown tab {to_tab!r}")
-        hit = self._where(ticket_id)
-        if not hit:
-            return False
-        row = self.tabs[hit[0]].pop(hit[1])
-        row.update(values)
-        self.tabs[to_tab].append(row)
-        return True
+        return self._apply("move", Changes(moves=[Move(ticket_id, to_tab, values)])).moved[ticket_id]
 
     def delete(self, ticket_ids: Sequence[str]) -> int:
-        self.requests["delete"] += 1
-        gone = set(ticket_ids)
-        before = sum(map(len, self.tabs.values()))
-        for tab in self.tabs:
-            self.tabs[tab] = [r for r in self.tabs[tab] if r.get("ticket_id") not in gone]
-        return before - sum(map(len, self.tabs.values()))
+        return self._apply("delete", Changes(deletes=list(ticket_ids))).deleted
 
     def log_add(self, entry: LogEntry) -> bool:
-        self.requests["log_add"] += 1
-        return self._log(entry)
+        return self._apply("log_add", Changes(log=[entry])).logged == 1
 
     def _log(self, entry: LogEntry) -> bool:
         if (entry.kind, entry.key) in self.log:
@@ -119,12 +90,14 @@ class MemoryWorkbook:
         return True
 
     def log_add_many(self, entries: Sequence[LogEntry]) -> int:
-        self.requests["log_add_many"] += 1
-        return sum(self._log(e) for e in entries)
+        return self._apply("log_add_many", Changes(log=list(entries))).logged
 
     def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
         """One request, as the real stores make one transaction / one batchUpdate of it."""
-        self.requests["commit"] += 1
+        return self._apply("commit", changes, staff)
+
+    def _apply(self, counted_as: str, changes: Changes, staff: bool = False) -> CommitReport:
+        self.requests[counted_as] += 1
         refuse_foreign_cells(changes, self.schema, staff=staff)
         for mv in changes.moves:
             if mv.to_tab not in self.tabs:
