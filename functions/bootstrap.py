@@ -133,7 +133,7 @@ def _default_messenger(settings: Settings):
         from .messaging.graph import GraphMessenger
 
         if settings.whatsapp_access_token and not settings.whatsapp_phone_number_id:
-            raise ConfigError("WHATSAPP_PHONE_NUMBER_ID is required when WHATSAPP_ACCESS_TOKEN is set")
+            raise ConfigError("WHATSAPP_PHONE_NUMBER_ID wajib diisi bila WHATSAPP_ACCESS_TOKEN diatur")
         return GraphMessenger.from_settings(settings)
     return OutboxMessenger(settings.outbox_dir)
 

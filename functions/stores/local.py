@@ -32,7 +32,7 @@ def prepare_dir(directory: Path) -> Path:
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
-        raise StorageUnavailable(f"data directory {str(directory)!r} is not writable: {e.strerror or e}") from e
+        raise StorageUnavailable(f"folder data {str(directory)!r} tidak dapat ditulisi: {e.strerror or e}") from e
     return directory
 
 
@@ -295,6 +295,7 @@ CREATE TABLE IF NOT EXISTS contacts (
   email TEXT NOT NULL DEFAULT '', anonymous INTEGER NOT NULL DEFAULT 0, received_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS contacts_by_user ON contacts (channel_user_id, received_at);
 CREATE INDEX IF NOT EXISTS contacts_by_phone ON contacts (phone);
+CREATE TABLE IF NOT EXISTS full_texts (ticket_id TEXT PRIMARY KEY, text TEXT NOT NULL);
 """
 
 
@@ -316,6 +317,17 @@ class LocalContactBook:
                 (record.ticket_id, record.channel, c.name, c.phone, c.channel_user_id, c.email,
                  int(c.anonymous), record.received_at.isoformat()),
             )
+
+    def keep_text(self, ticket_id: str, text: str) -> None:
+        """The whole text of a complaint too long for a cell (the OPD row shows it cut)."""
+        with self.db.connect(write=True) as conn:
+            conn.execute("INSERT INTO full_texts (ticket_id, text) VALUES (?, ?) ON CONFLICT(ticket_id)"
+                         " DO UPDATE SET text = excluded.text", (ticket_id, text))
+
+    def full_text(self, ticket_id: str) -> str | None:
+        with self.db.connect() as conn:
+            row = conn.execute("SELECT text FROM full_texts WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        return row[0] if row else None
 
     @staticmethod
     def _record(row: tuple) -> ContactRecord:

@@ -135,7 +135,7 @@ def test_unknown_backend_is_a_clear_error(cli_env):
 def test_unwritable_data_dir_is_a_clear_error(cli_env, tmp_path):
     (tmp_path / "blocker").write_text("x")
     result = run({**cli_env, "KMC_DATA_DIR": str(tmp_path / "blocker" / "data")}, "bootstrap", check_ok=False)
-    assert result.returncode == 3 and "not writable" in result.stderr
+    assert result.returncode == 3 and "tidak dapat ditulisi" in result.stderr
 
 
 def test_forget_erases_personal_data(seeded):
