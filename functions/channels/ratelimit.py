@@ -117,5 +117,19 @@ class RateLimiter:
             self._buckets.clear()
 
 
+def shared_limiter(svc, name: str, burst: int, window: float) -> RateLimiter:
+    """The instance's limiter of that name (kept with the services, so each app/test has its
+    own; the status page and Open311 share `status-miss`: one budget for guessing tickets)."""
+    key = f"ratelimit:{name}"
+    if key not in svc.extras:
+        svc.extras[key] = RateLimiter(burst, window)
+    return svc.extras[key]
+
+
+# Ticket look-ups that find nothing, per client (status page and Open311 together): enough for
+# typos, too few to guess tickets.
+MISS_BURST, MISS_WINDOW_SECONDS = 20, 3600
+
+
 def retry_minutes(seconds: float) -> int:
     return max(1, math.ceil(seconds / 60))

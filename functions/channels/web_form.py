@@ -22,10 +22,10 @@ from .. import tickets
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
 from ..text import MAX_TEXT_CHARS, clean_line, clean_text, normalise_phone, thousands, valid_phone
-from ..web import subpath
+from ..web import PAGE_HEADERS, subpath
 from . import csrf, honeypot
 from .public_case import format_wib, public_case, sla_phrase
-from .ratelimit import RateLimiter, client_key, retry_minutes
+from .ratelimit import MISS_BURST, MISS_WINDOW_SECONDS, RateLimiter, client_key, retry_minutes, shared_limiter
 
 MOUNT = "/form"
 TEMPLATES = Path(__file__).resolve().parent / "form_templates"
@@ -37,20 +37,9 @@ MAX_PLACE_CHARS = 200
 # Posts per client address: a burst of 10, then one every 6 minutes (CGNAT puts many
 # citizens behind one address, so this stays generous).
 SUBMIT_BURST, SUBMIT_WINDOW_SECONDS = 10, 3600
-# Status look-ups that find nothing: enough for typos, too few to guess tickets.
-MISS_BURST, MISS_WINDOW_SECONDS = 20, 3600
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
-SECURITY_HEADERS = {
-    "Content-Type": "text/html; charset=utf-8",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    # same-origin keeps the browser's Origin header on our own POSTs (the CSRF fallback)
-    # and keeps ticket numbers in our URLs away from other sites.
-    "Referrer-Policy": "same-origin",
-}
+SECURITY_HEADERS = PAGE_HEADERS
 
 
 @cache
@@ -94,10 +83,7 @@ def handle_form(request, svc):
 
 def limiter(svc, name: str, burst: int, window: float) -> RateLimiter:
     """The instance's limiter (kept with the services so each app/test has its own)."""
-    key = f"ratelimit:{name}"
-    if key not in svc.extras:
-        svc.extras[key] = RateLimiter(burst, window)
-    return svc.extras[key]
+    return shared_limiter(svc, name, burst, window)
 
 
 class _View:
