@@ -70,4 +70,6 @@ def run_job(request, svc, name: str, job):
         log("ERROR", "job failed: storage unavailable", job=name, error=str(e))
         return error_reply("Penyimpanan sedang tidak tersedia; job akan dicoba lagi.", 503)
     log("INFO", "job done", job=name, ms=round((time.perf_counter() - started) * 1000))
+    if getattr(report, "busy", False):  # another run holds the job: Cloud Scheduler may retry later
+        return json_reply({"job": name, "summary": report.summary(), "dry_run": dry_run, "busy": True}, 409)
     return json_reply({"job": name, "summary": report.summary(), "dry_run": dry_run})

@@ -49,8 +49,18 @@ class DailyReport:
     opd_sent: dict[str, int] = field(default_factory=dict)  # OPD -> overdue cases listed in its email
     monthly: str = ""  # the attachment's file name on the 1st of a month
     email_bytes: int = 0
+    busy: bool = False  # another daily was running: this one did nothing (services/lease.py)
+    dry_run: bool = False
 
     def summary(self) -> str:
+        if self.busy:
+            return f"daily {self.day}: daily lain sedang berjalan; yang ini tidak mengirim apa pun"
+        if self.dry_run:
+            return (f"daily {self.day} (uji coba, tidak ada yang dikirim atau ditulis): "
+                    f"{len(self.marked_overdue)} aduan akan ditandai Terlambat; "
+                    + ("rekap sudah dikirim sebelumnya" if self.already_sent else
+                       f"rekap akan dikirim ke {', '.join(self.sent_to) or '-'}")
+                    + (f"; daftar terlambat akan dikirim ke {len(self.opd_sent)} kepala OPD" if self.opd_sent else ""))
         if self.already_sent and not self.opd_sent:
             return (f"daily {self.day}: {len(self.marked_overdue)} aduan ditandai Terlambat; "
                     "rekap sudah dikirim sebelumnya; tidak ada yang dikirim ulang")
@@ -120,7 +130,7 @@ def run_daily(
     monthly: bool | None = None,
 ) -> DailyReport:
     day = now.date().isoformat()
-    report = DailyReport(day)
+    report = DailyReport(day, dry_run=dry_run)
     tabs = workbook.read_all()
     updates = overdue_updates(tabs, now, sla_hours, deadline)
     report.marked_overdue = [u.ticket_id for u in updates]

@@ -1,9 +1,10 @@
 """The scheduled jobs as the entry points and the CLI call them: one function per job."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .daily import DailyReport, run_daily
+from .lease import exclusive
 from .reminders import send_reminders
 from .sweep import SweepReport, plan_sweep, settle_sweep
 
@@ -29,9 +30,23 @@ def locator(svc):
     return lambda tab, ticket: ("", f"python main.py sheet show {tab}")
 
 
+# How long a run holds its lease on a store without a lock of its own (Google Sheets); a run
+# that crashed is overtaken after this (services/lease.py).
+SWEEP_LEASE = timedelta(minutes=20)
+DAILY_LEASE = timedelta(minutes=60)
+
+
 def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> SweepReport:
-    """read_all, judge, remind, answer citizens, then ONE commit of everything written."""
+    """read_all, judge, remind, answer citizens, then ONE commit of everything written; one
+    sweep at a time (an overlapping one does nothing, so no citizen is answered twice)."""
     now = now or svc.now()
+    if dry_run:
+        return _sweep(svc, now, dry_run=True)
+    with exclusive(svc.workbook, "sweep", now=now, ttl=SWEEP_LEASE) as held:
+        return _sweep(svc, now) if held else SweepReport(busy=True)
+
+
+def _sweep(svc, now: datetime, *, dry_run: bool = False) -> SweepReport:
     tabs = svc.workbook.read_all()  # one read serves the sweep, the reminders and the replies
     plan = plan_sweep(tabs, now=now, sla_hours=svc.settings.sla_hours, dry_run=dry_run,
                       deadline=deadline_of(svc), titles=svc.titles)
@@ -47,11 +62,20 @@ def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Swe
     report.reminded = reminders.sent
     report.problems += reminders.problems
     report.replies = replies
+    report.dry_run = dry_run
     return report
 
 
 def daily_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> DailyReport:
+    """The daily; one at a time, so overlapping runs send one digest per date."""
     now = now or svc.now()
+    if dry_run:
+        return _daily(svc, now, dry_run=True)
+    with exclusive(svc.workbook, "daily", now=now, ttl=DAILY_LEASE) as held:
+        return _daily(svc, now) if held else DailyReport(now.date().isoformat(), busy=True)
+
+
+def _daily(svc, now: datetime, *, dry_run: bool = False) -> DailyReport:
     to = svc.settings.digest_to or ("pimpinan@localhost",)
     return run_daily(
         svc.workbook, svc.mailer, now=now, sla_hours=svc.settings.sla_hours, titles=svc.titles,

@@ -43,9 +43,13 @@ class SweepReport:
     writes: int = 0
     reminded: dict[str, list[str]] = field(default_factory=dict)  # OPD key -> tickets in its reminder
     replies: Any = None  # ReplyReport of the answers sent to citizens after the sweep
+    busy: bool = False  # another sweep was running: this one did nothing (services/lease.py)
+    dry_run: bool = False
 
     def summary(self) -> str:
-        text = (
+        if self.busy:
+            return "sweep: sweep lain sedang berjalan; yang ini tidak melakukan apa pun"
+        text = ("sweep (uji coba, tidak ada yang ditulis atau dikirim): " if self.dry_run else "") + (
             f"sweep: {len(self.responded)} tanggapan baru, {len(self.erased)} tanggapan dihapus, "
             f"{len(self.forwarded)} diteruskan, {len(self.problems)} masalah, {self.writes} baris diperbarui"
         )

@@ -997,8 +997,9 @@ class GoogleWorkbook:
     def log_has(self, kind: str, key: str) -> bool:
         return (kind, key) in self._fresh_log()
 
-    def log_entries(self, kind: str | None = None) -> list[LogEntry]:
-        entries = [e for e in self._fresh_log().values()
+    def log_entries(self, kind: str | None = None, *, fresh: bool = False) -> list[LogEntry]:
+        """`fresh`: read the Log now, not from the instance cache (a job lease's read-back)."""
+        entries = [e for e in self._fresh_log(force=fresh).values()
                    if (e.kind == kind if kind is not None else e.kind != TAB_IDS_LOG)]
         return sorted(entries, key=lambda e: e.at)
 

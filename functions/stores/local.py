@@ -8,6 +8,8 @@ contact spreadsheet is separate. Every write is one IMMEDIATE transaction with
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 from contextlib import contextmanager
 from functools import lru_cache
@@ -244,6 +246,29 @@ class LocalWorkbook:
             q = "SELECT kind, key, at, detail FROM log" + (" WHERE kind = ?" if kind else "") + " ORDER BY at, rowid"
             rows = conn.execute(q, (kind,) if kind else ()).fetchall()
         return [LogEntry(k, key, datetime.fromisoformat(at), d) for k, key, at, d in rows]
+
+    @contextmanager
+    def job_lock(self, name: str) -> Iterator[bool]:
+        """True while this caller alone runs job `name` (see services/lease.py): an exclusive,
+        non-blocking `flock` on a file beside the database. It holds across threads (each call
+        opens its own file description) and processes, and the kernel drops it when a process
+        dies, so a crashed run never blocks the next one."""
+        import fcntl
+
+        path = self.db.path.with_name(f".job-{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise StorageUnavailable(f"kunci job {name} tidak dapat dibuat: {e.strerror or e}") from e
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # closing the description releases the lock
 
     def cell_usage(self) -> tuple[int, int]:
         """(cells, 10,000,000) as the Google sheet would count them: rows + header x columns."""
