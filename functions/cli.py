@@ -152,9 +152,10 @@ def _dispatch(args, env) -> int:
 
         return main_archive(svc, args.before)
     if command == "forget":
+        from .services.archive import existing_archives
         from .services.privacy import forget
 
-        tickets = forget(svc.workbook, svc.contacts, args.who, settings.ticket_prefix)
+        tickets = forget(svc.workbook, svc.contacts, args.who, settings.ticket_prefix, existing_archives(svc))
         if not tickets:
             print("Tidak ada data pribadi yang cocok dengan tiket/nomor itu.", file=sys.stderr)
             return 1

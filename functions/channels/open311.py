@@ -499,6 +499,10 @@ def get_request(svc, ident: str, misses: "_Misses | None" = None) -> dict:
         misses.check()
     ticket = tickets.parse_ticket(ident, svc.settings.ticket_prefix)
     stored = svc.workbook.find(ticket) if ticket else None
+    if stored is None and ticket:
+        from ..services.archive import find_archived
+
+        stored = find_archived(svc, ticket)  # closed cases moved to the yearly archive
     if stored is None:
         if misses:
             misses.miss()

@@ -29,6 +29,10 @@ STATUS_MEANING = {
     str(Status.DONE): "Petugas menyatakan aduan sudah selesai ditangani.",
     str(Status.NOT_OURS): "Aduan bukan kewenangan instansi ini; lihat tanggapan petugas.",
 }
+# Staff may type any text into the Status dropdown (`Beres`): the case then counts as open
+# everywhere (status page, Open311 `open`, the digest lists it as a problem for KMC).
+UNKNOWN_STATUS_MEANING = ("Status ini ditulis petugas di luar pilihan baku; aduan dianggap masih berjalan "
+                          "sampai petugas memilih Selesai atau Bukan Wewenang.")
 SLA_MEANING = {
     str(Sla.RUNNING): "Batas waktu tanggapan belum lewat.",
     str(Sla.OVERDUE): "Batas waktu sudah lewat dan belum ada tanggapan.",
@@ -97,7 +101,7 @@ class PublicCase:
 
     @property
     def status_meaning(self) -> str:
-        return STATUS_MEANING.get(self.status, "")
+        return STATUS_MEANING.get(self.status, UNKNOWN_STATUS_MEANING if self.status else "")
 
     @property
     def sla_meaning(self) -> str:

@@ -270,6 +270,10 @@ class _View:
                               "Coba lagi nanti.")
         try:
             stored = self.svc.workbook.find(ticket) if ticket else None
+            if stored is None and ticket:
+                from ..services.archive import find_archived
+
+                stored = find_archived(self.svc, ticket)  # closed cases moved to the yearly archive
         except StorageUnavailable as e:
             log("ERROR", "status page: storage unavailable", error=str(e))
             return self.error(503, "Coba lagi sebentar lagi",

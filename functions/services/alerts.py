@@ -19,6 +19,10 @@ from ..mail.port import Mailer, OutgoingMail
 from ..model import OUTSIDE, TRIAGE
 from ..schema import Schema
 
+# Where staff answer when the store is local (no link to send: a file:/// path on the server
+# means nothing to the reader).
+LOCAL_SHEET = "lokal: jalankan python main.py sheet show di server KMC"
+
 
 @dataclass(frozen=True)
 class AlertItem:
@@ -128,7 +132,7 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
             f"Batas tanggapan: {e(_when(item.deadline, tz))}</small></li>")
     footer = [
         f"Tanggapan diisi pada tab \"{title}\" di lembar kerja KMC Aduan (kolom Status dan "
-        f"Tanggapan): {sheet_url}",
+        f"Tanggapan): {sheet_url or LOCAL_SHEET}",
     ]
     if note:
         footer.append(note)
@@ -138,7 +142,8 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
     body = (
         f"<p>{e(greeting)}</p><p>{e(intro)}</p><ol>{''.join(blocks)}</ol>"
         f"<p>Tanggapan diisi pada tab <b>{e(title)}</b> di "
-        f"<a href=\"{e(sheet_url, quote=True)}\">lembar kerja KMC Aduan</a> "
+        + (f"<a href=\"{e(sheet_url, quote=True)}\">lembar kerja KMC Aduan</a> " if sheet_url
+           else f"lembar kerja KMC Aduan ({e(LOCAL_SHEET)}) ") +
         f"(kolom Status dan Tanggapan).</p>"
         + (f"<p><small>{e(note)}</small></p>" if note else "")
         + "<p><small>Email ini dikirim otomatis oleh KMC Aduan (Ketapang Media Center).</small></p>"

@@ -25,7 +25,8 @@ from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator
 from ..digest.render import render_digest, render_opd_overdue
 from ..logs import log
 from ..mail.port import Attachment, InlineImage, Mailer, OutgoingMail, compose
-from ..model import Sla, is_withdrawn
+from ..model import Sla, Status, is_withdrawn
+from ..text import excerpt
 from ..stores.port import CellUpdate, LogEntry, Workbook
 from .logbook import DIGEST, PROBLEM, add_many
 from .sweep import case_deadline
@@ -96,6 +97,23 @@ def overdue_updates(tabs: dict[str, list[dict]], now: datetime, sla_hours: float
     return updates
 
 
+KNOWN_STATUSES = frozenset(str(s).lower() for s in Status)
+
+
+def unknown_statuses(tabs: dict[str, list[dict]], titles: Mapping[str, str]) -> list[str]:
+    """Cases whose Status staff typed outside the dropdown (`Beres`): listed in every digest
+    until fixed; they count as open (status page, Open311) meanwhile."""
+    out = []
+    for tab, rows in tabs.items():
+        for row in rows:
+            status = " ".join(str(row.get("status") or "").split())
+            ticket = str(row.get("ticket_id") or "").strip()
+            if ticket and status and status.lower() not in KNOWN_STATUSES:
+                out.append(f"{ticket} ({titles.get(tab, tab)}): Status \"{excerpt(status, 40)}\" bukan pilihan baku "
+                           f"({', '.join(str(s) for s in Status)}); aduan dihitung masih berjalan.")
+    return out
+
+
 def capacity_of(workbook: Workbook) -> Capacity | None:
     usage = getattr(workbook, "cell_usage", None)
     if not callable(usage):
@@ -158,7 +176,8 @@ def run_daily(
     recorded = [e.detail for e in fresh]
 
     digest = build_digest(tabs, titles, now, locate=locate)
-    digest.problems.extend(dict.fromkeys(recorded + report.problems))  # the same note once
+    statuses = unknown_statuses(tabs, titles)
+    digest.problems.extend(dict.fromkeys(recorded + report.problems + statuses))  # the same note once
     digest.capacity = capacity_of(workbook)
     report.digest = digest
 
