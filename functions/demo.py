@@ -7,6 +7,7 @@ sweep and the daily job run. Prints what happened and where to look.
 from __future__ import annotations
 
 import contextlib
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -63,6 +64,12 @@ class DemoClock:
 def run_demo(data_dir: str | None, settings: Settings) -> int:
     """Run the tour; structured logs go to `demo.log` in the data dir so the story stays readable."""
     directory = Path(data_dir or settings.extra.get("KMC_DATA_DIR") or tempfile.mkdtemp(prefix="kmc-demo-"))
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        # fictitious cases (and a digest marked sent for today) must never mix with real ones
+        print(f"Demo tidak dijalankan: folder data {directory} tidak kosong (mungkin berisi aduan sungguhan). "
+              "Jalankan demo tanpa KMC_DATA_DIR dan tanpa --data-dir (folder sementara baru dibuat), "
+              "atau pilih folder baru yang kosong.", file=sys.stderr)
+        return 2
     directory.mkdir(parents=True, exist_ok=True)
     settings = replace(
         settings, backend="local", data_dir=directory, smtp_host="", whatsapp_access_token="",
