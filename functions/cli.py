@@ -165,6 +165,8 @@ def _dispatch(args, env) -> int:
 
 
 def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
+    from .timefmt import list_wib
+
     tabs = svc.workbook.read_all()
     if tab:
         if tab not in tabs:
@@ -184,7 +186,7 @@ def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
             continue
         print(f"== {titles.get(key, key)} [{key}] — {len(rows)} aduan")
         for r in rows:
-            received = r["received_at"].strftime("%d/%m %H:%M") if isinstance(r.get("received_at"), datetime) else "-"
+            received = list_wib(r["received_at"]) if isinstance(r.get("received_at"), datetime) else "-"
             text = " ".join(str(r.get("text", "")).split())[:60]
             print(f"  {r['ticket_id']}  {received}  {r.get('status', ''):<14} {r.get('sla', ''):<21} {text}")
     empty = [k for k, rows in tabs.items() if not rows]

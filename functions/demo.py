@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .config import Settings
 from .model import Channel, Complaint, Contact
+from .timefmt import long_wib
 
 # (hours after start, channel, name, phone, text)
 DEMO_COMPLAINTS = [
@@ -120,7 +121,7 @@ def _tour(directory: Path, settings: Settings) -> int:
         print(f"   +{hours:>4.0f} jam  {ticket} dijawab ({status}); {sweep.summary()}")
 
     clock.moment = start + timedelta(days=3, hours=-1)  # 07:00 WIB, three days later
-    print(f"4. Jam dimajukan ke {clock.moment:%Y-%m-%d %H:%M} WIB (lewat 2 x 24 jam) / clock moved past 48 h")
+    print(f"4. Jam dimajukan ke {long_wib(clock.moment)} (lewat 2 x 24 jam) / clock moved past 48 h")
     print(f"   {sweep_job(svc).summary()}")
     daily = daily_job(svc)
     print(f"   {daily.summary()}")

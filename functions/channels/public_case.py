@@ -12,6 +12,7 @@ from datetime import datetime
 
 from ..model import OUTSIDE, TRIAGE, Sla, Status
 from ..schema import Schema
+from ..timefmt import long_wib
 from ..stores.port import StoredCase
 
 DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
@@ -51,14 +52,8 @@ def _canonical(value: str, known) -> str:
 
 
 def format_wib(moment: datetime | None, tz=None) -> str:
-    """`Kamis, 5 November 2026 pukul 08.30 WIB`: Indonesian, independent of the OS locale."""
-    if moment is None:
-        return ""
-    if tz is not None:
-        moment = moment.astimezone(tz)
-    zone = moment.tzname() or ""
-    return (f"{DAYS[moment.weekday()]}, {moment.day} {MONTHS[moment.month - 1]} {moment.year} "
-            f"pukul {moment:%H.%M}{' ' + zone if zone else ''}")
+    """`Kamis, 5 November 2026 pukul 08.30 WIB` (functions/timefmt.py)."""
+    return long_wib(moment, tz)
 
 
 def sla_phrase(hours: float) -> str:

@@ -18,6 +18,7 @@ from ..logs import log
 from ..mail.port import Mailer, OutgoingMail
 from ..model import OUTSIDE, TRIAGE
 from ..schema import Schema
+from ..timefmt import short_wib
 
 # Where staff answer when the store is local (no link to send: a file:/// path on the server
 # means nothing to the reader).
@@ -73,7 +74,7 @@ def _when(moment: datetime | None, tz) -> str:
     if moment is None:
         return "-"
     local = moment.astimezone(tz)
-    return f"{local:%d-%m-%Y %H:%M} {local.tzname()}"
+    return short_wib(local)
 
 
 def _where(channel: str) -> str:

@@ -20,6 +20,7 @@ from ..digest.data import FORWARD_ENTRY
 from ..model import TRIAGE, Sla, Status
 from ..stores.port import Changes, CommitReport, LogEntry, Move, Row, Workbook
 from ..text import excerpt
+from ..timefmt import list_wib, short_wib
 from .logbook import PROBLEM, add_many
 
 ERASED_NOTE = "Tanggapan dihapus petugas; waktu tanggapan pertama tetap dicatat."
@@ -149,7 +150,7 @@ def forward_values(row: Row, from_tab: str, to_tab: str, now: datetime, sla_hour
     due = case_deadline(row, sla_hours, deadline)
     if due is not None and now > due and not row.get("responded_at"):
         entry += " (lewat batas)"
-    note = f"Diteruskan dari {titles.get(from_tab, from_tab)} pada {now:%d/%m/%Y %H:%M}"
+    note = f"Diteruskan dari {titles.get(from_tab, from_tab)} pada {short_wib(now)}"
     previous_answer = str(row.get("response") or "").strip()
     if previous_answer:
         note += f"; tanggapan sebelumnya: \"{excerpt(previous_answer, 120)}\""
@@ -239,7 +240,7 @@ def plan_sweep(
             elif event == "erased":
                 report.erased.append(ticket)
                 text = (f"{ticket} ({titles.get(tab, tab)}): tanggapan dihapus petugas setelah tercatat "
-                        f"pada {row['responded_at']:%d/%m %H:%M}; waktu tanggapan pertama tetap dipakai.")
+                        f"pada {list_wib(row['responded_at'])}; waktu tanggapan pertama tetap dipakai.")
                 report.problems.append(text)
                 changes.log.append(LogEntry(PROBLEM, f"{ticket}:erased", now, text))
             if cells:
