@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--dry-run", action="store_true", help="print what would be done, write nothing")
         elif name == "sheet":
             p.add_argument("action", choices=["show"])
-            p.add_argument("tab", nargs="?", help="OPD key (e.g. PUTR, TRIASE)")
+            p.add_argument("tab", nargs="?", help="OPD key or tab title (e.g. PUTR, putr, TRIASE)")
             p.add_argument("--json", action="store_true")
         elif name == "edit":
             p.add_argument("ticket")
@@ -111,6 +111,9 @@ def _dispatch(args, env) -> int:
         from .server import serve
 
         return serve(settings, host=args.host, port=args.port, scheduler=not args.no_scheduler)
+    if command not in CREATES_STORE and missing_store(settings):
+        print(missing_store(settings), file=sys.stderr)
+        return 2
     svc = build(settings)
     if command == "bootstrap":
         from .services.setup import bootstrap_workbook
@@ -164,15 +167,39 @@ def _dispatch(args, env) -> int:
     raise AssertionError(command)
 
 
+def tab_key(typed: str, tabs, titles: dict[str, str]) -> str | None:
+    """An OPD key from what the operator typed: the key in any case (`putr`) or the tab title."""
+    wanted = " ".join(typed.split()).casefold()
+    for key in tabs:
+        if wanted in {key.casefold(), " ".join(titles.get(key, key).split()).casefold()}:
+            return key
+    return None
+
+
+# Commands that may start a store from nothing; every other one needs the data dir to hold one,
+# so a misspelled KMC_DATA_DIR is refused instead of becoming an empty store (and an all-zero digest).
+CREATES_STORE = {"serve", "demo", "bootstrap"}
+
+
+def missing_store(settings: Settings) -> str:
+    """An Indonesian message when the local data dir holds no workbook yet, else ""."""
+    if settings.backend != "local" or (settings.data_dir / "workbook.sqlite").exists():
+        return ""
+    return (f"Folder data {str(settings.data_dir)!r} belum berisi data KMC Aduan (workbook.sqlite tidak ada). "
+            "Periksa ejaan KMC_DATA_DIR, atau buat data baru dengan `python main.py bootstrap`.")
+
+
 def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
     from .timefmt import list_wib
 
     tabs = svc.workbook.read_all()
     if tab:
-        if tab not in tabs:
+        key = tab_key(tab, tabs, svc.titles)
+        if key is None:
             print(f"Tab {tab!r} tidak ada. Tab yang ada: {', '.join(tabs)}", file=sys.stderr)
             return 2
-        tabs = {tab: tabs[tab]}
+        tab = key
+        tabs = {key: tabs[key]}
     if as_json:
         def cell(v):
             return v.isoformat() if isinstance(v, datetime) else ("" if v is None else v)
