@@ -116,12 +116,16 @@ def _handler():
 
     class RedactingHandler(WSGIRequestHandler):
         def log_request(self, code="-", size="-"):
-            line = self.requestline
+            line, path = self.requestline, getattr(self, "path", None)
             self.requestline = redact(line)
+            if path is not None:
+                self.path = redact(path)
             try:
                 super().log_request(code, size)
             finally:
                 self.requestline = line
+                if path is not None:
+                    self.path = path
 
     return RedactingHandler
 
