@@ -607,3 +607,26 @@ def test_25_without_root_or_sudo_it_says_what_to_install(tmp_path):
 def test_25_pytest_s_exit_code_is_the_script_s(tmp_path):
     result, _ = _run_test_sh(tmp_path, have=("chromium", "shellcheck"), uid=1000, python_exit=5)
     assert result.returncode == 5
+
+
+def test_26_on_google_sheets_an_over_long_text_is_kept_whole_in_the_private_spreadsheet(clock):
+    from functions.services.intake import IntakePolicy, submit_complaint
+    from functions.routing import load_rules, route
+    from functions.model import Sentiment
+    from tests.adapters.sheets_env import sheets_env
+
+    with sheets_env() as env:
+        wb, contacts = env.workbook(), env.contacts()
+        wb.bootstrap()
+        contacts.bootstrap()
+        text = "jalan rusak di Desa Sungai Awan " + "x" * 999_968
+        receipt = submit_complaint(
+            Complaint(text, Channel.WHATSAPP, clock(), Contact("Budi", "081234567801", "6281234567801"),
+                      source_id="wamid.long"),
+            workbook=wb, contacts=contacts, route=lambda t: route(t, load_rules()),
+            classify=lambda t: (Sentiment.NEGATIVE, 0.9), policy=IntakePolicy("KMC", 48))
+        cell = wb.find(receipt.ticket_id).row["text"]
+        assert len(cell) <= 50_000 and cell.endswith("…[dipotong, 1.000.000 karakter]")
+        assert env.contacts().full_text(receipt.ticket_id) == text  # another instance reads it back
+        tab = env.fake.values(env.contacts_id, "Teks Lengkap")
+        assert tab[0] == ["No. Tiket", "Bagian", "Teks"] and all(len(r[2]) <= 50_000 for r in tab[1:])
