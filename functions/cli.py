@@ -35,6 +35,9 @@ def parse_now(value: str | None, settings: Settings) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidComplaint(f"--now bukan waktu ISO 8601 yang valid: {value!r}", "now") from None
+    if not datetime(2000, 1, 1) <= moment.replace(tzinfo=None) <= datetime(2100, 1, 1):
+        # a job at year 1 or 9999 ends in an overflow (or a digest dated 9999): refused up front
+        raise InvalidComplaint(f"--now di luar rentang yang didukung (2000..2099): {value!r}", "now")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=settings.tz)
     return moment.astimezone(settings.tz)

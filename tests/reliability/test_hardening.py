@@ -630,3 +630,12 @@ def test_26_on_google_sheets_an_over_long_text_is_kept_whole_in_the_private_spre
         assert env.contacts().full_text(receipt.ticket_id) == text  # another instance reads it back
         tab = env.fake.values(env.contacts_id, "Teks Lengkap")
         assert tab[0] == ["No. Tiket", "Bagian", "Teks"] and all(len(r[2]) <= 50_000 for r in tab[1:])
+
+
+@pytest.mark.parametrize("now", ["0001-01-01", "9999-12-31T23:00"])
+def test_beyond_the_list_a_job_clock_out_of_range_is_refused_not_a_traceback(seeded_env, now):
+    """Same class as items 10 and 16: `--now` at year 1 overflowed, at 9999 mailed a digest."""
+    for job in ("sweep", "daily"):
+        result = cli(seeded_env, job, "--now", now)
+        assert result.returncode == 2 and "Traceback" not in result.stderr and "--now" in result.stderr
+    assert not (Path(seeded_env["KMC_DATA_DIR"]) / "outbox").exists()
