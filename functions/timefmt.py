@@ -49,15 +49,16 @@ def long_wib(moment: datetime | None, tz=None) -> str:
     return f"{DAYS[moment.weekday()]}, {moment.day} {MONTHS[moment.month - 1]} {moment.year} pukul {jam(moment)}"
 
 
-def short_wib(moment: datetime | None, tz=None) -> str:
+def _dated(moment: datetime | None, tz, date_format: str) -> str:
     if moment is None:
         return ""
     moment = _local(moment, tz)
-    return f"{moment:%d/%m/%Y} {jam(moment)}"
+    return f"{moment.strftime(date_format)} {jam(moment)}"
+
+
+def short_wib(moment: datetime | None, tz=None) -> str:
+    return _dated(moment, tz, "%d/%m/%Y")
 
 
 def list_wib(moment: datetime | None, tz=None) -> str:
-    if moment is None:
-        return ""
-    moment = _local(moment, tz)
-    return f"{moment:%d/%m} {jam(moment)}"
+    return _dated(moment, tz, "%d/%m")
