@@ -175,3 +175,20 @@ def test_a_sheet_lease_is_released_after_the_run_and_expires_after_a_crash():
         assert claim(env.workbook(), "sweep", "crashed", RECEIVED + timedelta(minutes=2), ttl) is not None
         assert claim(env.workbook(), "sweep", "next", RECEIVED + timedelta(minutes=30), ttl) is None
         assert claim(env.workbook(), "sweep", "next", RECEIVED + timedelta(minutes=63), ttl) is not None
+
+
+# -- same class, checked: overlapping media runs ---------------------------------------------------
+# The media job alerts only for cases it created, and the store creates each ticket once, so it
+# needs no lease; this guard (which also passes on the code before issue 16) keeps it that way.
+
+from tests.e2e.test_feeds_loopback import server  # noqa: E402,F401 - the loopback news sites
+
+
+def test_four_media_processes_at_once_alert_each_head_once(cli_env, server):  # noqa: F811
+    env = dict(cli_env, KMC_MEDIA_FEEDS=server.url("/tribun/rss"), KMC_FEEDS_ALLOW_PRIVATE="true")
+    subprocess.run([sys.executable, "main.py", "bootstrap"], cwd=ROOT, env=env, check=True, capture_output=True,
+                   timeout=120)
+    results = _in_parallel(env, 4, "media", "--now", "2026-11-02T08:00")
+    assert all(r.returncode == 0 for r in results), [r.stderr[-300:] for r in results]
+    alerts = sorted((Path(env["KMC_DATA_DIR"]) / "outbox").glob("*alert*.eml"))
+    assert len(alerts) == 2  # PUTR and DLH, once each (as one run alone sends)
