@@ -15,6 +15,7 @@ import hmac
 from datetime import datetime, timedelta
 
 from .. import tickets
+from ..model import TRIAGE, Channel, Sla, Status
 
 _MINUTE_BITS, _MAC_BITS = 11, 14
 
@@ -49,3 +50,19 @@ def issued_at(key: bytes, ticket: str, tz) -> datetime | None:
     if minute >= 24 * 60 or not hmac.compare_digest(str(tag), str(_mac(key, f"{day}|{minute}", _MAC_BITS))):
         return None
     return date.replace(tzinfo=tz) + timedelta(minutes=minute)
+
+
+def fake_case(svc, ticket: str, received: datetime):
+    """What the public sees of a honeypot ticket: a new web-form case waiting in KMC triage."""
+    from .public_case import PublicCase, _agency
+
+    return PublicCase(ticket, TRIAGE, _agency(svc.schema, TRIAGE), "", str(Channel.WEB_FORM), str(Status.NEW),
+                      str(Sla.RUNNING), received, received + timedelta(hours=svc.settings.sla_hours), "", None)
+
+
+def recognise(svc, ticket: str):
+    """The fake case of a honeypot ticket issued by this deployment, or None."""
+    from .csrf import form_key
+
+    issued = issued_at(form_key(svc.settings), ticket, svc.settings.tz)
+    return fake_case(svc, ticket, issued) if issued is not None else None

@@ -506,6 +506,11 @@ def get_request(svc, ident: str, misses: "_Misses | None" = None) -> dict:
     if stored is None:
         if misses:
             misses.miss()
+        from .honeypot import recognise
+
+        fake = recognise(svc, ticket) if ticket else None
+        if fake is not None:  # the form's honeypot ticket: a caught bot must not learn it here either
+            return request_json(svc, fake, {})
         raise Open311Error(404, f"service_request_id {clean_line(ident, 40)!r} tidak ditemukan.")
     return request_json(svc, public_case(stored, svc.schema, svc.settings.tz), stored.row)
 

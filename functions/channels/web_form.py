@@ -258,7 +258,7 @@ class _View:
 
     # -- status page ---------------------------------------------------------------------
     def status(self) -> Page:
-        typed = " ".join(self.request.args.get("tiket", "").split())[:40]
+        typed = clean_line(self.request.args.get("tiket", ""), 40)
         if not typed:
             return Page("status.html", 200, {"case": None, "typed": ""})
         ticket = tickets.parse_ticket(typed, self.settings.ticket_prefix)
@@ -283,19 +283,10 @@ class _View:
             fake = honeypot.issued_at(self.key, ticket, self.settings.tz) if ticket else None
             if fake is None:
                 return Page("status.html", 404, {"case": None, "typed": typed})
-            case = fake_case(self.svc, ticket, fake)  # a caught bot must not learn it was caught
+            case = honeypot.fake_case(self.svc, ticket, fake)  # a caught bot must not learn it was caught
             return Page("status.html", 200, {"case": case, "typed": ""})
         case = public_case(stored, self.svc.schema, self.settings.tz)
         return Page("status.html", 200, {"case": case, "typed": ""})
-
-
-def fake_case(svc, ticket: str, received):
-    """The status page's view of a honeypot ticket: a new case waiting in KMC triage."""
-    from ..model import Sla, Status
-    from .public_case import PublicCase, _agency
-
-    return PublicCase(ticket, TRIAGE, _agency(svc.schema, TRIAGE), "", str(Channel.WEB_FORM), str(Status.NEW),
-                      str(Sla.RUNNING), received, received + timedelta(hours=svc.settings.sla_hours), "", None)
 
 
 # Intake's field names (InvalidComplaint.field) -> the form's.

@@ -351,6 +351,9 @@ def test_15_the_honeypot_ticket_looks_like_a_real_new_case_on_the_status_page(hs
     text = page.get_data(as_text=True)
     assert ticket in text and "Baru" in text and "Senin, 2 November 2026 pukul 08.00 WIB" in text
     assert browser.get("/form/status?tiket=KMC-261102-ABCDE").status_code == 404  # a guess still misses
+    # same class: Open311 answers for it as for a real new case
+    (fake,) = browser.get(f"/open311/v2/requests/{ticket}.json").get_json()
+    assert fake["status"] == "open" and fake["requested_datetime"] == "2026-11-02T08:00:00+07:00"
 
 
 # -- 16, 24. Configuration -----------------------------------------------------------------------------
