@@ -1049,6 +1049,44 @@ class GoogleWorkbook:
             "range": f"{layout.quote_title(RULES_TITLE)}!A1", "values": values, "majorDimension": "ROWS"}])
         return True
 
+    # -- the Kontak OPD tab (functions/directory.py) -------------------------------------------------
+    # Created and protected by bootstrap (sheets_layout.directory_spec); KMC admins edit it; jobs
+    # read it through directory.DirectorySource's cache. Columns are found by header text.
+    def _directory_range(self) -> str:
+        tab = self._tabs.get(layout.DIRECTORY_TAB)
+        title = tab.title if tab is not None else layout.directory_spec().title
+        return f"{layout.quote_title(title)}!A1:Z"
+
+    def read_directory(self) -> list[dict[str, str]] | None:
+        """The tab's rows as {column key: text}, or None when the tab does not exist yet."""
+        from ..directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
+
+        try:
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [self._directory_range()])
+        except SheetsApiError as e:
+            if e.bad_range:
+                return None
+            raise
+        values = vr.get("values") or []
+        if not values:
+            return []
+        hmap = layout.map_header(values[0], DIRECTORY_COLUMNS, None, DIRECTORY_TITLE)
+        return [{key: read_text(row[i]) if i < len(row) else "" for key, i in hmap.columns.items()}
+                for row in values[1:]]
+
+    def seed_directory(self, rows: Sequence[dict[str, str]]) -> bool:
+        """Fill the tab under its header when it holds no row yet; never touches admins' edits."""
+        from ..directory import DIRECTORY_COLUMNS
+
+        existing = self.read_directory()
+        if existing is None or any(any(v.strip() for v in r.values()) for r in existing):
+            return False
+        values = [[title for _, title in DIRECTORY_COLUMNS]] + [[r.get(k, "") for k, _ in DIRECTORY_COLUMNS]
+                                                                for r in rows]
+        self.client.values_batch_update_raw(self.spreadsheet_id, [{
+            "range": self._directory_range().removesuffix(":Z"), "values": values, "majorDimension": "ROWS"}])
+        return True
+
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:
         """(cells in use, 10,000,000): Sheets counts every cell of every grid, empty or not.
