@@ -396,7 +396,8 @@ class GoogleWorkbook:
         headers = {s.sheet_id: (vr.get("values") or [[]])[0] for s, vr in zip(sheets, values)}
         editors = list(dict.fromkeys([*self.editors, self.client.service_account_email]))
         editors = [e for e in editors if e]
-        plan = layout.plan_bootstrap(self.schema, meta, headers, editors)
+        plan = layout.plan_bootstrap(self.schema, meta, headers, editors,
+                                     specs=[*layout.tab_specs(self.schema), layout.directory_spec()])
         if not editors:
             plan.done.append("PERINGATAN: email service account tidak diketahui; set KMC_SERVICE_ACCOUNT agar "
                              "fungsi tetap bisa menulis kolom sistem yang diproteksi")
@@ -1052,10 +1053,9 @@ class GoogleWorkbook:
     # -- the Kontak OPD tab (functions/directory.py) -------------------------------------------------
     # Created and protected by bootstrap (sheets_layout.directory_spec); KMC admins edit it; jobs
     # read it through directory.DirectorySource's cache. Columns are found by header text.
-    def _directory_range(self) -> str:
-        tab = self._tabs.get(layout.DIRECTORY_TAB)
-        title = tab.title if tab is not None else layout.directory_spec().title
-        return f"{layout.quote_title(title)}!A1:Z"
+    @staticmethod
+    def _directory_range() -> str:
+        return f"{layout.quote_title(layout.directory_spec().title)}!A1:Z"
 
     def read_directory(self) -> list[dict[str, str]] | None:
         """The tab's rows as {column key: text}, or None when the tab does not exist yet."""

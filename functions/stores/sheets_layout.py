@@ -154,7 +154,6 @@ def tab_specs(schema: Schema) -> list[TabSpec]:
     specs = [TabSpec(o.key, o.title, schema.columns) for o in schema.opds]
     log_cols = tuple(Column(k, LOG_HEADERS[k], "system", "datetime" if k == "at" else "text", 160) for k in LOG_COLUMNS)
     specs.append(TabSpec(LOG_TAB, LOG_TITLE, log_cols, hidden=True, staff_editable=False))
-    specs.append(directory_spec())
     return specs
 
 
@@ -164,7 +163,8 @@ DIRECTORY_TAB = "_KONTAK_OPD"
 def directory_spec() -> TabSpec:
     """The `Kontak OPD` tab (functions/directory.py): all text cells (numbers stay strings),
     protected whole so OPD staff who share the spreadsheet cannot edit it; the spreadsheet's
-    owners (KMC admins) and the service account can."""
+    owners (KMC admins) and the service account can. Laid out by bootstrap only (not one of
+    `tab_specs`: the jobs read it through `read_directory`, never with the OPD tabs)."""
     from ..directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
 
     widths = {"opd": 110, "opd_name": 260, "head_name": 200, "head_title": 220, "email": 260,
