@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .daily import DailyReport, run_daily
-from .notify import directory_of, notifier
+from .notify import directory_of, notifier, send_late_fallbacks
 from .reminders import send_reminders
 from .setup import ensure_ready
 from .sweep import SweepReport, plan_sweep, settle_sweep
@@ -39,12 +39,15 @@ def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Swe
         titles=svc.titles, sheet_url=svc.sheet_url, locate=locator(svc),
         dry_run=dry_run, changes=plan.changes,
     )
+    late = send_late_fallbacks(svc, now) if not dry_run else None  # WhatsApp Meta failed after accepting
+    if late is not None:
+        plan.changes.log += late.log
     from .replies import send_responses  # OPD answers to citizens on WhatsApp / Messenger / Instagram
 
     replies = send_responses(svc, now, dry_run=dry_run, tabs=tabs, changes=plan.changes)
     report = plan.report if dry_run else settle_sweep(svc.workbook, plan, svc.workbook.commit(plan.changes))
     report.reminded = reminders.sent
-    report.problems += reminders.problems
+    report.problems += reminders.problems + (late.problems if late is not None else [])
     report.replies = replies
     return report
 

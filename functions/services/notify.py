@@ -36,6 +36,7 @@ from ..stores.port import LogEntry
 from .logbook import PROBLEM
 
 NOTIFY = "notify"
+NOTIFY_FAILED = "notify-failed"  # key: WhatsApp message id Meta later reported failed (status webhook)
 LANGUAGE = "id"
 FALLBACK_NAME = "alamat cadangan KMC"
 
@@ -126,6 +127,7 @@ class Delivery:
     ok: bool
     note: str = ""  # why the fallback, or why it failed
     tickets: tuple[str, ...] = ()
+    message_id: str = ""  # WhatsApp: the wamid status callbacks refer to
 
     def describe(self) -> str:
         """Indonesian, for replies and pages: `WhatsApp ke Kepala Dinas … (62812****7890)`."""
@@ -135,6 +137,8 @@ class Delivery:
     def entry(self, key: str) -> LogEntry:
         detail = {"opd": self.opd, "via": self.via, "to": self.to, "address": self.address,
                   "ok": self.ok, "note": self.note, "tickets": list(self.tickets)}
+        if self.message_id:
+            detail["message_id"] = self.message_id
         return LogEntry(NOTIFY, key, self.at, json.dumps(detail, ensure_ascii=False))
 
     @classmethod
@@ -142,7 +146,8 @@ class Delivery:
         try:
             d = json.loads(entry.detail or "{}")
             return cls(str(d["opd"]), str(d["via"]), str(d["to"]), str(d.get("address", "")), entry.at,
-                       bool(d.get("ok")), str(d.get("note", "")), tuple(map(str, d.get("tickets", ()))))
+                       bool(d.get("ok")), str(d.get("note", "")), tuple(map(str, d.get("tickets", ()))),
+                       str(d.get("message_id", "")))
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -254,7 +259,8 @@ class HeadNotifier:
         result = self.messenger.send_template(number, template, "WhatsApp")
         if result.ok:
             log("INFO", "head whatsapp sent", opd=notice.opd, template=template.name)
-            return Delivery(notice.opd, "WhatsApp", who, masked, self.now, True, "", notice.tickets)
+            return Delivery(notice.opd, "WhatsApp", who, masked, self.now, True, "", notice.tickets,
+                            result.message_id)
         reason = whatsapp_reason(result.error_code, result.error)
         if result.error_code in _STOP_WHATSAPP or (result.retry_later and result.error_code is None):
             self.whatsapp_stopped = reason
@@ -304,3 +310,70 @@ def deliveries_by_ticket(entries: Iterable[LogEntry]) -> dict[str, list[Delivery
         for ticket in delivery.tickets:
             out.setdefault(ticket, []).append(delivery)
     return out
+
+
+# --- failures Meta reports later (status webhook) ------------------------------------------------
+
+
+def record_head_failure(workbook, message_id: str, code: int | None, error: str, at: datetime) -> bool:
+    """A `failed` status for a message to an OPD head (131026, 131047, ...): recorded once, so
+    the next sweep sends the email fallback (`send_late_fallbacks`). False when the id is not a
+    head's message (a redelivered callback is recorded once)."""
+    if not message_id:
+        return False
+    original = next((e for e in workbook.log_entries(NOTIFY) if message_id in e.detail
+                     and (d := Delivery.from_entry(e)) is not None and d.message_id == message_id), None)
+    if original is None:
+        return False
+    detail = json.dumps({"key": original.key, "code": code, "reason": whatsapp_reason(code, error)},
+                        ensure_ascii=False)
+    workbook.log_add(LogEntry(NOTIFY_FAILED, message_id, at, detail))
+    return True
+
+
+def send_late_fallbacks(svc, now: datetime) -> NoticeReport:
+    """Email what WhatsApp failed to deliver after accepting it: to the head's addresses, else to
+    KMC's fallback address. Each failure once (Log `notify` key `ORIGINAL|fallback`)."""
+    report = NoticeReport()
+    entries = svc.workbook.log_entries()
+    failed = [e for e in entries if e.kind == NOTIFY_FAILED]
+    if not failed:
+        return report
+    by_key = {e.key: e for e in entries if e.kind == NOTIFY}
+    notify = notifier(svc, now, done=by_key)
+    for entry in failed:
+        try:
+            info = json.loads(entry.detail)
+        except ValueError:
+            continue
+        original = by_key.get(str(info.get("key", "")))
+        delivery = Delivery.from_entry(original) if original is not None else None
+        if delivery is None or f"{original.key}|fallback" in by_key:
+            continue
+        reason = str(info.get("reason", ""))
+        contact = notify.directory.get(delivery.opd)
+        own = contact.emails + contact.cc_emails if contact else ()
+        to = own or notify.fallback
+        tickets = ", ".join(delivery.tickets) or "-"
+        subject = f"[KMC Aduan] Pesan WhatsApp untuk {delivery.to} tidak terkirim"
+        text = (f"Pesan WhatsApp KMC Aduan ke {delivery.to} ({delivery.address}) pada "
+                f"{delivery.at.astimezone(now.tzinfo):%d-%m-%Y %H:%M} tidak terkirim ({reason}).\n\n"
+                f"Aduan terkait (No. Tiket): {tickets}. Mohon segera ditanggapi di lembar kerja KMC Aduan."
+                + ("" if own else "\n\nKepala OPD belum punya alamat email di tab Kontak OPD; mohon "
+                                  "diteruskan kepada kepala OPD.") + "\n")
+        mail = OutgoingMail(to, subject, text, f"<!doctype html><html lang=\"id\"><body><p>"
+                            f"{html.escape(text).replace(chr(10), '<br>')}</p></body></html>",
+                            tag=f"wa-gagal-{delivery.opd}")
+        try:
+            notify.mailer.send(mail)
+        except Exception as e:  # noqa: BLE001 - the next sweep tries again
+            report.problems.append(f"Email pengganti WhatsApp ke {delivery.to} gagal: {type(e).__name__}")
+            continue
+        late = Delivery(delivery.opd, "email", delivery.to if own else FALLBACK_NAME, ", ".join(to), now, True,
+                        f"pengganti WhatsApp yang tidak terkirim ({reason})", delivery.tickets)
+        report.deliveries.append(late)
+        report.log.append(late.entry(f"{original.key}|fallback"))
+        problem = f"WhatsApp ke {delivery.to} ({delivery.address}) tidak terkirim: {reason}; dikirim lewat email"
+        report.problems.append(problem)
+        report.log.append(LogEntry(PROBLEM, f"{original.key}|fallback:gagal", now, problem))
+    return report

@@ -285,3 +285,38 @@ def test_a_head_in_the_kontak_opd_tab_is_reached_and_a_broken_row_is_reported_an
     notes = digest.get_body(("plain",)).get_content()
     assert "tab Kontak OPD baris 5: alamat email 'kadis.dlh@' tidak valid; baris dilewati" in notes
     assert "tab Kontak OPD baris 33: kode OPD 'DINAS_X' tidak dikenal; baris dilewati" in notes
+
+
+def test_a_whatsapp_meta_reports_failed_later_is_emailed_at_the_next_sweep(tmp_path, smtp, feeds, graph):
+    """Meta accepts a template (200) and reports `failed` later in a status webhook (131026 comes
+    that way): the signed webhook records it, the next sweep emails the head instead, once."""
+    from tests.fakes import meta_payloads as mp
+
+    env = {**environment(tmp_path, smtp, feeds), "WHATSAPP_APP_SECRET": mp.APP_SECRET}
+    assert cli(["opd", "set", "PUTR", f"email={HEAD_MAIL}", "whatsapp=0812-3456-7890", "nama=Ir. Budi"], env) == 0
+    clock = FakeClock(START)
+    svc = build(Settings.from_env(env), clock=clock, classify=fake_classify)
+    web = make_app(svc).test_client()
+    case = svc.intake(complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
+    clock.set(START + timedelta(hours=37))
+    web.post("/jobs/sweep", headers=AUTH)
+    assert len(smtp.to(HEAD_MAIL)) == 1
+    wamid = "wamid.FAKE00000001"  # the fake's id of the reminder template
+    body, headers = mp.signed(mp.whatsapp(statuses=[mp.wa_status(wamid, "failed", at=clock(), recipient=HEAD_WA,
+                                                                 error_code=131026)]))
+    for _ in range(2):  # Meta redelivers webhooks
+        assert web.post("/meta", data=body, headers=headers).status_code == 200
+    clock.advance(minutes=15)
+    report = web.post("/jobs/sweep", headers=AUTH).get_json()
+    late = [m for m in smtp.to(HEAD_MAIL) if "tidak terkirim" in m["Subject"]]
+    assert len(late) == 1 and " ".join(late[0]["Subject"].split()) == (
+        "[KMC Aduan] Pesan WhatsApp untuk Kepala PUTR (Ir. Budi) tidak terkirim")
+    text = late[0].get_body(("plain",)).get_content()
+    assert case.ticket_id in text and "131026: nomor tidak dapat menerima pesan WhatsApp" in text
+    assert "1 masalah" in report["summary"]
+    problems = [e.detail for e in svc.workbook.log_entries("problem")]  # the next digest lists it
+    assert problems == ["WhatsApp ke Kepala PUTR (Ir. Budi) (62812****7890) tidak terkirim: 131026: nomor tidak "
+                        "dapat menerima pesan WhatsApp (tidak terdaftar atau aplikasi terlalu lama); dikirim lewat email"]
+    clock.advance(minutes=15)
+    web.post("/jobs/sweep", headers=AUTH)
+    assert len([m for m in smtp.to(HEAD_MAIL) if "tidak terkirim" in m["Subject"]]) == 1  # once
