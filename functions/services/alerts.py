@@ -19,7 +19,7 @@ from ..model import OUTSIDE, TRIAGE
 from ..schema import Schema
 from ..stores.port import LogEntry
 from .logbook import add_many
-from .notify import LANGUAGE, NOTIFY, Delivery, HeadNotifier, Notice, notifier, tickets_param
+from .notify import LANGUAGE, NOTIFY, Delivery, HeadNotifier, Notice, key_hash, notifier, tickets_param
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class AlertReport:
     planned: int = 0  # dry run: items that would have been alerted
     deliveries: list[Delivery] = field(default_factory=list)  # every attempt, both channels
     problems: list[str] = field(default_factory=list)
-    log: list[LogEntry] = field(default_factory=list)  # written by send_alerts' caller... or itself
+    log: list[LogEntry] = field(default_factory=list)  # what to record (see alert_sender)
 
     def summary(self) -> str:
         if self.planned and not self.sent and not self.failed:
@@ -173,7 +173,7 @@ def send_alerts(items: Sequence[AlertItem], *, schema: Schema, notify: HeadNotif
         except KeyError:
             title = name = opd_key
         notice = Notice(
-            opd_key, f"alert:{opd_key}:{_digest(','.join(tickets))}",
+            opd_key, f"alert:{opd_key}:{key_hash(','.join(tickets))}",
             lambda to, own, g=group, k=opd_key: compose_alert(schema, k, g, to=to, own_address=own,
                                                               sheet_url=sheet_url, tz=tz),
             alert_template(title, name, group) if opd_key not in (TRIAGE, OUTSIDE) else None,
@@ -192,12 +192,6 @@ def send_alerts(items: Sequence[AlertItem], *, schema: Schema, notify: HeadNotif
     return report
 
 
-def _digest(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
 def alert_sender(svc, now: datetime | None = None, *, write_log: bool = True
                  ) -> Callable[[Sequence[AlertItem]], AlertReport]:
     """send_alerts bound to the services: the Kontak OPD directory, mailer, WhatsApp. What was
@@ -206,9 +200,9 @@ def alert_sender(svc, now: datetime | None = None, *, write_log: bool = True
     now = now or svc.now()
 
     def send(items: Sequence[AlertItem]) -> AlertReport:
-        done = {e.key for e in svc.workbook.log_entries(NOTIFY)}
-        alerted = {t for e in svc.workbook.log_entries(NOTIFY) if (d := Delivery.from_entry(e)) and d.ok
-                   for t in d.tickets}
+        recorded = svc.workbook.log_entries(NOTIFY)
+        done = {e.key for e in recorded}
+        alerted = {t for e in recorded if (d := Delivery.from_entry(e)) and d.ok for t in d.tickets}
         fresh = [i for i in items if i.ticket_id not in alerted or not i.ticket_id]
         report = send_alerts(fresh, schema=svc.schema, notify=notifier(svc, now, done),
                              sheet_url=svc.sheet_url, tz=svc.settings.tz)

@@ -88,7 +88,8 @@ WHATSAPP_ERRORS = {
 _STOP_WHATSAPP = {130429, 131048, 131031, 131042, 368, 190, 133010}  # the account, not the number
 
 
-def _short(text: str) -> str:
+def key_hash(text: str) -> str:
+    """A short stable hash for Log keys (ticket lists, numbers)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
@@ -197,7 +198,7 @@ class HeadNotifier:
         failed_wa: list[str] = []
         pending = 0
         for number in numbers if notice.template is not None and self.messenger is not None else ():
-            key = f"{notice.key}|wa|{_short(number)}"
+            key = f"{notice.key}|wa|{key_hash(number)}"
             if key in self.done:
                 continue
             pending += 1

@@ -22,7 +22,7 @@ from ..messaging.port import Template
 from ..model import Sla
 from ..stores.port import Changes, LogEntry, Row, Workbook
 from .logbook import REMINDER, add_many
-from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, tickets_param
+from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, key_hash, tickets_param
 
 
 @dataclass
@@ -94,7 +94,7 @@ def send_reminders(
         template = Template("kmc_pengingat_batas", LANGUAGE, (
             contact.addressee, str(len(cases)), contact.opd_name or title, f"{hours:g}",
             f"{nearest:%d-%m-%Y %H:%M} WIB", tickets_param(tickets)))
-        notice = Notice(tab, f"reminder:{tab}:{_digest(','.join(tickets))}",
+        notice = Notice(tab, f"reminder:{tab}:{key_hash(','.join(tickets))}",
                         lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(
                             to, s, t, h, tag=f"pengingat-{k}"),
                         template, tuple(tickets))
@@ -113,9 +113,3 @@ def send_reminders(
     elif entries:
         add_many(workbook, entries)
     return report
-
-
-def _digest(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

@@ -136,7 +136,7 @@ class FakeGraph:
                 count += component.get("type") == "body"
         if self.templates is not None:
             if template["name"] not in self.templates or language["code"] != "id":
-                return _error(132001, f"(#132001) Template name does not exist in the translation")
+                return _error(132001, "(#132001) Template name does not exist in the translation")
             if self.templates[template["name"]] != count:
                 return _error(132000, "(#132000) Number of parameters does not match the expected number of params")
         return None
