@@ -21,9 +21,12 @@ def bootstrap_workbook(workbook: Workbook, contacts=None, schema=None) -> list[s
         from ..directory import seed_rows
 
         rows = seed_rows(schema.opds)
-        if workbook.seed_directory(rows):
+        added = workbook.seed_directory(rows)
+        if added == len(rows):
             actions.append(f"tab Kontak OPD diisi {len(rows)} OPD (sheets_schema/opds.toml); "
                            f"isi nama, email dan nomor WhatsApp kepala OPD")
+        elif added:
+            actions.append(f"tab Kontak OPD: {added} OPD baru ditambahkan; isi kontak kepalanya")
     return actions
 
 

@@ -1074,18 +1074,26 @@ class GoogleWorkbook:
         return [{key: read_text(row[i]) if i < len(row) else "" for key, i in hmap.columns.items()}
                 for row in values[1:]]
 
-    def seed_directory(self, rows: Sequence[dict[str, str]]) -> bool:
-        """Fill the tab under its header when it holds no row yet; never touches admins' edits."""
+    def seed_directory(self, rows: Sequence[dict[str, str]]) -> int:
+        """Add the rows of OPD keys the tab lacks (all of them under the header when it is empty:
+        bootstrap; an OPD added to opds.toml later, appended); never touches admins' edits."""
         from ..directory import DIRECTORY_COLUMNS
 
         existing = self.read_directory()
-        if existing is None or any(any(v.strip() for v in r.values()) for r in existing):
-            return False
-        values = [[title for _, title in DIRECTORY_COLUMNS]] + [[r.get(k, "") for k, _ in DIRECTORY_COLUMNS]
-                                                                for r in rows]
-        self.client.values_batch_update_raw(self.spreadsheet_id, [{
-            "range": self._directory_range().removesuffix(":Z"), "values": values, "majorDimension": "ROWS"}])
-        return True
+        if existing is None:
+            return 0
+        known = {r.get("opd", "").strip().upper() for r in existing}
+        new = [[r.get(k, "") for k, _ in DIRECTORY_COLUMNS] for r in rows if r["opd"] not in known]
+        if not new:
+            return 0
+        if any(any(v.strip() for v in r.values()) for r in existing):
+            self.client.values_append_raw(self.spreadsheet_id, self._directory_range(), new)
+        else:
+            header = [title for _, title in DIRECTORY_COLUMNS]
+            self.client.values_batch_update_raw(self.spreadsheet_id, [{
+                "range": self._directory_range().removesuffix(":Z"), "values": [header, *new],
+                "majorDimension": "ROWS"}])
+        return len(new)
 
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:

@@ -286,14 +286,17 @@ class LocalWorkbook:
             rows = conn.execute("SELECT cells FROM directory ORDER BY position").fetchall()
         return [json.loads(c) for (c,) in rows] if rows else None
 
-    def seed_directory(self, rows: Sequence[dict[str, str]]) -> bool:
-        """Fill the directory when it is empty (bootstrap); never overwrites admins' edits."""
+    def seed_directory(self, rows: Sequence[dict[str, str]]) -> int:
+        """Add the rows of OPD keys the directory lacks (all of them when it is empty: bootstrap;
+        an OPD added to opds.toml later); never touches admins' edits. Returns rows added."""
         with self.db.connect(write=True) as conn:
-            if conn.execute("SELECT 1 FROM directory LIMIT 1").fetchone():
-                return False
+            stored = conn.execute("SELECT position, cells FROM directory").fetchall()
+            known = {str(json.loads(c).get("opd", "")).strip().upper() for _, c in stored}
+            last = max((p for p, _ in stored), default=1)
+            new = [r for r in rows if r["opd"] not in known]
             conn.executemany("INSERT INTO directory (position, cells) VALUES (?, ?)",
-                             [(i, json.dumps(dict(r), ensure_ascii=False)) for i, r in enumerate(rows, start=2)])
-        return True
+                             [(i, json.dumps(dict(r), ensure_ascii=False)) for i, r in enumerate(new, start=last + 1)])
+        return len(new)
 
     def write_directory_row(self, row: dict[str, str]) -> None:
         """Replace the row of `row["opd"]` (or add it): what `opd set` does on the local store."""
