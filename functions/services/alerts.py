@@ -19,7 +19,7 @@ from ..model import OUTSIDE, TRIAGE
 from ..schema import Schema
 from ..stores.port import LogEntry
 from .logbook import add_many
-from .notify import LANGUAGE, NOTIFY, Delivery, HeadNotifier, Notice, key_hash, notifier, tickets_param
+from .notify import FALLBACK_NAME, LANGUAGE, NOTIFY, Delivery, HeadNotifier, Notice, key_hash, notifier, tickets_param
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ class AlertReport:
             text += f", {ok} WhatsApp" + (f" ({len(wa) - ok} gagal, dialihkan ke email)" if ok < len(wa) else "")
         if self.failed:
             text += f", {len(self.failed)} GAGAL ({', '.join(o for o, _ in self.failed)})"
+        fallback = [d.opd for d in self.deliveries if d.ok and d.to == FALLBACK_NAME]
+        if fallback:  # never let "sent" read as "the head has it"
+            text += f"; {len(fallback)} ke alamat cadangan KMC, belum ke kepala OPD ({', '.join(fallback)})"
         return text
 
     def describe(self) -> str:

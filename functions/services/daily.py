@@ -29,7 +29,7 @@ from ..messaging.port import Template
 from ..model import Sla, is_withdrawn
 from ..stores.port import CellUpdate, LogEntry, Workbook
 from .logbook import DIGEST, PROBLEM, add_many
-from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, tickets_param
+from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, channels_summary, tickets_param
 from .sweep import case_deadline
 
 DIGEST_LOG = DIGEST  # kept for callers of the first version
@@ -63,7 +63,8 @@ class DailyReport:
                f"rekap dikirim ke {', '.join(self.sent_to) or '-'} ({self.delivered})")
         )
         if self.opd_sent:
-            text += f"; daftar terlambat ke {len(self.opd_sent)} kepala OPD"
+            how = channels_summary(self.deliveries)
+            text += f"; daftar terlambat untuk {len(self.opd_sent)} OPD" + (f" ({how})" if how else "")
         if self.monthly:
             text += f"; evaluasi bulanan {self.monthly}"
         return text

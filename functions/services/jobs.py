@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .daily import DailyReport, run_daily
-from .notify import directory_of, notifier, send_late_fallbacks
+from .notify import channels_summary, directory_of, notifier, send_late_fallbacks
 from .reminders import send_reminders
 from .setup import ensure_ready
 from .sweep import SweepReport, plan_sweep, settle_sweep
@@ -47,6 +47,7 @@ def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Swe
     replies = send_responses(svc, now, dry_run=dry_run, tabs=tabs, changes=plan.changes)
     report = plan.report if dry_run else settle_sweep(svc.workbook, plan, svc.workbook.commit(plan.changes))
     report.reminded = reminders.sent
+    report.reminded_how = channels_summary(reminders.deliveries)
     report.problems += reminders.problems + (late.problems if late is not None else [])
     report.replies = replies
     return report

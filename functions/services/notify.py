@@ -169,6 +169,18 @@ class NoticeReport:
         return "; ".join(d.describe() for d in self.deliveries) or "tidak ada"
 
 
+def channels_summary(deliveries: Sequence[Delivery]) -> str:
+    """`email 2, WhatsApp 1, 1 gagal; 1 ke alamat cadangan KMC` for run summaries ("" if none)."""
+    ok = [d for d in deliveries if d.ok]
+    if not deliveries:
+        return ""
+    parts = [f"email {sum(d.via == 'email' for d in ok)}", f"WhatsApp {sum(d.via == 'WhatsApp' for d in ok)}"]
+    failed = len(deliveries) - len(ok)
+    text = ", ".join(parts) + (f", {failed} gagal" if failed else "")
+    fallback = sum(d.to == FALLBACK_NAME for d in ok)
+    return text + (f"; {fallback} ke alamat cadangan KMC, belum ke kepala OPD" if fallback else "")
+
+
 def with_note(mail: OutgoingMail, note: str) -> OutgoingMail:
     """The same email with a paragraph added at the end (text and HTML)."""
     if not note:

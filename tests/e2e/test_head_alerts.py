@@ -130,7 +130,9 @@ def test_a_head_set_with_opd_set_gets_reminder_overdue_list_and_media_alert_by_e
 
     # 1. the reminder, 12 hours before the deadline (sweep)
     clock.set(START + timedelta(hours=37))
-    assert web.post("/jobs/sweep", headers=AUTH).status_code == 200
+    reply = web.post("/jobs/sweep", headers=AUTH)
+    assert reply.status_code == 200
+    assert "pengingat ke 1 OPD (1 aduan) [email 1, WhatsApp 1]" in reply.get_json()["summary"]
     (reminder,) = smtp.to(HEAD_MAIL)
     assert reminder["Subject"].startswith("[KMC Aduan] Pengingat: 1 aduan PUTR")
     assert case.ticket_id in reminder.get_body(("plain",)).get_content()
@@ -144,7 +146,8 @@ def test_a_head_set_with_opd_set_gets_reminder_overdue_list_and_media_alert_by_e
 
     # 2. the overdue list, the morning after the deadline (daily)
     clock.set(datetime(2026, 11, 5, 7, 0, tzinfo=WIB))
-    assert web.post("/jobs/daily", headers=AUTH).status_code == 200
+    reply = web.post("/jobs/daily", headers=AUTH)
+    assert "daftar terlambat untuk 1 OPD (email 1, WhatsApp 1)" in reply.get_json()["summary"]
     overdue = [m for m in smtp.to(HEAD_MAIL) if "belum ditanggapi lewat batas waktu" in m["Subject"]]
     assert len(overdue) == 1 and case.ticket_id in overdue[0].get_body(("plain",)).get_content()
     wa = templates_to(graph, HEAD_WA)[-1]
@@ -201,7 +204,8 @@ def test_a_failed_whatsapp_alert_falls_back_to_email_and_is_reported(tmp_path, s
         b"<item><title>Lampu PJU Mati di Air Upas, Warga Keluhkan Gelap</title><link>https://k.example/b</link></item>"
         b"</channel></rss>")
     summary = web.post("/jobs/media", headers=AUTH).get_json()["summary"]
-    assert "0 WhatsApp (2 gagal, dialihkan ke email)" in summary
+    assert "peringatan: 2 email (PUTR, DISHUB), 0 WhatsApp (2 gagal, dialihkan ke email)" in summary
+    assert "1 ke alamat cadangan KMC, belum ke kepala OPD (DISHUB)" in summary
     (putr,) = smtp.to(HEAD_MAIL)
     text = putr.get_body(("plain",)).get_content()
     assert "Pesan WhatsApp ke Kepala PUTR gagal (131026: nomor tidak dapat menerima pesan WhatsApp" in text
