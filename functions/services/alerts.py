@@ -59,7 +59,8 @@ class AlertReport:
             text += f", {len(self.failed)} GAGAL ({', '.join(o for o, _ in self.failed)})"
         fallback = [d.opd for d in self.deliveries if d.ok and d.to == FALLBACK_NAME]
         if fallback:  # never let "sent" read as "the head has it"
-            text += f"; {len(fallback)} ke alamat cadangan KMC, belum ke kepala OPD ({', '.join(fallback)})"
+            which = "" if len(fallback) == len(self.sent) else f" ({', '.join(fallback)})"
+            text += f"; {len(fallback)} ke alamat cadangan KMC, belum ke kepala OPD{which}"
         return text
 
     def describe(self) -> str:
