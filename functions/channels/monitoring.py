@@ -344,7 +344,7 @@ def history_page(rows: list[dict] | None, tz) -> str:
 
     def when(iso: str) -> str:
         moment = datetime.fromisoformat(iso).astimezone(tz)
-        return f"{moment:%d-%m-%Y %H:%M} {moment.tzname()}"
+        return f"{moment:%d/%m/%Y %H:%M} {moment.tzname()}"
 
     if rows is None:
         body = ('<form method="post" action=""><label for="token">Token admin</label>'

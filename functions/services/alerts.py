@@ -72,7 +72,7 @@ def _when(moment: datetime | None, tz) -> str:
     if moment is None:
         return "-"
     local = moment.astimezone(tz)
-    return f"{local:%d-%m-%Y %H:%M} {local.tzname()}"
+    return f"{local:%d/%m/%Y %H:%M} {local.tzname()}"  # not 08-12-2026 00: it reads as a phone number
 
 
 def _where(channel: str) -> str:

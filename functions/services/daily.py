@@ -201,7 +201,7 @@ def run_daily(
         sent_now = notify.send(Notice(
             tab, f"overdue:{key}",
             lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(to, s, t, h, tag=f"terlambat-{k}-{day}"),
-            Template("kmc_daftar_terlambat", LANGUAGE, (contact.addressee, f"{now:%d-%m-%Y}", str(len(cases)),
+            Template("kmc_daftar_terlambat", LANGUAGE, (contact.addressee, f"{now:%d/%m/%Y}", str(len(cases)),
                                                         contact.opd_name or title, tickets_param(list(tickets)))),
             tickets))
         report.problems += [f"Daftar terlambat: {p}" for p in sent_now.problems]

@@ -370,7 +370,7 @@ def send_late_fallbacks(svc, now: datetime) -> NoticeReport:
         tickets = ", ".join(delivery.tickets) or "-"
         subject = f"[KMC Aduan] Pesan WhatsApp untuk {delivery.to} tidak terkirim"
         text = (f"Pesan WhatsApp KMC Aduan ke {delivery.to} ({delivery.address}) pada "
-                f"{delivery.at.astimezone(now.tzinfo):%d-%m-%Y %H:%M} tidak terkirim ({reason}).\n\n"
+                f"{delivery.at.astimezone(now.tzinfo):%d/%m/%Y %H:%M} tidak terkirim ({reason}).\n\n"
                 f"Aduan terkait (No. Tiket): {tickets}. Mohon segera ditanggapi di lembar kerja KMC Aduan."
                 + ("" if own else "\n\nKepala OPD belum punya alamat email di tab Kontak OPD; mohon "
                                   "diteruskan kepada kepala OPD.") + "\n")

@@ -93,7 +93,7 @@ def send_reminders(
         nearest = cases[0].deadline.astimezone(now.tzinfo)
         template = Template("kmc_pengingat_batas", LANGUAGE, (
             contact.addressee, str(len(cases)), contact.opd_name or title, f"{hours:g}",
-            f"{nearest:%d-%m-%Y %H:%M} WIB", tickets_param(tickets)))
+            f"{nearest:%d/%m/%Y %H:%M} WIB", tickets_param(tickets)))
         notice = Notice(tab, f"reminder:{tab}:{key_hash(','.join(tickets))}",
                         lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(
                             to, s, t, h, tag=f"pengingat-{k}"),

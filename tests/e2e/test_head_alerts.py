@@ -142,7 +142,7 @@ def test_a_head_set_with_opd_set_gets_reminder_overdue_list_and_media_alert_by_e
         "template": {"name": "kmc_pengingat_batas", "language": {"code": "id"}, "components": [
             {"type": "body", "parameters": [{"type": "text", "text": t} for t in params(wa)]}]}}
     assert params(wa) == ["Kepala Dinas PUTR (Ir. Budi Santoso)", "1", "Dinas Pekerjaan Umum dan Tata Ruang",
-                          "12", "04-11-2026 08:00 WIB", case.ticket_id]
+                          "12", "04/11/2026 08:00 WIB", case.ticket_id]
 
     # 2. the overdue list, the morning after the deadline (daily)
     clock.set(datetime(2026, 11, 5, 7, 0, tzinfo=WIB))
@@ -152,7 +152,7 @@ def test_a_head_set_with_opd_set_gets_reminder_overdue_list_and_media_alert_by_e
     assert len(overdue) == 1 and case.ticket_id in overdue[0].get_body(("plain",)).get_content()
     wa = templates_to(graph, HEAD_WA)[-1]
     assert wa["name"] == "kmc_daftar_terlambat"
-    assert params(wa) == ["Kepala Dinas PUTR (Ir. Budi Santoso)", "05-11-2026", "1",
+    assert params(wa) == ["Kepala Dinas PUTR (Ir. Budi Santoso)", "05/11/2026", "1",
                           "Dinas Pekerjaan Umum dan Tata Ruang", case.ticket_id]
 
     # 3. the media alert (media job, a feed on loopback)
