@@ -120,9 +120,12 @@ def _dispatch(args, env) -> int:
         from .server import serve
 
         return serve(settings, host=args.host, port=args.port, scheduler=not args.no_scheduler)
-    if command not in CREATES_STORE and missing_store(settings):
-        print(missing_store(settings), file=sys.stderr)
-        return 2
+    if missing_store(settings):
+        if command not in CREATES_STORE:
+            print(missing_store(settings), file=sys.stderr)
+            return 2
+        if command not in {"demo", "bootstrap"}:
+            print(f"Catatan: data KMC Aduan baru dibuat di {settings.data_dir} (KMC_DATA_DIR).", file=sys.stderr)
     svc = build(settings)
     if command == "bootstrap":
         from .services.setup import bootstrap_workbook
@@ -137,7 +140,7 @@ def _dispatch(args, env) -> int:
 
         now = parse_now(args.now, settings)
         if command == "media":
-            from .services.media import media_job as job
+            job = jobs.media_job
         else:
             job = jobs.sweep_job if command == "sweep" else jobs.daily_job
         report = job(svc, now, dry_run=args.dry_run)
@@ -187,9 +190,10 @@ def tab_key(typed: str, tabs, titles: dict[str, str]) -> str | None:
     return None
 
 
-# Commands that may start a store from nothing; every other one needs the data dir to hold one,
-# so a misspelled KMC_DATA_DIR is refused instead of becoming an empty store (and an all-zero digest).
-CREATES_STORE = {"serve", "demo", "bootstrap"}
+# Commands that may start a store from nothing (setting up, or bringing news in: the media job
+# works on a fresh data dir and says so); every other one needs the data dir to hold one, so a
+# misspelled KMC_DATA_DIR is refused instead of becoming an empty store (and an all-zero digest).
+CREATES_STORE = {"serve", "demo", "bootstrap", "opd", "media"}
 
 
 def missing_store(settings: Settings) -> str:

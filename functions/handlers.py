@@ -24,7 +24,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "monitoring_intake": ("/monitoring", "functions.channels.monitoring:handle_monitoring"),
     "sweep": ("/jobs/sweep", "functions.services.jobs:sweep_job"),
     "daily_digest": ("/jobs/daily", "functions.services.jobs:daily_job"),
-    "media_monitor": ("/jobs/media", "functions.services.media:media_job"),
+    "media_monitor": ("/jobs/media", "functions.services.jobs:media_job"),
 }
 JOBS = {"sweep", "daily_digest", "media_monitor"}
 

@@ -102,7 +102,7 @@ def default_jobs():
 
     jobs = [("sweep", next_sweep, sweep_job), ("daily", next_daily, daily_job)]
     try:
-        from .services.media import media_job
+        from .services.jobs import media_job
 
         jobs.append(("media", next_hourly, media_job))
     except ImportError:

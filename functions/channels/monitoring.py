@@ -330,12 +330,12 @@ def _history(request, svc):
         return error_reply("Gunakan GET atau POST.", 405)
     if not _authorised(request, svc.settings, fields):
         if request.method == "GET" and request.args.get("format") != "json":
-            return history_page(None, svc.settings.tz), 200, HTML
+            return history_page(None, svc.settings.tz), 200, PAGE_HEADERS
         return error_reply(UNAUTHORISED, 401)
     rows = findings_history(svc)
     if request.args.get("format") == "json":
         return json_reply({"findings": rows}, 200)
-    return history_page(rows, svc.settings.tz), 200, HTML
+    return history_page(rows, svc.settings.tz), 200, PAGE_HEADERS
 
 
 def _delivery_li(d: dict, when) -> str:

@@ -148,7 +148,7 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
         f"<p>Tanggapan diisi pada tab <b>{e(title)}</b> di "
         + (f"<a href=\"{e(sheet_url, quote=True)}\">lembar kerja KMC Aduan</a> " if sheet_url
            else f"lembar kerja KMC Aduan ({e(LOCAL_SHEET)}) ") +
-        f"(kolom Status dan Tanggapan).</p>"
+        "(kolom Status dan Tanggapan).</p>"
         + (f"<p><small>{e(note)}</small></p>" if note else "")
         + "<p><small>Email ini dikirim otomatis oleh KMC Aduan (Ketapang Media Center).</small></p>"
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .. import sla
 from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator

@@ -31,6 +31,7 @@ def locator(svc):
 # that crashed is overtaken after this (services/lease.py).
 SWEEP_LEASE = timedelta(minutes=20)
 DAILY_LEASE = timedelta(minutes=60)
+MEDIA_LEASE = timedelta(minutes=30)
 
 
 def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> SweepReport:
@@ -89,3 +90,28 @@ def _daily(svc, now: datetime, *, dry_run: bool = False) -> DailyReport:
         notes=directory.problems, locate=locator(svc), deadline=deadline_of(svc),
         mail_from=svc.settings.mail_from,
     )
+
+
+def media_job(svc, now: datetime | None = None, *, dry_run: bool = False):
+    """The hourly media run (services/media.py), one at a time: overlapping runs alerted an OPD
+    head about the same news item once per run."""
+    from .media import media_job as run
+
+    now = now or svc.now()
+    if dry_run:
+        return run(svc, now, dry_run=True)
+    with exclusive(svc.workbook, "media", now=now, ttl=MEDIA_LEASE) as held:
+        return run(svc, now) if held else Busy("media")
+
+
+class Busy:
+    """What a job that found another run of itself in progress reports: it did nothing."""
+
+    busy = True
+
+    def __init__(self, job: str):
+        self.job = job
+        self.problems: list[str] = []
+
+    def summary(self) -> str:
+        return f"{self.job}: {self.job} lain sedang berjalan; yang ini tidak melakukan apa pun"

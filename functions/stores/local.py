@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from datetime import datetime
@@ -30,9 +31,10 @@ def prepare_dir(directory: Path) -> Path:
     """Create the data directory or fail with a message that names it."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-test"
+        # one probe per process and thread: parallel jobs must not delete each other's probe
+        probe = directory / f".write-test-{os.getpid()}-{threading.get_ident()}"
         probe.write_text("ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)
     except OSError as e:
         raise StorageUnavailable(f"folder data {str(directory)!r} tidak dapat ditulisi: {e.strerror or e}") from e
     return directory

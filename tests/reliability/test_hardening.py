@@ -4,7 +4,6 @@ jobs) are in test_overlapping_jobs.py; item 22 belongs to issue 19."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from functions.bootstrap import build
 from functions.config import ConfigError, Settings
 from functions.model import Channel, Complaint, Contact
 from functions.server import make_app
-from functions.services.jobs import daily_job, sweep_job
+from functions.services.jobs import daily_job
 from functions.services.staff import staff_edit
 from functions.stores.port import CellUpdate
 from tests.fakes import meta_payloads as mp

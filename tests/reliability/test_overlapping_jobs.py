@@ -24,6 +24,7 @@ from functions.server import make_app
 from functions.services.lease import LEASE_LOG, claim, exclusive
 from functions.services.staff import staff_edit
 from tests.adapters.sheets_env import sheets_env
+from tests.e2e.test_feeds_loopback import server  # noqa: F401 - fixture: the loopback news sites
 from tests.fakes.clock import WIB
 from tests.fakes.loopback import LoopbackServer
 
@@ -79,13 +80,13 @@ def test_six_sweep_processes_at_once_answer_each_citizen_once(cli_env):
 def test_eight_daily_posts_at_once_send_one_digest(cli_env):
     _seed(cli_env)
     svc = build(Settings.from_env(cli_env), clock=lambda: datetime.fromisoformat(DAILY_AT))
-    server = LoopbackServer(make_app(svc))
+    loop = LoopbackServer(make_app(svc))
     barrier = threading.Barrier(8)
     codes: list[int] = []
 
     def post():
         barrier.wait()
-        reply = requests.post(f"{server.url}/jobs/daily", headers={"Authorization": "Bearer test-admin-token"},
+        reply = requests.post(f"{loop.url}/jobs/daily", headers={"Authorization": "Bearer test-admin-token"},
                               timeout=60)
         codes.append(reply.status_code)
 
@@ -96,7 +97,7 @@ def test_eight_daily_posts_at_once_send_one_digest(cli_env):
         for t in threads:
             t.join()
     finally:
-        server.close()
+        loop.close()
     assert len(_digests(cli_env)) == 1
     assert sorted(set(codes)) in ([200], [200, 409])  # 409: busy, Cloud Scheduler may retry
 
@@ -177,11 +178,7 @@ def test_a_sheet_lease_is_released_after_the_run_and_expires_after_a_crash():
         assert claim(env.workbook(), "sweep", "next", RECEIVED + timedelta(minutes=63), ttl) is not None
 
 
-# -- same class, checked: overlapping media runs ---------------------------------------------------
-# The media job alerts only for cases it created, and the store creates each ticket once, so it
-# needs no lease; this guard (which also passes on the code before issue 16) keeps it that way.
-
-from tests.e2e.test_feeds_loopback import server  # noqa: E402,F401 - the loopback news sites
+# -- same class, beyond the list: overlapping media runs alerted each head once per run -----------
 
 
 def test_four_media_processes_at_once_alert_each_head_once(cli_env, server):  # noqa: F811
