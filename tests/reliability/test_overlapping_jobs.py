@@ -189,3 +189,25 @@ def test_four_media_processes_at_once_alert_each_head_once(cli_env, server):  # 
     assert all(r.returncode == 0 for r in results), [r.stderr[-300:] for r in results]
     alerts = sorted((Path(env["KMC_DATA_DIR"]) / "outbox").glob("*alert*.eml"))
     assert len(alerts) == 2  # PUTR and DLH, once each (as one run alone sends)
+
+
+def test_parallel_starts_do_not_trip_over_each_other_s_write_probe(tmp_path):
+    """Same class, found by the tests above: every process checked the data dir with one shared
+    probe file, so one run deleted another's probe and that run failed with "not writable"."""
+    from functions.stores.local import prepare_dir
+
+    errors: list[Exception] = []
+
+    def start():
+        for _ in range(200):
+            try:
+                prepare_dir(tmp_path / "data")
+            except Exception as e:  # noqa: BLE001 - collected for the assertion
+                errors.append(e)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and list((tmp_path / "data").iterdir()) == []
