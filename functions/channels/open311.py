@@ -388,7 +388,10 @@ def _fingerprint(form: dict[str, str]) -> str:
 
 def _claim_idempotency(svc, key_index: int, idempotency: str, form: dict[str, str]) -> str:
     """The source id for this Idempotency-Key; 409 when the key was used for another body
-    (the second complaint would otherwise vanish behind the first one's ticket)."""
+    (the second complaint would otherwise vanish behind the first one's ticket). The body's
+    fingerprint is part of the source id too: should two instances miss each other's record
+    (the Sheets Log is read through a short cache), the second complaint still gets its own
+    ticket rather than the first one's."""
     digest = hashlib.sha256(f"{key_index}|{idempotency}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
     fingerprint = _fingerprint(form)
     if not svc.workbook.log_add(LogEntry(IDEMPOTENCY_LOG, digest, svc.now(), fingerprint)):
@@ -396,7 +399,7 @@ def _claim_idempotency(svc, key_index: int, idempotency: str, form: dict[str, st
         if first is not None and first.detail != fingerprint:
             raise Open311Error(409, "Idempotency-Key ini sudah dipakai untuk permintaan lain dengan isi "
                                     "berbeda; tidak ada yang disimpan. Pakai kunci baru untuk aduan baru.")
-    return f"open311:{digest}"
+    return f"open311:{digest}:{fingerprint[:12]}"
 
 
 def create_request(request, svc) -> list[dict]:

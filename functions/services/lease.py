@@ -52,7 +52,7 @@ def exclusive(workbook, name: str, *, now: datetime, ttl: timedelta) -> Iterator
                 log("WARNING", "job lease not released; it expires by itself", job=name, error=type(e).__name__)
 
 
-def _entries(workbook, kind: str) -> list[LogEntry]:
+def _entries(workbook, kind: str | None = None) -> list[LogEntry]:
     try:
         return workbook.log_entries(kind, fresh=True)
     except TypeError:  # a store without a cache has nothing to refresh
@@ -63,12 +63,14 @@ def claim(workbook, name: str, holder: str, now: datetime, ttl: timedelta) -> in
     """The generation this holder now holds, or None when another run holds the lease."""
     prefix = f"{name}#"
     claims: dict[int, LogEntry] = {}
-    for entry in _entries(workbook, LEASE_LOG):
-        if entry.key.startswith(prefix) and entry.key[len(prefix):].isdigit():
+    released: set[str] = set()
+    for entry in _entries(workbook):  # one read of the Log for both kinds
+        if entry.kind == RELEASED_LOG:
+            released.add(entry.key)
+        elif entry.kind == LEASE_LOG and entry.key.startswith(prefix) and entry.key[len(prefix):].isdigit():
             claims.setdefault(int(entry.key[len(prefix):]), entry)
     current = max(claims, default=0)
     if current:
-        released = {e.key for e in _entries(workbook, RELEASED_LOG)}
         held_since = claims[current].at
         if f"{prefix}{current}" not in released and now - ttl < held_since <= now + ttl:
             log("INFO", "job already running elsewhere; this run does nothing", job=name, generation=current)
