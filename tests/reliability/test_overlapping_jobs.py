@@ -21,7 +21,6 @@ from functions.bootstrap import build
 from functions.config import Settings
 from functions.model import Channel, Complaint, Contact
 from functions.server import make_app
-from functions.services.lease import LEASE_LOG, claim, exclusive
 from functions.services.staff import staff_edit
 from tests.adapters.sheets_env import sheets_env
 from tests.e2e.test_feeds_loopback import server  # noqa: F401 - fixture: the loopback news sites
@@ -133,6 +132,8 @@ class RacingWorkbook:
         self.inner, self.barrier = inner, barrier
 
     def log_add(self, entry):
+        from functions.services.lease import LEASE_LOG
+
         if entry.kind == LEASE_LOG:
             self.barrier.wait(timeout=30)
         return self.inner.log_add(entry)
@@ -142,6 +143,8 @@ class RacingWorkbook:
 
 
 def test_instances_claiming_the_sheet_lease_at_once_let_exactly_one_run():
+    from functions.services.lease import claim
+
     with sheets_env() as env:
         env.workbook().bootstrap()
         barrier = threading.Barrier(3)
@@ -163,6 +166,8 @@ def test_instances_claiming_the_sheet_lease_at_once_let_exactly_one_run():
 
 
 def test_a_sheet_lease_is_released_after_the_run_and_expires_after_a_crash():
+    from functions.services.lease import claim, exclusive
+
     with sheets_env() as env:
         env.workbook().bootstrap()
         ttl = timedelta(minutes=60)
