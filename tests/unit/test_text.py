@@ -26,6 +26,12 @@ def test_control_characters_and_bidi_overrides_are_removed_but_lines_kept():
     assert clean_text("jalan\x00 rusak\u202e\r\nmohon\x1b dibantu") == "jalan rusak\nmohon dibantu"
 
 
+def test_arabic_letter_mark_isolates_and_terminal_escapes_are_removed_whole():
+    # issue 16, items 2 and 13: U+061C survived, and `\x1b[31m` left `[31m` behind
+    assert clean_text("jalan\u061c rusak \x1b[31mparah\x1b[0m \u2066di\u2069 desa\x9b2J") == "jalan rusak parah di desa"
+    assert clean_text("baris satu\u2028baris dua") == "baris satu\nbaris dua"
+
+
 def test_invalid_utf8_becomes_the_replacement_character_not_a_refusal():
     broken = b"jalan rusak \xff\xfe".decode("utf-8", "surrogateescape")
     assert clean_text(broken) == "jalan rusak \ufffd\ufffd"
