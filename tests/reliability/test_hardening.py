@@ -473,6 +473,21 @@ def test_23_the_export_keeps_text_as_typed_in_text_cells(hsvc, clock, tmp_path):
     assert all(c.data_type == "s" and c.quotePrefix for c in cells)
 
 
+def test_beyond_the_list_an_over_long_text_fits_an_excel_cell_in_the_export(hsvc, clock, tmp_path):
+    """Same class as items 2 and 26: Excel holds 32,767 characters per cell; a longer cell made
+    Excel 'repair' the exported file."""
+    from openpyxl import load_workbook
+
+    from functions.services.export import export_xlsx
+
+    hsvc.intake(Complaint("jalan rusak " + "x" * 99_988, Channel.WEB_FORM, clock(), Contact("Budi"), source_id="long"))
+    out = tmp_path / "k.xlsx"
+    export_xlsx(hsvc.workbook, hsvc.schema, out)
+    (cell,) = [c for ws in load_workbook(out).worksheets for r in ws.iter_rows(min_row=2) for c in r
+               if isinstance(c.value, str) and c.value.startswith("jalan rusak")]
+    assert len(cell.value) <= 32_767 and cell.value.endswith("…[dipotong, 100.000 karakter]")
+
+
 # -- 24. Smaller operator findings ---------------------------------------------------------------------------
 
 @pytest.fixture
