@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .. import sla
 from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator
@@ -49,6 +49,7 @@ class DailyReport:
     opd_sent: dict[str, int] = field(default_factory=dict)  # OPD -> overdue cases listed in its email
     monthly: str = ""  # the attachment's file name on the 1st of a month
     email_bytes: int = 0
+    learning: str = ""  # the routing-learning step's line (digest)
 
     def summary(self) -> str:
         if self.already_sent and not self.opd_sent:
@@ -102,6 +103,19 @@ def capacity_of(workbook: Workbook) -> Capacity | None:
     return Capacity(int(value))
 
 
+def run_learning(learning: Callable[[dict], str] | None, tabs: dict) -> str:
+    """The routing-learning step (route_learning.py) on the job's one read; it must never stop
+    the digest, so a failure becomes the line the digest shows."""
+    if learning is None:
+        return ""
+    try:
+        return learning(tabs)
+    except Exception as e:  # noqa: BLE001 - report, keep the previous model, send the digest
+        log("ERROR", "routing model training failed", error=type(e).__name__)
+        return (f"Rute otomatis: pelatihan model gagal ({type(e).__name__}); model sebelumnya "
+                "(atau aturan saja) tetap dipakai.")
+
+
 def run_daily(
     workbook: Workbook,
     mailer: Mailer,
@@ -118,10 +132,12 @@ def run_daily(
     mail_from: str = "KMC Aduan <kmc@localhost>",
     chart: bool = True,
     monthly: bool | None = None,
+    learning: Callable[[dict], str] | None = None,
 ) -> DailyReport:
     day = now.date().isoformat()
     report = DailyReport(day)
     tabs = workbook.read_all()
+    learned = run_learning(learning, tabs)
     updates = overdue_updates(tabs, now, sla_hours, deadline)
     report.marked_overdue = [u.ticket_id for u in updates]
     if updates and not dry_run:
@@ -150,6 +166,8 @@ def run_daily(
     digest = build_digest(tabs, titles, now, locate=locate)
     digest.problems.extend(dict.fromkeys(recorded + report.problems))  # the same note once
     digest.capacity = capacity_of(workbook)
+    digest.routing = learned
+    report.learning = learned
     report.digest = digest
 
     if monthly is None:
