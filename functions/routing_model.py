@@ -50,6 +50,7 @@ class Thresholds:
     max_features: int = 30000
     min_feature_count: int = 2
     regularisation: float = 4.0
+    min_weight: float = 0.1
     ttl_seconds: float = 3600.0
 
 

@@ -141,7 +141,7 @@ def train(examples: Sequence[Example], rules: RoutingRules, thr: Thresholds,
     for j in order:
         col = coef[:, j]
         flat: list[float] = []
-        for k in np.nonzero(np.abs(col) >= 0.01)[0]:
+        for k in np.nonzero(np.abs(col) >= thr.min_weight)[0]:
             flat += [int(k), round(float(col[k]), 3)]
         if flat:
             weights[names[j]] = flat
