@@ -44,6 +44,7 @@ class Thresholds:
     rule_authority: float = 0.85
     model_min_probability: float = 0.6
     min_examples: int = 200
+    max_examples: int = 12000
     min_per_opd: int = 5
     holdout_share: float = 0.15
     max_holdout: int = 1000

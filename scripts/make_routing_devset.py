@@ -145,6 +145,13 @@ VAGUE = ["tolong ditindaklanjuti pak, sudah lama tidak ada respon", "kapan diper
          "mohon perhatian pemda untuk warga {p}", "sudah lapor berkali kali tapi tidak ada hasil",
          "bagaimana ini pak bupati, warga {p} kecewa"]
 
+# Context citizens add that names another agency's business: what trips keyword rules most.
+CONTEXT = [", anak sekolah jadi susah berangkat", ", ambulans pun tidak bisa masuk", ", pedagang pasar ikut rugi",
+           ", warga miskin makin susah", ", sudah lapor ke kades dan camat", ", kemarin ada yang kecelakaan",
+           ", baunya seperti sampah", ", sejak banjir bulan lalu", ", lampu jalan juga gelap", ", padahal sudah bayar pajak",
+           ", anak saya sampai sakit", ", pak rt sudah tanda tangan surat", ", tolong jangan pungli lagi",
+           ", air hujan juga masuk rumah", ", motor saya rusak gara gara ini", ", dekat puskesmas"]
+
 SLANG = {"tidak": ["tdk", "gak", "dak", "nggak", "ga"], "sudah": ["sdh", "udah", "dah"], "yang": ["yg"],
          "jalan": ["jln", "jl"], "tolong": ["tlg"], "karena": ["krn", "karna"], "belum": ["blm"],
          "air": ["aek", "aer"], "sampah": ["sarap"], "saya": ["sy", "aku"], "kami": ["kamek"],
@@ -187,7 +194,8 @@ def generate(seed: int, months: int, per_month: int) -> list[tuple[str, str, str
             else:
                 opd, _, phrasings = rng.choices(KINDS, weights=weights)[0]
                 core = rng.choice(phrasings)
-            text = rng.choice(OPENERS) + noisy(core.format(p=p), rng) + rng.choice(CLOSERS)
+            context = rng.choice(CONTEXT) if rng.random() < 0.3 else ""
+            text = rng.choice(OPENERS) + noisy(core.format(p=p) + context, rng) + rng.choice(CLOSERS)
             if rng.random() < 0.03:  # closed in the wrong tab: honest noise in any history
                 opd = rng.choice(opds)
             rows.append((text.strip(), opd, month))

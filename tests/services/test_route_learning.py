@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from functions.bootstrap import build
+from functions.digest.render import render_digest
 from functions.routing import load_rules, route
 from functions.routing_model import decide_explained, load_thresholds, loads
 from functions.services.jobs import daily_job, sweep_job
@@ -72,7 +73,9 @@ def test_a_case_forwarded_putr_to_dlh_teaches_dlh_and_the_lesson_survives_a_rest
     report = daily_job(lsvc)
     assert "model dilatih dari 270 aduan" in report.learning
     assert "30 hasil penerusan" in report.learning
-    assert "Rute otomatis" in report.digest.routing
+    _, text, html = render_digest(report.digest, sheet_url="https://example.test/sheet")
+    assert report.learning in text
+    assert "Uji pada" in html and "aduan terbaru yang tidak dipakai melatih" in html
 
     fresh = build(settings, clock=clock)  # a new instance reads the model from the store
     receipt = fresh.intake(complaint(WEEDS.format(p="Sei Kinjil"), clock, source_id="after"))
