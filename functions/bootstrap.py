@@ -110,7 +110,10 @@ def _default_router(workbook: Workbook) -> Callable[[str], Route]:
 
         thresholds = load_thresholds()
         if models is None and callable(getattr(workbook, "read_routing_model", None)):
-            models = ModelSource(workbook.read_routing_model, ttl_seconds=thresholds.ttl_seconds)
+            from .schema import load_schema
+
+            known = frozenset(o.key for o in load_schema().opds)  # a model naming a removed OPD is refused
+            models = ModelSource(workbook.read_routing_model, ttl_seconds=thresholds.ttl_seconds, known_opds=known)
         model = models.get() if models is not None else None
         if not hasattr(workbook, "read_rules"):
             return decide(text, load_rules(), model, thresholds)
