@@ -16,6 +16,7 @@ Optional store methods (used when the store offers them, with a fallback otherwi
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
@@ -50,6 +51,7 @@ class DailyReport:
     monthly: str = ""  # the attachment's file name on the 1st of a month
     email_bytes: int = 0
     learning: str = ""  # the routing-learning step's line (digest)
+    learning_cpu_s: float = 0.0
 
     def summary(self) -> str:
         if self.already_sent and not self.opd_sent:
@@ -137,7 +139,9 @@ def run_daily(
     day = now.date().isoformat()
     report = DailyReport(day)
     tabs = workbook.read_all()
+    started = time.process_time()
     learned = run_learning(learning, tabs)
+    report.learning_cpu_s = time.process_time() - started
     updates = overdue_updates(tabs, now, sla_hours, deadline)
     report.marked_overdue = [u.ticket_id for u in updates]
     if updates and not dry_run:
