@@ -136,3 +136,24 @@ def test_dry_run_trains_and_reports_but_stores_nothing(lsvc, clock):
     report = daily_job(lsvc, dry_run=True)
     assert "TIDAK disimpan" in report.learning
     assert lsvc.workbook.read_routing_model() is None
+
+
+def test_on_google_sheets_the_model_lives_in_the_workbook_and_a_new_instance_routes_with_it(settings, clock):
+    """The cloud instance's disk is ephemeral: the model goes to the hidden `Model Rute` tab through
+    the Sheets API (the fake checks the requests), and a fresh instance reads it from there."""
+    from tests.adapters.sheets_env import sheets_env
+
+    with sheets_env() as env:
+        svc = build(settings, clock=clock, workbook=env.workbook(), contacts=env.contacts())
+        svc.workbook.bootstrap()
+        settle_history(svc, clock)
+        at = clock() - timedelta(days=2)
+        svc.workbook.append([NewCase("DLH", {
+            "ticket_id": f"KMC-260401-W{i:03d}", "received_at": at, "text": WEEDS.format(p=p), "status": "Diproses",
+            "forwarded_at": at, "forward_history": f"{at:%Y-%m-%d %H:%M} PUTR → DLH"}) for i, p in enumerate(PLACES * 3)])
+        report = daily_job(svc)
+        assert "36 hasil penerusan" in report.learning
+        assert env.fake.sheet(env.spreadsheet_id, "Model Rute").properties()["hidden"] is True
+
+        cold = build(settings, clock=clock, workbook=env.workbook(), contacts=env.contacts())
+        assert cold.intake(complaint(WEEDS.format(p="Sei Kinjil"), clock, source_id="cold")).opd == "DLH"
