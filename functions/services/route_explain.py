@@ -3,6 +3,8 @@ fix a Rute row: the rules that matched (with their keywords and exclusions), the
 score per OPD and the words behind it, the thresholds, and the final decision."""
 from __future__ import annotations
 
+import math
+
 from ..model import TRIAGE
 from ..routing import RoutingRules, document, load_rules, rules_from_rows
 from ..routing_model import (LearnedModel, Thresholds, decide_explained, load_thresholds,
@@ -80,12 +82,23 @@ def format_explanation(text: str, rules: RoutingRules, model: LearnedModel | Non
     out += ["", f"3. Keputusan: {d.route.opd} — {d.route.topic}", f"   ditentukan oleh: {_by(d.by)}"]
     if d.route.opd == TRIAGE:
         out.append("   Aduan ini masuk TRIASE: admin KMC memilih OPD dengan mengisi 'Teruskan ke'.")
-    out += ["", "Memperbaiki: tambah kata kunci (mis. 'pangkas & pohon:3') di baris Rute OPD yang benar, "
-            "atau pengecualian di kolom 'Kecuali' baris yang salah; aturan dibaca ulang dalam 5 menit. "
+    final = final_weight(rules, thr)
+    out += ["", "Memperbaiki: tambah kata kunci di baris Rute OPD yang benar, atau pengecualian di kolom "
+            "'Kecuali' baris yang salah; aturan dibaca ulang dalam 5 menit. Aturan menentukan sendiri (model "
+            f"tidak menimpanya) bila bobot yang cocok berjumlah minimal {final:g} tanpa OPD pesaing, "
+            f"mis. 'pangkas & pohon:{final:g}'; bobot lebih kecil hanya ikut menimbang. "
             "Setiap 'Teruskan ke' juga mengajari model pada pelatihan harian berikutnya."]
     if problems:
         out += ["", "Catatan tab Rute:"] + [f"   ! {p}" for p in problems[:10]]
     return "\n".join(out)
+
+
+def final_weight(rules: RoutingRules, thr: Thresholds) -> float:
+    """The smallest whole keyword weight that, alone and unopposed, makes a rule route final:
+    confidence 1 - exp(-w / min_score) reaches `rule_authority` (4 with the shipped settings)."""
+    if thr.rule_authority >= 1:
+        return math.inf
+    return float(math.ceil(-rules.settings.min_score * math.log(1 - thr.rule_authority)))
 
 
 def _by(by: str) -> str:

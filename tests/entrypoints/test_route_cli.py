@@ -90,3 +90,4 @@ def test_explain_route_with_a_model_shows_scores_threshold_and_what_decided(cli_
     assert "- PUTR" in out and "karena:" in out
     assert "Keputusan: PUTR" in out
     assert "ditentukan oleh: model riwayat KMC" in out
+    assert "bobot yang cocok berjumlah minimal 4 tanpa OPD pesaing" in out

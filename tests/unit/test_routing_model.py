@@ -117,3 +117,17 @@ def test_a_store_that_finds_its_copy_damaged_means_a_corrupt_model():
 
     source = ModelSource(damaged, report=lambda m: None)
     assert source.get() is None and "rusak" in source.status and "checksum" in source.status
+
+
+def test_the_weight_explain_route_names_really_makes_a_rule_final():
+    """explain-route tells admins which weight makes a Rute row final; a row with that weight
+    must beat a model that disagrees, and one point less must not."""
+    from functions.routing import rules_from_rows
+    from functions.services.route_explain import final_weight
+
+    weight = final_weight(RULES, THR)
+    for w, final in ((weight, True), (weight - 1, False)):
+        rules, _ = rules_from_rows([{"opd": "DISKOMINFO", "topic": "Perangkat zxqv", "keywords": f"zxqv:{w:g}",
+                                     "exclude": ""}])
+        d = decide_explained("zxqv", rules, model_for("zxqv", "DLH", classes=("DLH", "DISKOMINFO")), THR)
+        assert (d.route.opd == "DISKOMINFO") == final
