@@ -13,13 +13,15 @@ on everything. The export keeps the strongest weights only, as JSON the store ke
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Sequence
 
 from ..model import TRIAGE, Status, is_withdrawn
 from ..routing import RoutingRules
 from .evaluation import RoutingReport, evaluate_routing
+from .sweep import forward_history
 from ..routing_model import (CORRUPT, LearnedModel, Thresholds, decide, dumps, read_stored,
                              text_features)
 
@@ -30,6 +32,7 @@ class Example:
     opd: str
     at: datetime | None = None
     forwarded: bool = False  # the first route was corrected by a forward
+    first: str = ""  # where the case was first routed, when a forward moved it
 
 
 def settled_examples(tabs: dict[str, list[dict]]) -> list[Example]:
@@ -47,7 +50,8 @@ def settled_examples(tabs: dict[str, list[dict]]) -> list[Example]:
             if status != Status.DONE and not forwarded:
                 continue
             at = row.get("received_at") if isinstance(row.get("received_at"), datetime) else None
-            out.append(Example(text, tab, at, forwarded))
+            hops = forward_history(row)
+            out.append(Example(text, tab, at, forwarded, hops[0][1] if hops else ""))
     out.sort(key=lambda e: (e.at is None, e.at.timestamp() if e.at else 0.0))
     return out
 
@@ -62,6 +66,7 @@ class LearningReport:
     model: LearnedModel | None = None
     stored: bool = False
     previous: str = ""  # status of the model that was stored before this run
+    corrections: list[tuple[tuple[str, str], int]] = field(default_factory=list)  # (first, final) routes
     skipped: str = ""  # why no model was trained
 
     def summary(self) -> str:
@@ -75,6 +80,9 @@ class LearningReport:
             text += (f" Uji pada {h.total} aduan terbaru yang tidak dipakai melatih: tepat "
                      f"{h.routed_accuracy:.0%} dari yang dirutekan, cakupan {h.coverage:.0%} (aturan saja: "
                      f"tepat {r.routed_accuracy:.0%}, cakupan {r.coverage:.0%}).")
+        if self.corrections:
+            text += " Rute pertama yang paling sering dikoreksi lewat 'Teruskan ke': " + ", ".join(
+                f"{a} → {b} ({n})" for (a, b), n in self.corrections) + "."
         if not self.stored:
             text += " Model TIDAK disimpan (uji coba)."
         if self.previous.startswith(CORRUPT):
@@ -146,6 +154,8 @@ def learn(examples: Sequence[Example], rules: RoutingRules, thr: Thresholds, *,
           now: datetime | None = None) -> LearningReport:
     """Hold out the newest cases, measure, then train the stored model on everything."""
     report = LearningReport(examples=len(examples), forwarded=sum(e.forwarded for e in examples))
+    report.corrections = Counter((e.first, e.opd) for e in examples
+                                 if e.first and e.first not in (TRIAGE, e.opd)).most_common(3)
     if len(examples) < thr.min_examples:
         report.skipped = (f"belum cukup riwayat ({len(examples)} aduan selesai/diteruskan; minimal "
                           f"{thr.min_examples}); rute memakai aturan saja.")

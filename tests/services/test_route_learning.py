@@ -73,6 +73,7 @@ def test_a_case_forwarded_putr_to_dlh_teaches_dlh_and_the_lesson_survives_a_rest
     report = daily_job(lsvc)
     assert "model dilatih dari 270 aduan" in report.learning
     assert "30 hasil penerusan" in report.learning
+    assert "Rute pertama yang paling sering dikoreksi lewat 'Teruskan ke': PUTR → DLH (30)." in report.learning
     _, text, html = render_digest(report.digest, sheet_url="https://example.test/sheet")
     assert report.learning in text
     assert "Uji pada" in html and "aduan terbaru yang tidak dipakai melatih" in html
