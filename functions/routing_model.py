@@ -76,9 +76,16 @@ def rule_hints(text: str, rules: RoutingRules) -> list[str]:
     return seen
 
 
+def _private(token: str) -> bool:
+    """Numbers of 4+ digits (phone numbers, NIK, KK, account numbers) never become features: the
+    model is stored in the workbook OPD staff can open (UU 27/2022)."""
+    return sum(c.isdigit() for c in token) >= 4
+
+
 def features(toks: list[str], hints: list[str]) -> set[str]:
     """Binary features shared by training and intake: words, adjacent word pairs, and which OPDs
     the rules point at (so the model learns how far to trust each rule in this regency)."""
+    toks = [t for t in toks if not _private(t)]
     feats = {f"w:{t}" for t in toks}
     feats.update(f"b:{a}_{b}" for a, b in zip(toks, toks[1:]))
     feats.update(f"r{i}:{opd}" for i, opd in enumerate(hints))

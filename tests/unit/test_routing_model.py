@@ -131,3 +131,12 @@ def test_the_weight_explain_route_names_really_makes_a_rule_final():
                                      "exclude": ""}])
         d = decide_explained("zxqv", rules, model_for("zxqv", "DLH", classes=("DLH", "DISKOMINFO")), THR)
         assert (d.route.opd == "DISKOMINFO") == final
+
+
+def test_phone_and_nik_numbers_never_become_model_features():
+    """The model is stored in the workbook OPD staff can open: identifying numbers stay out (UU 27/2022)."""
+    from functions.routing_model import text_features
+
+    feats = text_features("bansos tidak cair, NIK 6104012345678901 hp 081234567890 rt 05", RULES)
+    assert not [f for f in feats if any(n in f for n in ("6104012345678901", "081234567890"))]
+    assert "w:bansos" in feats and "w:05" in feats  # ordinary words and short numbers stay
