@@ -1145,11 +1145,13 @@ class GoogleWorkbook:
                     "range": {"sheetId": sheet_id}, "warningOnly": True,
                     "description": "Model rute yang dipelajari sistem: jangan diubah"}}},
             ], idempotent=False)
-        elif props[MODEL_TITLE].get("gridProperties", {}).get("rowCount", 0) < need:
-            have = props[MODEL_TITLE]["gridProperties"]["rowCount"]
-            self.client.spreadsheet_batch_update(self.spreadsheet_id, [{"appendDimension": {
-                "sheetId": props[MODEL_TITLE]["sheetId"], "dimension": "ROWS", "length": need - have}}],
-                idempotent=False)
+        else:  # grow the grid if the model got longer (or someone shrank the tab)
+            grid, sid = props[MODEL_TITLE].get("gridProperties", {}), props[MODEL_TITLE]["sheetId"]
+            grow = [{"appendDimension": {"sheetId": sid, "dimension": dim, "length": want - have}}
+                    for dim, want, have in (("ROWS", need, grid.get("rowCount", 0)),
+                                            ("COLUMNS", 3, grid.get("columnCount", 0))) if have < want]
+            if grow:
+                self.client.spreadsheet_batch_update(self.spreadsheet_id, grow, idempotent=False)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         values = [[MODEL_MARKER, len(chunks), digest]] + [[c] for c in chunks]
         self.client.values_batch_update_raw(self.spreadsheet_id, [{

@@ -293,3 +293,14 @@ def test_a_routing_model_edited_by_hand_in_the_sheet_reads_as_corrupt():
         env.fake.staff_set(env.spreadsheet_id, "Model Rute", "A2", '{"format":"diubah"}', respect_protection=False)
         with pytest.raises(ValueError, match="checksum"):
             env.workbook().read_routing_model()
+
+
+def test_a_longer_model_grows_the_model_tab_instead_of_failing():
+    with sheets_env() as env:
+        wb = env.workbook()
+        wb.bootstrap()
+        wb.write_routing_model("a" * 10)
+        rows_before = env.fake.sheet(env.spreadsheet_id, "Model Rute").row_count
+        longer = "b" * (45_000 * (rows_before + 5))  # more chunks than the tab has rows
+        wb.write_routing_model(longer)
+        assert env.workbook().read_routing_model() == longer
