@@ -16,9 +16,10 @@ Optional store methods (used when the store offers them, with a fallback otherwi
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .. import sla
 from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator
@@ -52,6 +53,8 @@ class DailyReport:
     monthly: str = ""  # the attachment's file name on the 1st of a month
     deliveries: list[Delivery] = field(default_factory=list)  # overdue lists to OPD heads
     email_bytes: int = 0
+    learning: str = ""  # the routing-learning step's line (digest)
+    learning_cpu_s: float = 0.0
 
     def summary(self) -> str:
         if self.already_sent and not self.opd_sent:
@@ -106,6 +109,19 @@ def capacity_of(workbook: Workbook) -> Capacity | None:
     return Capacity(int(value))
 
 
+def run_learning(learning: Callable[[dict], str] | None, tabs: dict) -> str:
+    """The routing-learning step (route_learning.py) on the job's one read; it must never stop
+    the digest, so a failure becomes the line the digest shows."""
+    if learning is None:
+        return ""
+    try:
+        return learning(tabs)
+    except Exception as e:  # noqa: BLE001 - report, keep the previous model, send the digest
+        log("ERROR", "routing model training failed", error=type(e).__name__)
+        return (f"Rute otomatis: pelatihan model gagal ({type(e).__name__}); model sebelumnya "
+                "(atau aturan saja) tetap dipakai.")
+
+
 def run_daily(
     workbook: Workbook,
     mailer: Mailer,
@@ -123,10 +139,14 @@ def run_daily(
     mail_from: str = "KMC Aduan <kmc@localhost>",
     chart: bool = True,
     monthly: bool | None = None,
+    learning: Callable[[dict], str] | None = None,
 ) -> DailyReport:
     day = now.date().isoformat()
     report = DailyReport(day)
     tabs = workbook.read_all()
+    started = time.process_time()
+    learned = run_learning(learning, tabs)
+    report.learning_cpu_s = time.process_time() - started
     updates = overdue_updates(tabs, now, sla_hours, deadline)
     report.marked_overdue = [u.ticket_id for u in updates]
     if updates and not dry_run:
@@ -155,6 +175,8 @@ def run_daily(
     digest = build_digest(tabs, titles, now, locate=locate)
     digest.problems.extend(dict.fromkeys(recorded + report.problems + list(notes)))  # the same note once
     digest.capacity = capacity_of(workbook)
+    digest.routing = learned
+    report.learning = learned
     report.digest = digest
 
     if monthly is None:
