@@ -20,7 +20,8 @@ COMMANDS = {
     "sheet": "sheet show [TAB] [--json]: print the tabs",
     "edit": "edit TICKET KEY=VALUE...: what OPD staff do by hand",
     "export": "export --xlsx FILE: the workbook as .xlsx",
-    "eval-routing": "quality of the router on labelled CSV (text,opd)",
+    "eval-routing": "quality of the router on labelled CSV (text,opd); --history HISTORY.csv learns first",
+    "explain-route": "explain-route \"TEXT\": why a text goes where it goes (rules, model, thresholds)",
     "eval-sentiment": "quality of the negativity detector on labelled data",
     "archive": "archive --before DATE: move closed cases to a yearly archive",
     "forget": "forget TICKET|PHONE: erase a citizen's personal data (UU 27/2022)",
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         elif name in {"eval-routing", "eval-sentiment"}:
             p.add_argument("file", type=Path)
             p.add_argument("--predictions", type=Path)
+            if name == "eval-routing":
+                p.add_argument("--history", type=Path, help="text,opd CSV of settled cases (oldest first) to learn from")
+        elif name == "explain-route":
+            p.add_argument("text")
         elif name == "archive":
             p.add_argument("--before", required=True, help="DATE (YYYY-MM-DD): archive closed cases received before it")
         elif name == "forget":
@@ -103,11 +108,13 @@ def _dispatch(args, env) -> int:
     if command in {"eval-routing", "eval-sentiment"}:
         from .services import evaluation
 
-        if not args.file.exists():
-            print(f"Berkas tidak ditemukan: {args.file}", file=sys.stderr)
-            return 2
-        run = evaluation.main_eval_routing if command == "eval-routing" else evaluation.main_eval_sentiment
-        return run(args.file, args.predictions)
+        for path in (args.file, getattr(args, "history", None)):
+            if path is not None and not path.exists():
+                print(f"Berkas tidak ditemukan: {path}", file=sys.stderr)
+                return 2
+        if command == "eval-routing":
+            return evaluation.main_eval_routing(args.file, args.predictions, history=args.history)
+        return evaluation.main_eval_sentiment(args.file, args.predictions)
     if command == "demo":
         from .demo import run_demo
 
@@ -145,11 +152,18 @@ def _dispatch(args, env) -> int:
             job = jobs.sweep_job if command == "sweep" else jobs.daily_job
         report = job(svc, now, dry_run=args.dry_run)
         print(report.summary())
+        if getattr(report, "learning", ""):
+            print(f"  {report.learning}")
         for line in getattr(report, "problems", []):
             print(f"  ! {line}")
         return 0
     if command == "sheet":
         return _sheet_show(svc, args.tab, args.json)
+    if command == "explain-route":
+        from .services.route_explain import explain_route
+
+        print(explain_route(svc.workbook, args.text))
+        return 0
     if command == "edit":
         from .services.staff import staff_edit
 

@@ -175,6 +175,7 @@ class Digest:
     window_days: int = WINDOW_DAYS
     min_sample: int = MIN_SAMPLE
     chart_cid: str = ""  # set by the job when the chart image is attached
+    routing: str = ""  # what the routing model learned today (services/route_learning.py)
 
     @property
     def totals(self) -> dict[str, int]:

@@ -16,9 +16,10 @@ Optional store methods (used when the store offers them, with a fallback otherwi
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .. import sla
 from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator
@@ -55,6 +56,8 @@ class DailyReport:
     email_bytes: int = 0
     busy: bool = False  # another daily was running: this one did nothing (services/lease.py)
     dry_run: bool = False
+    learning: str = ""  # the routing-learning step's line (digest)
+    learning_cpu_s: float = 0.0
 
     def summary(self) -> str:
         if self.busy:
@@ -134,6 +137,19 @@ def capacity_of(workbook: Workbook) -> Capacity | None:
     return Capacity(int(value))
 
 
+def run_learning(learning: Callable[[dict], str] | None, tabs: dict) -> str:
+    """The routing-learning step (route_learning.py) on the job's one read; it must never stop
+    the digest, so a failure becomes the line the digest shows."""
+    if learning is None:
+        return ""
+    try:
+        return learning(tabs)
+    except Exception as e:  # noqa: BLE001 - report, keep the previous model, send the digest
+        log("ERROR", "routing model training failed", error=type(e).__name__)
+        return (f"Rute otomatis: pelatihan model gagal ({type(e).__name__}); model sebelumnya "
+                "(atau aturan saja) tetap dipakai.")
+
+
 def run_daily(
     workbook: Workbook,
     mailer: Mailer,
@@ -151,10 +167,14 @@ def run_daily(
     mail_from: str = "KMC Aduan <kmc@localhost>",
     chart: bool = True,
     monthly: bool | None = None,
+    learning: Callable[[dict], str] | None = None,
 ) -> DailyReport:
     day = now.date().isoformat()
     report = DailyReport(day, dry_run=dry_run)
     tabs = workbook.read_all()
+    started = time.process_time()
+    learned = run_learning(learning, tabs)
+    report.learning_cpu_s = time.process_time() - started
     updates = overdue_updates(tabs, now, sla_hours, deadline)
     report.marked_overdue = [u.ticket_id for u in updates]
     if updates and not dry_run:
@@ -184,6 +204,8 @@ def run_daily(
     statuses = unknown_statuses(tabs, titles)
     digest.problems.extend(dict.fromkeys(recorded + report.problems + list(notes) + statuses))  # the same note once
     digest.capacity = capacity_of(workbook)
+    digest.routing = learned
+    report.learning = learned
     report.digest = digest
 
     if monthly is None:

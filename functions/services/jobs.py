@@ -89,6 +89,7 @@ def _daily(svc, now: datetime, *, dry_run: bool = False) -> DailyReport:
         digest_to=to, sheet_url=svc.sheet_url, dry_run=dry_run, notify=notifier(svc, now),
         notes=directory.problems, locate=locator(svc), deadline=deadline_of(svc),
         mail_from=svc.settings.mail_from,
+        learning=lambda tabs: learn_routing_step(svc, tabs, now, dry_run=dry_run),
     )
 
 
@@ -115,3 +116,16 @@ class Busy:
 
     def summary(self) -> str:
         return f"{self.job}: {self.job} lain sedang berjalan; yang ini tidak melakukan apa pun"
+
+
+def learn_routing_step(svc, tabs: dict, now: datetime, *, dry_run: bool = False) -> str:
+    """Learn routing from the settled cases of the daily job's read; the digest's line."""
+    from ..routing_model import load_thresholds
+    from .route_explain import current_rules
+    from .route_learning import learn_routing
+
+    rules, _ = current_rules(svc.workbook)
+    known = frozenset(o.key for o in svc.schema.opds)
+    report = learn_routing(svc.workbook, tabs, rules, load_thresholds(), now=now, known_opds=known,
+                           dry_run=dry_run)
+    return report.summary()

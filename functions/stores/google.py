@@ -221,6 +221,14 @@ class Located:
 
 RULES_TITLE = "Rute"
 RULES_SHEET_ID = 7_100_000  # chosen by us so the protection can name it in the same request
+MODEL_TITLE = "Model Rute"  # hidden tab holding the learned routing model (issue 18)
+MODEL_SHEET_ID = 7_200_000
+MODEL_MARKER = "kmc-routing-model"
+MODEL_CHUNK = 45_000  # characters per cell; Sheets allows 50,000
+
+
+def _corrupt(reason: str):
+    raise ValueError(reason)
 
 
 @cache
@@ -1095,6 +1103,60 @@ class GoogleWorkbook:
                 "range": self._directory_range().removesuffix(":Z"), "values": [header, *new],
                 "majorDimension": "ROWS"}])
         return len(new)
+
+    # -- the learned routing model (issue 18) ----------------------------------------------------
+    # The instance's disk is ephemeral, so the model the daily job learns lives in a hidden tab:
+    # A1 = format marker, B1 = number of chunks, C1 = sha256 of the whole text; A2.. = the JSON
+    # text in chunks under Sheets' 50,000-characters-per-cell limit. One values.batchUpdate
+    # writes it whole; a reader that finds a wrong chunk count or checksum raises ValueError
+    # (corrupt: routing falls back to the rules). Intake reads it once an hour per instance.
+    def read_routing_model(self) -> str | None:
+        try:
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [f"{layout.quote_title(MODEL_TITLE)}!A1:C"])
+        except SheetsApiError as e:
+            if e.bad_range:
+                return None  # no model tab yet: no model
+            raise
+        values = vr.get("values") or []
+        if not values or not values[0] or read_text(values[0][0]) != MODEL_MARKER:
+            return None if not values else _corrupt("penanda tab Model Rute hilang")
+        head = values[0] + ["", ""]
+        try:
+            count = int(float(head[1]))
+        except (TypeError, ValueError):
+            return _corrupt("jumlah potongan tidak terbaca")
+        chunks = [read_text(r[0]) if r else "" for r in values[1 : count + 1]]
+        text = "".join(chunks)
+        if len(chunks) != count or hashlib.sha256(text.encode("utf-8")).hexdigest() != read_text(head[2]):
+            return _corrupt("isi tab Model Rute tidak cocok dengan checksum")
+        return text
+
+    def write_routing_model(self, text: str) -> None:
+        chunks = [text[i : i + MODEL_CHUNK] for i in range(0, len(text), MODEL_CHUNK)] or [""]
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title,gridProperties))")
+        props = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
+        need = len(chunks) + 1
+        if MODEL_TITLE not in props:
+            ids = {p.get("sheetId") for p in props.values()}
+            sheet_id = next(i for i in range(MODEL_SHEET_ID, MODEL_SHEET_ID + 1000) if i not in ids)
+            self.client.spreadsheet_batch_update(self.spreadsheet_id, [
+                {"addSheet": {"properties": {"sheetId": sheet_id, "title": MODEL_TITLE, "hidden": True,
+                                             "gridProperties": {"rowCount": max(need, 50), "columnCount": 3}}}},
+                {"addProtectedRange": {"protectedRange": {
+                    "range": {"sheetId": sheet_id}, "warningOnly": True,
+                    "description": "Model rute yang dipelajari sistem: jangan diubah"}}},
+            ], idempotent=False)
+        else:  # grow the grid if the model got longer (or someone shrank the tab)
+            grid, sid = props[MODEL_TITLE].get("gridProperties", {}), props[MODEL_TITLE]["sheetId"]
+            grow = [{"appendDimension": {"sheetId": sid, "dimension": dim, "length": want - have}}
+                    for dim, want, have in (("ROWS", need, grid.get("rowCount", 0)),
+                                            ("COLUMNS", 3, grid.get("columnCount", 0))) if have < want]
+            if grow:
+                self.client.spreadsheet_batch_update(self.spreadsheet_id, grow, idempotent=False)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        values = [[MODEL_MARKER, len(chunks), digest]] + [[c] for c in chunks]
+        self.client.values_batch_update_raw(self.spreadsheet_id, [{
+            "range": f"{layout.quote_title(MODEL_TITLE)}!A1:C{need}", "values": values, "majorDimension": "ROWS"}])
 
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:

@@ -336,6 +336,17 @@ class LocalWorkbook:
             (last,) = conn.execute("SELECT COALESCE(MAX(position), 1) FROM directory").fetchone()
             conn.execute("INSERT INTO directory (position, cells) VALUES (?, ?)", (last + 1, cells))
 
+    # -- the learned routing model (routing_model.py; written by the daily job) -----------
+    def read_routing_model(self) -> str | None:
+        with self.db.connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'routing_model'").fetchone()
+        return row[0] if row else None
+
+    def write_routing_model(self, text: str) -> None:
+        with self.db.connect(write=True) as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('routing_model', ?)"
+                         " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (text,))
+
     # -- what staff do by hand (used by tests and the demo) -----------------------------
     def sort_tab(self, tab: str, key: str, reverse: bool = False) -> None:
         """Reorder a tab as a staff member sorting a column would."""

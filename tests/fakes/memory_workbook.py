@@ -27,6 +27,7 @@ class MemoryWorkbook:
     usage: int | tuple[int, int] | None = None  # what cell_usage() answers; None = method absent
     sheet_id: str = "SHEET"
     with_links: bool = False
+    routing_model: str | None = None  # what read_routing_model() answers
     _job_locks: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
@@ -148,6 +149,15 @@ class MemoryWorkbook:
     def log_entries(self, kind: str | None = None) -> list[LogEntry]:
         self.requests["log_entries"] += 1
         return sorted((e for e in self.log.values() if kind is None or e.kind == kind), key=lambda e: e.at)
+
+    # -- the learned routing model ------------------------------------------------------
+    def read_routing_model(self) -> str | None:
+        self.requests["read_routing_model"] += 1
+        return self.routing_model
+
+    def write_routing_model(self, text: str) -> None:
+        self.requests["write_routing_model"] += 1
+        self.routing_model = text
 
     # -- optional methods ---------------------------------------------------------------
     def cell_usage(self):  # noqa: F811 - replaced by None in __post_init__ when absent
