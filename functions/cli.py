@@ -131,7 +131,7 @@ def _dispatch(args, env) -> int:
         if command not in CREATES_STORE:
             print(missing_store(settings), file=sys.stderr)
             return 2
-        if command not in {"demo", "bootstrap"}:
+        if command not in {"demo", "bootstrap", "explain-route"}:
             print(f"Catatan: data KMC Aduan baru dibuat di {settings.data_dir} (KMC_DATA_DIR).", file=sys.stderr)
     svc = build(settings)
     if command == "bootstrap":
@@ -207,7 +207,7 @@ def tab_key(typed: str, tabs, titles: dict[str, str]) -> str | None:
 # Commands that may start a store from nothing (setting up, or bringing news in: the media job
 # works on a fresh data dir and says so); every other one needs the data dir to hold one, so a
 # misspelled KMC_DATA_DIR is refused instead of becoming an empty store (and an all-zero digest).
-CREATES_STORE = {"serve", "demo", "bootstrap", "opd", "media"}
+CREATES_STORE = {"serve", "demo", "bootstrap", "opd", "media", "explain-route"}
 
 
 def missing_store(settings: Settings) -> str:
