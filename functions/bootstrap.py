@@ -57,9 +57,11 @@ class Services:
 
     @property
     def sheet_url(self) -> str:
+        """The workbook's link for emails; "" on the local store (a file:/// path on the server
+        means nothing to the reader: the emails say to run `sheet show` instead)."""
         if self.settings.backend == "google":
             return f"https://docs.google.com/spreadsheets/d/{self.settings.spreadsheet_id}/edit"
-        return f"file://{(self.settings.data_dir / 'workbook.sqlite').resolve()}"
+        return ""
 
     def intake(self, complaint: Complaint) -> Receipt:
         """The one intake every channel calls."""
@@ -143,7 +145,7 @@ def _default_messenger(settings: Settings):
         from .messaging.graph import GraphMessenger
 
         if settings.whatsapp_access_token and not settings.whatsapp_phone_number_id:
-            raise ConfigError("WHATSAPP_PHONE_NUMBER_ID is required when WHATSAPP_ACCESS_TOKEN is set")
+            raise ConfigError("WHATSAPP_PHONE_NUMBER_ID wajib diisi bila WHATSAPP_ACCESS_TOKEN diatur")
         return GraphMessenger.from_settings(settings)
     return OutboxMessenger(settings.outbox_dir)
 

@@ -37,6 +37,9 @@ def parse_now(value: str | None, settings: Settings) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidComplaint(f"--now bukan waktu ISO 8601 yang valid: {value!r}", "now") from None
+    if not datetime(2000, 1, 1) <= moment.replace(tzinfo=None) <= datetime(2100, 1, 1):
+        # a job at year 1 or 9999 ends in an overflow (or a digest dated 9999): refused up front
+        raise InvalidComplaint(f"--now di luar rentang yang didukung (2000..2099): {value!r}", "now")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=settings.tz)
     return moment.astimezone(settings.tz)
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--dry-run", action="store_true", help="print what would be done, write nothing")
         elif name == "sheet":
             p.add_argument("action", choices=["show"])
-            p.add_argument("tab", nargs="?", help="OPD key (e.g. PUTR, TRIASE)")
+            p.add_argument("tab", nargs="?", help="OPD key or tab title (e.g. PUTR, putr, TRIASE)")
             p.add_argument("--json", action="store_true")
         elif name == "edit":
             p.add_argument("ticket")
@@ -124,6 +127,12 @@ def _dispatch(args, env) -> int:
         from .server import serve
 
         return serve(settings, host=args.host, port=args.port, scheduler=not args.no_scheduler)
+    if missing_store(settings):
+        if command not in CREATES_STORE:
+            print(missing_store(settings), file=sys.stderr)
+            return 2
+        if command not in {"demo", "bootstrap", "explain-route"}:
+            print(f"Catatan: data KMC Aduan baru dibuat di {settings.data_dir} (KMC_DATA_DIR).", file=sys.stderr)
     svc = build(settings)
     if command == "bootstrap":
         from .services.setup import bootstrap_workbook
@@ -138,7 +147,7 @@ def _dispatch(args, env) -> int:
 
         now = parse_now(args.now, settings)
         if command == "media":
-            from .services.media import media_job as job
+            job = jobs.media_job
         else:
             job = jobs.sweep_job if command == "sweep" else jobs.daily_job
         report = job(svc, now, dry_run=args.dry_run)
@@ -174,15 +183,39 @@ def _dispatch(args, env) -> int:
     if command == "opd":
         return _opd(svc, args)
     if command == "forget":
+        from .services.archive import existing_archives
         from .services.privacy import forget
 
-        tickets = forget(svc.workbook, svc.contacts, args.who, settings.ticket_prefix)
+        tickets = forget(svc.workbook, svc.contacts, args.who, settings.ticket_prefix, existing_archives(svc))
         if not tickets:
             print("Tidak ada data pribadi yang cocok dengan tiket/nomor itu.", file=sys.stderr)
             return 1
         print(f"Data pribadi dihapus untuk {len(tickets)} tiket: {', '.join(tickets)}")
         return 0
     raise AssertionError(command)
+
+
+def tab_key(typed: str, tabs, titles: dict[str, str]) -> str | None:
+    """An OPD key from what the operator typed: the key in any case (`putr`) or the tab title."""
+    wanted = " ".join(typed.split()).casefold()
+    for key in tabs:
+        if wanted in {key.casefold(), " ".join(titles.get(key, key).split()).casefold()}:
+            return key
+    return None
+
+
+# Commands that may start a store from nothing (setting up, or bringing news in: the media job
+# works on a fresh data dir and says so); every other one needs the data dir to hold one, so a
+# misspelled KMC_DATA_DIR is refused instead of becoming an empty store (and an all-zero digest).
+CREATES_STORE = {"serve", "demo", "bootstrap", "opd", "media", "explain-route"}
+
+
+def missing_store(settings: Settings) -> str:
+    """An Indonesian message when the local data dir holds no workbook yet, else ""."""
+    if settings.backend != "local" or (settings.data_dir / "workbook.sqlite").exists():
+        return ""
+    return (f"Folder data {str(settings.data_dir)!r} belum berisi data KMC Aduan (workbook.sqlite tidak ada). "
+            "Periksa ejaan KMC_DATA_DIR, atau buat data baru dengan `python main.py bootstrap`.")
 
 
 def _opd(svc, args) -> int:
@@ -217,12 +250,16 @@ def _opd(svc, args) -> int:
 
 
 def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
+    from .timefmt import list_wib
+
     tabs = svc.workbook.read_all()
     if tab:
-        if tab not in tabs:
+        key = tab_key(tab, tabs, svc.titles)
+        if key is None:
             print(f"Tab {tab!r} tidak ada. Tab yang ada: {', '.join(tabs)}", file=sys.stderr)
             return 2
-        tabs = {tab: tabs[tab]}
+        tab = key
+        tabs = {key: tabs[key]}
     if as_json:
         def cell(v):
             return v.isoformat() if isinstance(v, datetime) else ("" if v is None else v)
@@ -236,7 +273,7 @@ def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
             continue
         print(f"== {titles.get(key, key)} [{key}] — {len(rows)} aduan")
         for r in rows:
-            received = r["received_at"].strftime("%d/%m %H:%M") if isinstance(r.get("received_at"), datetime) else "-"
+            received = list_wib(r["received_at"]) if isinstance(r.get("received_at"), datetime) else "-"
             text = " ".join(str(r.get("text", "")).split())[:60]
             print(f"  {r['ticket_id']}  {received}  {r.get('status', ''):<14} {r.get('sla', ''):<21} {text}")
     empty = [k for k, rows in tabs.items() if not rows]

@@ -22,8 +22,8 @@ from datetime import datetime, timedelta
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, Sentiment, StorageUnavailable
 from ..stores.port import LogEntry
-from ..text import clean_text
-from ..web import HTML, bearer_ok, error_reply, json_reply, subpath
+from ..text import MAX_TEXT_CHARS, clean_line, clean_text
+from ..web import PAGE_HEADERS, bearer_ok, error_reply, json_reply, load_json, subpath
 from .feeds import canonical_url
 
 MOUNT = "/monitoring"
@@ -47,10 +47,14 @@ class BadInput(ValueError):
 
 
 def _fields(request) -> tuple[dict[str, str], bool]:
-    """(fields, came from the HTML page)."""
-    data = request.get_json(silent=True) if request.is_json else None
-    if isinstance(data, dict):
-        return {k: "" if v is None else str(v) for k, v in data.items()}, False
+    """(fields, came from the HTML page). JSON that cannot be read (malformed, nested too
+    deeply) gives no fields, never an exception."""
+    if request.is_json:
+        ok, data = load_json(request.get_data(cache=True))
+        if ok and isinstance(data, dict):
+            return {k: "" if v is None else (str(v) if not isinstance(v, (dict, list)) else "")
+                    for k, v in data.items()}, False
+        return {}, False
     form = {k: v for k, v in request.form.items()}
     return form, form.get("format") == "html"
 
@@ -125,7 +129,8 @@ def log_finding(svc, fields: dict[str, str]) -> dict:
 
     now = svc.now()
     platform, url, canonical, handle, observed, staff_sentiment = parse_finding(fields, now)
-    body = clean_text(fields.get("text", ""))
+    body = clean_text(fields.get("text", ""), max_chars=MAX_TEXT_CHARS)
+    handle = clean_line(handle, MAX_HANDLE)
     text = f"[{platform}] {body}"
     existing = _known_ticket(svc.workbook, canonical)
     if existing is not None:
@@ -202,20 +207,23 @@ def handle_monitoring(request, svc):
     if path not in {"/", "/catat"}:
         return error_reply("Halaman tidak ditemukan.", 404)
     if request.method == "GET":
-        return page(), 200, HTML
+        return page(), 200, PAGE_HEADERS
     if request.method != "POST":
         return error_reply("Gunakan GET (halaman) atau POST (catat temuan).", 405)
-    fields, from_page = _fields(request)
+    bearer = bearer_ok(request, svc.settings)  # checked before the body is parsed
+    fields, from_page = _fields(request)  # never raises (nested JSON gives no fields: 401 or 400)
 
     def reply(data: dict, status: int):
         if from_page:
             ok = status < 400
             return page(message=data.get("message") or data.get("error", ""), ok=ok,
-                        values={} if ok else fields, field=data.get("field", "")), status, HTML
+                        values={} if ok else fields, field=data.get("field", "")), status, PAGE_HEADERS
         return json_reply(data, status)
 
-    if not _authorised(request, svc.settings, fields):
+    if not (bearer or _authorised(request, svc.settings, fields)):
         return reply({"error": UNAUTHORISED, "field": "token"}, 401)
+    if request.is_json and not fields:
+        return reply({"error": "Isi permintaan bukan objek JSON yang dapat dibaca.", "field": ""}, 400)
     try:
         result = log_finding(svc, fields)
     except BadInput as e:
@@ -322,12 +330,12 @@ def _history(request, svc):
         return error_reply("Gunakan GET atau POST.", 405)
     if not _authorised(request, svc.settings, fields):
         if request.method == "GET" and request.args.get("format") != "json":
-            return history_page(None, svc.settings.tz), 200, HTML
+            return history_page(None, svc.settings.tz), 200, PAGE_HEADERS
         return error_reply(UNAUTHORISED, 401)
     rows = findings_history(svc)
     if request.args.get("format") == "json":
         return json_reply({"findings": rows}, 200)
-    return history_page(rows, svc.settings.tz), 200, HTML
+    return history_page(rows, svc.settings.tz), 200, PAGE_HEADERS
 
 
 def _delivery_li(d: dict, when) -> str:

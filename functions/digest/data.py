@@ -360,7 +360,7 @@ def case_ref(key: str, title: str, row: dict, now: datetime, locate: Locator) ->
         opd_title=title,
         received_at=received,
         deadline=due,
-        age_hours=int((now - received).total_seconds() // 3600),
+        age_hours=max(0, int((now - received).total_seconds() // 3600)),  # a clock behind a case: 0, never negative
         category=str(row.get("category") or ""),
         location=str(row.get("location") or ""),
         summary=excerpt(str(row.get("text") or ""), 90),

@@ -18,8 +18,13 @@ from ..messaging.port import Template
 from ..model import OUTSIDE, TRIAGE
 from ..schema import Schema
 from ..stores.port import LogEntry
+from ..timefmt import short_wib
 from .logbook import add_many
 from .notify import FALLBACK_NAME, LANGUAGE, NOTIFY, Delivery, HeadNotifier, Notice, key_hash, notifier, tickets_param
+
+# Where staff answer when the store is local (no link to send: a file:/// path on the server
+# means nothing to the reader).
+LOCAL_SHEET = "lokal: jalankan python main.py sheet show di server KMC"
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def _when(moment: datetime | None, tz) -> str:
     if moment is None:
         return "-"
     local = moment.astimezone(tz)
-    return f"{local:%d/%m/%Y %H:%M} {local.tzname()}"  # not 08-12-2026 00: it reads as a phone number
+    return short_wib(local)  # 08/12/2026 00.00 WIB, not 08-12-2026 00: that reads as a phone number
 
 
 def _where(channel: str) -> str:
@@ -131,7 +136,7 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
             f"Batas tanggapan: {e(_when(item.deadline, tz))}</small></li>")
     footer = [
         f"Tanggapan diisi pada tab \"{title}\" di lembar kerja KMC Aduan (kolom Status dan "
-        f"Tanggapan): {sheet_url}",
+        f"Tanggapan): {sheet_url or LOCAL_SHEET}",
     ]
     if note:
         footer.append(note)
@@ -141,8 +146,9 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
     body = (
         f"<p>{e(greeting)}</p><p>{e(intro)}</p><ol>{''.join(blocks)}</ol>"
         f"<p>Tanggapan diisi pada tab <b>{e(title)}</b> di "
-        f"<a href=\"{e(sheet_url, quote=True)}\">lembar kerja KMC Aduan</a> "
-        f"(kolom Status dan Tanggapan).</p>"
+        + (f"<a href=\"{e(sheet_url, quote=True)}\">lembar kerja KMC Aduan</a> " if sheet_url
+           else f"lembar kerja KMC Aduan ({e(LOCAL_SHEET)}) ") +
+        "(kolom Status dan Tanggapan).</p>"
         + (f"<p><small>{e(note)}</small></p>" if note else "")
         + "<p><small>Email ini dikirim otomatis oleh KMC Aduan (Ketapang Media Center).</small></p>"
     )

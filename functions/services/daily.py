@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .. import sla
 from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator
@@ -27,7 +27,8 @@ from ..digest.render import render_digest, render_opd_overdue
 from ..logs import log
 from ..mail.port import Attachment, InlineImage, Mailer, OutgoingMail, compose
 from ..messaging.port import Template
-from ..model import Sla, is_withdrawn
+from ..model import Sla, Status, is_withdrawn
+from ..text import excerpt
 from ..stores.port import CellUpdate, LogEntry, Workbook
 from .logbook import DIGEST, PROBLEM, add_many
 from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, channels_summary, tickets_param
@@ -53,10 +54,20 @@ class DailyReport:
     monthly: str = ""  # the attachment's file name on the 1st of a month
     deliveries: list[Delivery] = field(default_factory=list)  # overdue lists to OPD heads
     email_bytes: int = 0
+    busy: bool = False  # another daily was running: this one did nothing (services/lease.py)
+    dry_run: bool = False
     learning: str = ""  # the routing-learning step's line (digest)
     learning_cpu_s: float = 0.0
 
     def summary(self) -> str:
+        if self.busy:
+            return f"daily {self.day}: daily lain sedang berjalan; yang ini tidak mengirim apa pun"
+        if self.dry_run:
+            return (f"daily {self.day} (uji coba, tidak ada yang dikirim atau ditulis): "
+                    f"{len(self.marked_overdue)} aduan akan ditandai Terlambat; "
+                    + ("rekap sudah dikirim sebelumnya" if self.already_sent else
+                       f"rekap akan dikirim ke {', '.join(self.sent_to) or '-'}")
+                    + (f"; daftar terlambat akan dikirim ke {len(self.opd_sent)} kepala OPD" if self.opd_sent else ""))
         if self.already_sent and not self.opd_sent:
             return (f"daily {self.day}: {len(self.marked_overdue)} aduan ditandai Terlambat; "
                     "rekap sudah dikirim sebelumnya; tidak ada yang dikirim ulang")
@@ -91,6 +102,23 @@ def overdue_updates(tabs: dict[str, list[dict]], now: datetime, sla_hours: float
                     values["deadline"] = due
                 updates.append(CellUpdate(ticket, values, tab))
     return updates
+
+
+KNOWN_STATUSES = frozenset(str(s).lower() for s in Status)
+
+
+def unknown_statuses(tabs: dict[str, list[dict]], titles: Mapping[str, str]) -> list[str]:
+    """Cases whose Status staff typed outside the dropdown (`Beres`): listed in every digest
+    until fixed; they count as open (status page, Open311) meanwhile."""
+    out = []
+    for tab, rows in tabs.items():
+        for row in rows:
+            status = " ".join(str(row.get("status") or "").split())
+            ticket = str(row.get("ticket_id") or "").strip()
+            if ticket and status and status.lower() not in KNOWN_STATUSES:
+                out.append(f"{ticket} ({titles.get(tab, tab)}): Status \"{excerpt(status, 40)}\" bukan pilihan baku "
+                           f"({', '.join(str(s) for s in Status)}); aduan dihitung masih berjalan.")
+    return out
 
 
 def capacity_of(workbook: Workbook) -> Capacity | None:
@@ -142,7 +170,7 @@ def run_daily(
     learning: Callable[[dict], str] | None = None,
 ) -> DailyReport:
     day = now.date().isoformat()
-    report = DailyReport(day)
+    report = DailyReport(day, dry_run=dry_run)
     tabs = workbook.read_all()
     started = time.process_time()
     learned = run_learning(learning, tabs)
@@ -173,7 +201,8 @@ def run_daily(
     recorded = [e.detail for e in fresh]
 
     digest = build_digest(tabs, titles, now, locate=locate)
-    digest.problems.extend(dict.fromkeys(recorded + report.problems + list(notes)))  # the same note once
+    statuses = unknown_statuses(tabs, titles)
+    digest.problems.extend(dict.fromkeys(recorded + report.problems + list(notes) + statuses))  # the same note once
     digest.capacity = capacity_of(workbook)
     digest.routing = learned
     report.learning = learned

@@ -1,9 +1,10 @@
 """The scheduled jobs as the entry points and the CLI call them: one function per job."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .daily import DailyReport, run_daily
+from .lease import exclusive
 from .notify import channels_summary, directory_of, notifier, send_late_fallbacks
 from .reminders import send_reminders
 from .setup import ensure_ready
@@ -26,9 +27,24 @@ def locator(svc):
     return lambda tab, ticket: ("", f"python main.py sheet show {tab}")
 
 
+# How long a run holds its lease on a store without a lock of its own (Google Sheets); a run
+# that crashed is overtaken after this (services/lease.py).
+SWEEP_LEASE = timedelta(minutes=20)
+DAILY_LEASE = timedelta(minutes=60)
+MEDIA_LEASE = timedelta(minutes=30)
+
+
 def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> SweepReport:
-    """read_all, judge, remind, answer citizens, then ONE commit of everything written."""
+    """read_all, judge, remind, answer citizens, then ONE commit of everything written; one
+    sweep at a time (an overlapping one does nothing, so no citizen is answered twice)."""
     now = now or svc.now()
+    if dry_run:
+        return _sweep(svc, now, dry_run=True)
+    with exclusive(svc.workbook, "sweep", now=now, ttl=SWEEP_LEASE) as held:
+        return _sweep(svc, now) if held else SweepReport(busy=True)
+
+
+def _sweep(svc, now: datetime, *, dry_run: bool = False) -> SweepReport:
     if not dry_run:
         ensure_ready(svc)
     tabs = svc.workbook.read_all()  # one read serves the sweep, the reminders and the replies
@@ -50,11 +66,20 @@ def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Swe
     report.reminded_how = channels_summary(reminders.deliveries)
     report.problems += reminders.problems + (late.problems if late is not None else [])
     report.replies = replies
+    report.dry_run = dry_run
     return report
 
 
 def daily_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> DailyReport:
+    """The daily; one at a time, so overlapping runs send one digest per date."""
     now = now or svc.now()
+    if dry_run:
+        return _daily(svc, now, dry_run=True)
+    with exclusive(svc.workbook, "daily", now=now, ttl=DAILY_LEASE) as held:
+        return _daily(svc, now) if held else DailyReport(now.date().isoformat(), busy=True)
+
+
+def _daily(svc, now: datetime, *, dry_run: bool = False) -> DailyReport:
     if not dry_run:
         ensure_ready(svc)
     to = svc.settings.digest_to or ("pimpinan@localhost",)
@@ -66,6 +91,31 @@ def daily_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Dai
         mail_from=svc.settings.mail_from,
         learning=lambda tabs: learn_routing_step(svc, tabs, now, dry_run=dry_run),
     )
+
+
+def media_job(svc, now: datetime | None = None, *, dry_run: bool = False):
+    """The hourly media run (services/media.py), one at a time: overlapping runs alerted an OPD
+    head about the same news item once per run."""
+    from .media import media_job as run
+
+    now = now or svc.now()
+    if dry_run:
+        return run(svc, now, dry_run=True)
+    with exclusive(svc.workbook, "media", now=now, ttl=MEDIA_LEASE) as held:
+        return run(svc, now) if held else Busy("media")
+
+
+class Busy:
+    """What a job that found another run of itself in progress reports: it did nothing."""
+
+    busy = True
+
+    def __init__(self, job: str):
+        self.job = job
+        self.problems: list[str] = []
+
+    def summary(self) -> str:
+        return f"{self.job}: {self.job} lain sedang berjalan; yang ini tidak melakukan apa pun"
 
 
 def learn_routing_step(svc, tabs: dict, now: datetime, *, dry_run: bool = False) -> str:

@@ -442,9 +442,17 @@ def _item_failed(item: FeedItem, url: str, error: Exception, memory: MediaMemory
 
 
 def _host(url: str) -> str:
-    from urllib.parse import urlsplit
+    """A feed's name in reports: its host, plus what tells feeds on one host apart (the three
+    Google News searches differ only in `q`, so their failures must not read the same)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
 
-    return urlsplit(url).netloc or url[:60]
+    parts = urlsplit(url)
+    host = parts.netloc or url[:60]
+    query = parse_qs(parts.query).get("q")
+    if query:
+        return f"{host} (pencarian: {query[0][:60]})"
+    path = unquote(parts.path).strip("/")
+    return f"{host}/{path[:60]}" if path else host
 
 
 def _read_feed(url: str, fetcher: FeedFetcher, memory: MediaMemory, report: MediaReport

@@ -1006,8 +1006,9 @@ class GoogleWorkbook:
     def log_has(self, kind: str, key: str) -> bool:
         return (kind, key) in self._fresh_log()
 
-    def log_entries(self, kind: str | None = None) -> list[LogEntry]:
-        entries = [e for e in self._fresh_log().values()
+    def log_entries(self, kind: str | None = None, *, fresh: bool = False) -> list[LogEntry]:
+        """`fresh`: read the Log now, not from the instance cache (a job lease's read-back)."""
+        entries = [e for e in self._fresh_log(force=fresh).values()
                    if (e.kind == kind if kind is not None else e.kind != TAB_IDS_LOG)]
         return sorted(entries, key=lambda e: e.at)
 
@@ -1245,6 +1246,9 @@ def _contiguous(cells: dict[int, dict]) -> Iterable[tuple[int, list[dict]]]:
 CONTACT_TITLE = "Kontak"
 CONTACT_COLUMNS = ("ticket_id", "channel", "name", "phone", "channel_user_id", "email", "anonymous", "received_at")
 CONTACT_HEADERS = ("No. Tiket", "Kanal", "Nama", "Telepon", "ID Pengguna Kanal", "Email", "Anonim", "Diterima")
+FULL_TEXT_TITLE = "Teks Lengkap"  # complaints too long for a cell, whole, in parts
+FULL_TEXT_HEADERS = ("No. Tiket", "Bagian", "Teks")
+FULL_TEXT_CHUNK = 40_000
 
 
 class GoogleContactBook:
@@ -1393,6 +1397,54 @@ class GoogleContactBook:
 
     def get(self, ticket_id: str) -> ContactRecord | None:
         return self._cached().get(ticket_id)
+
+    # -- whole texts too long for a cell (intake keeps them here; the OPD row shows them cut) ---
+    @property
+    def _texts_table(self) -> str:
+        return f"{layout.quote_title(FULL_TEXT_TITLE)}!A1:C"
+
+    def keep_text(self, ticket_id: str, text: str) -> None:
+        """Store `text` whole on the `Teks Lengkap` tab, in parts a cell can hold (a cell takes
+        at most 50,000 characters). A part written twice (a retry) is read back once."""
+        parts = [text[i:i + FULL_TEXT_CHUNK] for i in range(0, len(text), FULL_TEXT_CHUNK)] or [""]
+        rows = [[ticket_id, f"{n}/{len(parts)}", part] for n, part in enumerate(parts, start=1)]
+        try:
+            self.client.values_append_raw(self.spreadsheet_id, self._texts_table, rows)
+        except SheetsApiError as e:
+            if not e.bad_range:
+                raise
+            self._add_texts_tab()
+            self.client.values_append_raw(self.spreadsheet_id, self._texts_table, rows)
+
+    def _add_texts_tab(self) -> None:
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title))")
+        titles = {sh["properties"]["title"]: sh["properties"]["sheetId"] for sh in meta.get("sheets", [])}
+        if FULL_TEXT_TITLE in titles:
+            return
+        sid = max(list(titles.values()) + [1000]) + 1
+        header = [{"userEnteredValue": {"stringValue": h}, "userEnteredFormat": {"textFormat": {"bold": True}}}
+                  for h in FULL_TEXT_HEADERS]
+        self.client.spreadsheet_batch_update(self.spreadsheet_id, [
+            {"addSheet": {"properties": {"sheetId": sid, "title": FULL_TEXT_TITLE, "gridProperties": {
+                "rowCount": layout.INITIAL_ROWS, "columnCount": len(FULL_TEXT_HEADERS), "frozenRowCount": 1}}}},
+            {"updateCells": {"start": {"sheetId": sid, "rowIndex": 0, "columnIndex": 0}, "rows": [{"values": header}],
+                             "fields": "userEnteredValue,userEnteredFormat.textFormat"}},
+        ], idempotent=False)
+
+    def full_text(self, ticket_id: str) -> str | None:
+        try:
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [self._texts_table])
+        except SheetsApiError as e:
+            if e.bad_range:
+                return None
+            raise
+        parts: dict[int, str] = {}
+        for cells in vr.get("values", [])[1:]:
+            if len(cells) >= 2 and read_text(cells[0]).strip() == ticket_id:
+                number = read_text(cells[1]).split("/")[0]
+                if number.isdigit():
+                    parts.setdefault(int(number), read_text(cells[2]) if len(cells) > 2 else "")
+        return "".join(parts[n] for n in sorted(parts)) if parts else None
 
     def latest_for(self, channel_user_id: str, since: datetime) -> ContactRecord | None:
         if not channel_user_id:

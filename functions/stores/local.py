@@ -8,7 +8,10 @@ contact spreadsheet is separate. Every write is one IMMEDIATE transaction with
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
+import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from datetime import datetime
@@ -28,11 +31,12 @@ def prepare_dir(directory: Path) -> Path:
     """Create the data directory or fail with a message that names it."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-test"
+        # one probe per process and thread: parallel jobs must not delete each other's probe
+        probe = directory / f".write-test-{os.getpid()}-{threading.get_ident()}"
         probe.write_text("ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)
     except OSError as e:
-        raise StorageUnavailable(f"data directory {str(directory)!r} is not writable: {e.strerror or e}") from e
+        raise StorageUnavailable(f"folder data {str(directory)!r} tidak dapat ditulisi: {e.strerror or e}") from e
     return directory
 
 
@@ -246,6 +250,29 @@ class LocalWorkbook:
             rows = conn.execute(q, (kind,) if kind else ()).fetchall()
         return [LogEntry(k, key, datetime.fromisoformat(at), d) for k, key, at, d in rows]
 
+    @contextmanager
+    def job_lock(self, name: str) -> Iterator[bool]:
+        """True while this caller alone runs job `name` (see services/lease.py): an exclusive,
+        non-blocking `flock` on a file beside the database. It holds across threads (each call
+        opens its own file description) and processes, and the kernel drops it when a process
+        dies, so a crashed run never blocks the next one."""
+        import fcntl
+
+        path = self.db.path.with_name(f".job-{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise StorageUnavailable(f"kunci job {name} tidak dapat dibuat: {e.strerror or e}") from e
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # closing the description releases the lock
+
     def cell_usage(self) -> tuple[int, int]:
         """(cells, 10,000,000) as the Google sheet would count them: rows + header x columns."""
         with self.db.connect() as conn:
@@ -337,6 +364,7 @@ CREATE TABLE IF NOT EXISTS contacts (
   email TEXT NOT NULL DEFAULT '', anonymous INTEGER NOT NULL DEFAULT 0, received_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS contacts_by_user ON contacts (channel_user_id, received_at);
 CREATE INDEX IF NOT EXISTS contacts_by_phone ON contacts (phone);
+CREATE TABLE IF NOT EXISTS full_texts (ticket_id TEXT PRIMARY KEY, text TEXT NOT NULL);
 """
 
 
@@ -358,6 +386,17 @@ class LocalContactBook:
                 (record.ticket_id, record.channel, c.name, c.phone, c.channel_user_id, c.email,
                  int(c.anonymous), record.received_at.isoformat()),
             )
+
+    def keep_text(self, ticket_id: str, text: str) -> None:
+        """The whole text of a complaint too long for a cell (the OPD row shows it cut)."""
+        with self.db.connect(write=True) as conn:
+            conn.execute("INSERT INTO full_texts (ticket_id, text) VALUES (?, ?) ON CONFLICT(ticket_id)"
+                         " DO UPDATE SET text = excluded.text", (ticket_id, text))
+
+    def full_text(self, ticket_id: str) -> str | None:
+        with self.db.connect() as conn:
+            row = conn.execute("SELECT text FROM full_texts WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        return row[0] if row else None
 
     @staticmethod
     def _record(row: tuple) -> ContactRecord:

@@ -7,7 +7,9 @@ real store does, so a job that forgets to write back is caught.
 from __future__ import annotations
 
 import copy
+import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -26,6 +28,7 @@ class MemoryWorkbook:
     sheet_id: str = "SHEET"
     with_links: bool = False
     routing_model: str | None = None  # what read_routing_model() answers
+    _job_locks: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         if self.usage is None:
@@ -131,6 +134,17 @@ class MemoryWorkbook:
     def log_has(self, kind: str, key: str) -> bool:
         self.requests["log_has"] += 1
         return (kind, key) in self.log
+
+    @contextmanager
+    def job_lock(self, name: str):
+        """The store's job lock (services/lease.py): this store lives in one process."""
+        lock = self._job_locks.setdefault(name, threading.Lock())
+        held = lock.acquire(blocking=False)
+        try:
+            yield held
+        finally:
+            if held:
+                lock.release()
 
     def log_entries(self, kind: str | None = None) -> list[LogEntry]:
         self.requests["log_entries"] += 1
