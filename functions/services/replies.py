@@ -1,7 +1,7 @@
 """What the citizen reads on WhatsApp / Messenger / Instagram, and sending OPD answers back.
 
 - The texts (Bahasa Indonesia): acknowledgement, guide, status, withdrawal, anonymity, flood.
-- `send_responses(svc, now)` (called by the sweep): each row with a response and no
+- `send_responses(svc, now)` (called by the sweep): each case with a response and no
   `reply_sent_at` is answered on the channel the citizen used, then `reply_sent_at` is stamped in
   one batch write. Outside WhatsApp's 24-hour customer-service window the approved template
   (WHATSAPP_TEMPLATE, WHATSAPP_TEMPLATE_LANGUAGE) is used; Messenger/Instagram use the
@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 
 from ..logs import log
 from ..timefmt import long_wib, short_wib
-from ..model import OUTSIDE, TRIAGE, WITHDRAWN_MARK, Channel, Receipt, Status, is_withdrawn
-from ..stores.port import CellUpdate, Changes, LogEntry, StoredCase
+from ..case import WITHDRAWN_MARK, Case, add_note, all_cases
+from ..model import OUTSIDE, TRIAGE, Channel, Receipt, Status
+from ..stores.port import CellUpdate, Changes, LogEntry
 from ..messaging.port import NOT_CONFIGURED, WINDOW_CLOSED_CODES, SendResult, Template
 
 REPLY_LOG = "reply"  # key: outgoing message id, detail: ticket (status callbacks refer to the id)
@@ -113,22 +114,18 @@ def joined_text(ticket: str, kind: str) -> str:
     return f"{what} diterima dan ditambahkan ke tiket {ticket}."
 
 
-def status_text(svc, case: StoredCase) -> str:
-    row = case.row
+def status_text(svc, case: Case) -> str:
     t = case.ticket_id
-    status = str(row.get("status") or Status.NEW).strip() or Status.NEW
+    status = case.status.strip() or Status.NEW
     lines = [f"Tiket {t}", f"Status: {status}", f"Ditangani: {opd_name(svc, case.tab)}"]
-    received = row.get("received_at")
-    if isinstance(received, datetime):
-        lines.append(f"Diterima: {long_wib(received, svc.settings.tz)}")
-    response = str(row.get("response") or "").strip()
+    if case.received_at is not None:
+        lines.append(f"Diterima: {long_wib(case.received_at, svc.settings.tz)}")
+    response = case.response.strip()
     if response:
         lines.append(f"Tanggapan: {response}")
-    else:
-        deadline = row.get("deadline")
-        if isinstance(deadline, datetime):
-            lines.append(f"Belum ada tanggapan. Batas waktu tanggapan: {long_wib(deadline, svc.settings.tz)}.")
-    if is_withdrawn(row):
+    elif case.deadline is not None:
+        lines.append(f"Belum ada tanggapan. Batas waktu tanggapan: {long_wib(case.deadline, svc.settings.tz)}.")
+    if case.withdrawn:
         lines.append("Aduan ini sudah Anda batalkan.")
     lines.append(f"Detail: {status_url(svc.settings, t)}")
     return "\n".join(lines)
@@ -163,10 +160,10 @@ def anonymous_text(ticket: str | None) -> str:
             "Silakan tuliskan aduan Anda.")
 
 
-def response_text(svc, ticket: str, tab: str, row: dict) -> str:
-    status = str(row.get("status") or "").strip()
-    lines = [f"Tanggapan atas aduan Anda (tiket {ticket}) dari {opd_name(svc, tab)}:", "",
-             str(row.get("response") or "").strip(), ""]
+def response_text(svc, case: Case) -> str:
+    ticket, status = case.ticket_id, case.status.strip()
+    lines = [f"Tanggapan atas aduan Anda (tiket {ticket}) dari {opd_name(svc, case.tab)}:", "",
+             case.response.strip(), ""]
     if status:
         lines.append(f"Status: {status}")
     lines.append(f"Detail: {status_url(svc.settings, ticket)}")
@@ -180,13 +177,12 @@ def public_response_text(svc, ticket: str, tab: str) -> str:
             f"Tanggapan lengkap: {status_url(svc.settings, ticket)}")
 
 
-def response_template(svc, ticket: str, tab: str, row: dict) -> Template:
+def response_template(svc, case: Case) -> Template:
     """Body parameters of the approved template (see README: {{1}} tiket, {{2}} OPD, {{3}} status,
     {{4}} tanggapan)."""
     s = svc.settings
-    status = str(row.get("status") or "").strip() or "Diproses"
     return Template(s.whatsapp_template, s.whatsapp_template_language,
-                    (ticket, opd_name(svc, tab), status, str(row.get("response") or "").strip()))
+                    (case.ticket_id, opd_name(svc, case.tab), case.status.strip() or "Diproses", case.response.strip()))
 
 
 # -- sending OPD answers (the sweep) ----------------------------------------------------------
@@ -217,13 +213,6 @@ class ReplyReport:
         return (text + f", {len(self.deferred)} ditunda, {len(self.failed)} gagal"
                 + (f", {len(self.gave_up)} dihentikan" if self.gave_up else "")
                 + (f", {len(self.no_contact)} tanpa kontak" if self.no_contact else ""))
-
-
-def _append_note(existing: str, message: str) -> str:
-    existing = str(existing or "").strip()
-    if message in existing:
-        return existing
-    return f"{existing} | {message}" if existing else message
 
 
 def _failures(entries: list[LogEntry]) -> dict[str, list[LogEntry]]:
@@ -269,52 +258,14 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
     recent_msgs = [e for e in entries_so_far if e.kind == MSG_LOG and e.at >= now - SERVICE_WINDOW]
     own = changes is None
     changes = Changes() if changes is None else changes
-    entries = changes.log
     paced: set[str] = set()
-    for tab, rows in (wb.read_all() if tabs is None else tabs).items():
-        for row in rows:
-            ticket = str(row.get("ticket_id") or "").strip()
-            if not ticket or not str(row.get("response") or "").strip() or row.get("reply_sent_at"):
-                continue
-            if str(row.get("channel") or "") not in META_CHANNELS or ticket in gave_up:
-                continue
-            record = svc.contacts.get(ticket)
-            recipient = record.contact.channel_user_id if record else ""
-            if not recipient:
-                report.no_contact.append(ticket)
-                continue
-            fails = failures.get(ticket, [])
-            if fails and now - max(e.at for e in fails) < RETRY_BASE * (2 ** (len(fails) - 1)):
-                report.deferred.append(ticket)
-                continue
-            if recipient in paced:
-                report.deferred.append(ticket)
-                continue
-            paced.add(recipient)
-            if dry_run:
-                report.sent.append(ticket)
-                continue
-            channel = str(row.get("channel"))
-            result, templated = _deliver(svc, messenger, ticket, tab, row, recipient, channel, now,
-                                         fails, recent_msgs)
-            if result.ok:
-                report.sent.append(ticket)
-                if templated:
-                    report.templated.append(ticket)
-                changes.update(ticket, {"reply_sent_at": now}, tab)
-                if channel == Channel.WHATSAPP and result.message_id:
-                    entries.append(LogEntry(REPLY_LOG, result.message_id, now, ticket))
-                continue
-            report.failed.append(ticket)
-            kind = "template" if templated else "text"
-            entries.append(LogEntry(REPLY_FAILED_LOG, f"{ticket}#{now.isoformat()}", now,
-                                    f"{result.error_code or ''}|{kind}"))
-            if len(fails) + 1 >= MAX_ATTEMPTS or not (result.retry_later or result.window_closed):
-                if len(fails) + 1 >= MAX_ATTEMPTS:
-                    report.gave_up.append(ticket)
-                    entries.append(LogEntry(REPLY_GAVE_UP_LOG, ticket, now, str(result.error_code or "")))
-                changes.update(ticket, {"note": _append_note(
-                    row.get("note"), _failure_note(result, gave_up=len(fails) + 1 >= MAX_ATTEMPTS))}, tab)
+    for case in all_cases(wb.read_all() if tabs is None else tabs):
+        if not case.response.strip() or case.reply_sent:
+            continue
+        if case.channel not in META_CHANNELS or case.ticket_id in gave_up:
+            continue
+        _reply_one(svc, messenger, case, now, report, changes, failures.get(case.ticket_id, []),
+                   recent_msgs, paced, dry_run)
     if own and changes:
         written = wb.commit(changes)
         if written.missing:
@@ -324,20 +275,60 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
     return report
 
 
-def _deliver(svc, messenger, ticket, tab, row, recipient, channel, now, fails, recent_msgs) -> tuple[SendResult, bool]:
+def _reply_one(svc, messenger, case: Case, now: datetime, report: ReplyReport, changes: Changes,
+               fails: list[LogEntry], recent_msgs: list[LogEntry], paced: set[str], dry_run: bool) -> None:
+    """Answer one citizen (or say why not): at most one message per recipient per run, failures
+    retried with a growing pause and given up after MAX_ATTEMPTS."""
+    ticket, tab = case.ticket_id, case.tab
+    record = svc.contacts.get(ticket)
+    recipient = record.contact.channel_user_id if record else ""
+    if not recipient:
+        report.no_contact.append(ticket)
+        return
+    waiting = fails and now - max(e.at for e in fails) < RETRY_BASE * (2 ** (len(fails) - 1))
+    if waiting or recipient in paced:
+        report.deferred.append(ticket)
+        return
+    paced.add(recipient)
+    if dry_run:
+        report.sent.append(ticket)
+        return
+    result, templated = _deliver(svc, messenger, case, recipient, now, fails, recent_msgs)
+    if result.ok:
+        report.sent.append(ticket)
+        if templated:
+            report.templated.append(ticket)
+        changes.update(ticket, {"reply_sent_at": now}, tab)
+        if case.channel == Channel.WHATSAPP and result.message_id:
+            changes.log.append(LogEntry(REPLY_LOG, result.message_id, now, ticket))
+        return
+    report.failed.append(ticket)
+    changes.log.append(LogEntry(REPLY_FAILED_LOG, f"{ticket}#{now.isoformat()}", now,
+                                f"{result.error_code or ''}|{'template' if templated else 'text'}"))
+    last_try = len(fails) + 1 >= MAX_ATTEMPTS
+    if last_try or not (result.retry_later or result.window_closed):
+        if last_try:
+            report.gave_up.append(ticket)
+            changes.log.append(LogEntry(REPLY_GAVE_UP_LOG, ticket, now, str(result.error_code or "")))
+        changes.update(ticket, {"note": add_note(case.note, _failure_note(result, gave_up=last_try))}, tab)
+
+
+def _deliver(svc, messenger, case: Case, recipient: str, now: datetime, fails, recent_msgs) -> tuple[SendResult, bool]:
     """Send one answer; (result, sent_as_template)."""
+    channel = case.channel
     if recipient.startswith(("comment:", "post:")):
-        return messenger.send_text(recipient, public_response_text(svc, ticket, tab), channel, public=True), False
+        text = public_response_text(svc, case.ticket_id, case.tab)
+        return messenger.send_text(recipient, text, channel, public=True), False
     last = _last_inbound(svc, recipient, now, recent_msgs)
     window_open = last is not None and now - last < SERVICE_WINDOW and not _window_closed_before(fails)
-    text = response_text(svc, ticket, tab, row)
+    text = response_text(svc, case)
     if channel != Channel.WHATSAPP:
         return messenger.send_text(recipient, text, channel, tag="" if window_open else "HUMAN_AGENT"), False
     if window_open:
         result = messenger.send_text(recipient, text, channel)
         if result.ok or not result.window_closed:
             return result, False
-    return messenger.send_template(recipient, response_template(svc, ticket, tab, row), channel), True
+    return messenger.send_template(recipient, response_template(svc, case), channel), True
 
 
 def _failure_note(result: SendResult, *, gave_up: bool) -> str:
@@ -383,8 +374,8 @@ def record_status(svc, event: DeliveryStatus) -> str:
     if not wb.log_add(LogEntry(REPLY_FAILED_LOG, f"{ticket}#cb:{event.message_id}", event.at, f"{code or ''}|callback")):
         return "duplicate"
     case = wb.find(ticket)
-    if case is not None and case.row.get("reply_sent_at"):
-        note = _append_note(case.row.get("note"), f"Balasan ke pelapor gagal terkirim (kode {code}); dicoba ulang.")
+    if case is not None and case.reply_sent:
+        note = add_note(case.note, f"Balasan ke pelapor gagal terkirim (kode {code}); dicoba ulang.")
         wb.update([CellUpdate(ticket, {"reply_sent_at": None, "note": note}, case.tab)])
     log("WARNING", "answer to citizen failed: will retry", ticket=ticket, code=code)
     return "reply_failed"
