@@ -1,6 +1,7 @@
 """What the citizen reads on WhatsApp / Messenger / Instagram, and sending OPD answers back.
 
-- The texts (Bahasa Indonesia): acknowledgement, guide, status, withdrawal, anonymity, flood.
+- The texts (Bahasa Indonesia, in `digest/templates/citizen.toml`): acknowledgement, guide,
+  status, withdrawal, anonymity, flood; the functions here fill them in.
 - `send_responses(svc, now)` (called by the sweep): each case with a response and no
   `reply_sent_at` is answered on the channel the citizen used, then `reply_sent_at` is stamped in
   one batch write. Outside WhatsApp's 24-hour customer-service window the approved template
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..digest.citizen import say
 from ..logs import log
 from ..timefmt import long_wib, short_wib
 from ..case import WITHDRAWN_MARK, Case, add_note, all_cases
@@ -38,143 +40,105 @@ def status_url(settings, ticket: str) -> str:
 
 
 def promise(sla_hours: float) -> str:
-    return "2 x 24 jam" if sla_hours == 48 else f"{sla_hours:g} jam"
+    return say("promise_default") if sla_hours == 48 else say("promise_hours", hours=f"{sla_hours:g}")
 
 
 def opd_name(svc, key: str) -> str:
     if key == TRIAGE:
-        return "Tim KMC (triase), untuk diteruskan ke OPD yang berwenang"
+        return say("opd_triage")
     try:
         opd = svc.schema.opd(key)
     except KeyError:
         return key
-    if key == OUTSIDE:
-        return "Tim KMC, untuk diteruskan ke instansi di luar Pemkab Ketapang yang berwenang"
-    return opd.name
-
-
-PRIVACY = ("Privasi: nomor dan nama Anda hanya dipakai untuk menindaklanjuti aduan ini dan tidak "
-           "ditampilkan ke publik (UU 27/2022). Ketik ANONIM agar nama Anda tidak ditampilkan ke OPD.")
+    return say("opd_outside") if key == OUTSIDE else opd.name
 
 
 def placeholder(kind: str) -> str:
     """The complaint text when a citizen sent no words (never invented content)."""
-    return {"audio": "[pesan suara]", "media": "[foto/berkas tanpa keterangan]",
-            "location": "[lokasi dibagikan]", "contacts": "[kontak dibagikan]"}.get(kind, "[pesan tanpa teks]")
+    return say(f"placeholder_{kind}" if kind in {"audio", "media", "location", "contacts"} else "placeholder_other")
 
 
 def ack_text(svc, receipt: Receipt, kind: str = "text") -> str:
-    s = svc.settings
-    t = receipt.ticket_id
-    lines = [
-        "Terima kasih, aduan Anda sudah kami terima dan dicatat.",
-        f"Nomor tiket: {t}",
-        f"Diteruskan ke: {opd_name(svc, receipt.opd)}",
-        f"OPD wajib menanggapi paling lambat {promise(s.sla_hours)} "
-        f"(sebelum {long_wib(receipt.deadline, s.tz)}).",
-        f"Cek status: ketik STATUS {t} atau buka {status_url(s, t)}",
-    ]
+    s, t = svc.settings, receipt.ticket_id
+    lines = [say("ack_head")]
     if kind == "audio":
-        lines.insert(1, "Pesan suara belum bisa kami baca otomatis: mohon tuliskan juga isi aduan Anda.")
+        lines.append(say("ack_audio"))
     elif kind in {"location", "media", "contacts"}:
-        lines.insert(1, "Mohon tuliskan juga apa masalahnya agar OPD bisa segera menindaklanjuti.")
-    lines.append(f"Foto, lokasi atau keterangan tambahan dalam {s.conversation_window_minutes} menit "
-                 "ke depan akan digabung ke tiket ini.")
-    lines.append(PRIVACY)
+        lines.append(say("ack_no_words"))
+    lines.append(say("ack_body", ticket=t, opd=opd_name(svc, receipt.opd), promise=promise(s.sla_hours),
+                     deadline=long_wib(receipt.deadline, s.tz), url=status_url(s, t)))
+    lines.append(say("ack_join", minutes=s.conversation_window_minutes))
+    lines.append(say("privacy"))
     return "\n".join(lines)
 
 
 def guide_text(settings) -> str:
-    p = settings.ticket_prefix
-    return "\n".join([
-        "Halo, terima kasih sudah menghubungi Ketapang Media Center (KMC).",
-        "Untuk menyampaikan aduan, tuliskan dalam satu pesan:",
-        "1. apa masalahnya,",
-        "2. di mana (desa/kelurahan, kecamatan, nama jalan),",
-        "3. sejak kapan.",
-        "Anda boleh menambahkan foto dan lokasi (Share Location) sesudahnya.",
-        f"Cek aduan: ketik STATUS <nomor tiket>, contoh STATUS {p}-250101-AB3X9.",
-        "Batalkan aduan: BATAL <nomor tiket>. Sembunyikan nama dari OPD: ANONIM.",
-    ])
+    return say("guide", prefix=settings.ticket_prefix)
 
 
 def unsupported_text() -> str:
-    return ("Maaf, jenis pesan ini belum bisa kami proses. Mohon kirim aduan Anda dalam bentuk teks; "
-            "foto dan lokasi boleh dikirim sesudahnya.")
+    return say("unsupported")
 
 
 def flood_text() -> str:
-    return ("Mohon maaf, pesan Anda terlalu banyak dalam waktu singkat sehingga sebagian belum kami "
-            "catat. Silakan tunggu beberapa menit, lalu kirim ulang aduan Anda dalam satu pesan.")
+    return say("flood")
 
 
 def joined_text(ticket: str, kind: str) -> str:
-    what = {"media": "Lampiran", "audio": "Pesan suara", "location": "Lokasi",
-            "contacts": "Kontak"}.get(kind, "Pesan")
-    return f"{what} diterima dan ditambahkan ke tiket {ticket}."
+    what = say(f"joined_{kind}" if kind in {"media", "audio", "location", "contacts"} else "joined_other")
+    return say("joined", what=what, ticket=ticket)
 
 
 def status_text(svc, case: Case) -> str:
-    t = case.ticket_id
-    status = case.status.strip() or Status.NEW
-    lines = [f"Tiket {t}", f"Status: {status}", f"Ditangani: {opd_name(svc, case.tab)}"]
+    t, tz = case.ticket_id, svc.settings.tz
+    lines = [say("status_head", ticket=t, status=case.status.strip() or Status.NEW, opd=opd_name(svc, case.tab))]
     if case.received_at is not None:
-        lines.append(f"Diterima: {long_wib(case.received_at, svc.settings.tz)}")
-    response = case.response.strip()
-    if response:
-        lines.append(f"Tanggapan: {response}")
+        lines.append(say("status_received", received=long_wib(case.received_at, tz)))
+    if case.response.strip():
+        lines.append(say("status_response", response=case.response.strip()))
     elif case.deadline is not None:
-        lines.append(f"Belum ada tanggapan. Batas waktu tanggapan: {long_wib(case.deadline, svc.settings.tz)}.")
+        lines.append(say("status_waiting", deadline=long_wib(case.deadline, tz)))
     if case.withdrawn:
-        lines.append("Aduan ini sudah Anda batalkan.")
-    lines.append(f"Detail: {status_url(svc.settings, t)}")
+        lines.append(say("status_withdrawn"))
+    lines.append(say("status_link", url=status_url(svc.settings, t)))
     return "\n".join(lines)
 
 
 def unknown_ticket_text(settings, ticket: str | None) -> str:
     if not ticket:
-        return (f"Kami belum menemukan aduan dari nomor/akun ini. Ketik STATUS diikuti nomor tiket, "
-                f"contoh STATUS {settings.ticket_prefix}-250101-AB3X9.")
-    return (f"Tiket {ticket} tidak ditemukan untuk nomor/akun ini. Periksa kembali nomor tiketnya; "
-            "status hanya diberikan kepada pelapor yang mengirim aduan tersebut.")
+        return say("unknown_sender", prefix=settings.ticket_prefix)
+    return say("unknown_ticket", ticket=ticket)
 
 
 def cannot_withdraw_text(ticket: str, status: str) -> str:
-    return f"Tiket {ticket} sudah berstatus {status}, sehingga tidak dapat dibatalkan lagi."
+    return say("cannot_withdraw", ticket=ticket, status=status)
 
 
 def withdrawn_text(ticket: str) -> str:
-    return (f"Aduan dengan tiket {ticket} sudah dibatalkan atas permintaan Anda. OPD akan melihat "
-            "catatan pembatalan ini. Terima kasih.")
+    return say("withdrawn", ticket=ticket)
 
 
 def withdrawn_note(now: datetime) -> str:
+    """The note line that makes a case withdrawn (the codec reads WITHDRAWN_MARK back)."""
     return f"{WITHDRAWN_MARK} pada {short_wib(now)}."
 
 
 def anonymous_text(ticket: str | None) -> str:
-    if ticket:
-        return (f"Baik, nama Anda tidak lagi ditampilkan kepada OPD untuk tiket {ticket} dan aduan "
-                "berikutnya. Kami tetap dapat membalas Anda di sini.")
-    return ("Baik, nama Anda tidak akan ditampilkan kepada OPD untuk aduan yang Anda kirim. "
-            "Silakan tuliskan aduan Anda.")
+    return say("anonymous_case", ticket=ticket) if ticket else say("anonymous_next")
 
 
 def response_text(svc, case: Case) -> str:
     ticket, status = case.ticket_id, case.status.strip()
-    lines = [f"Tanggapan atas aduan Anda (tiket {ticket}) dari {opd_name(svc, case.tab)}:", "",
-             case.response.strip(), ""]
+    lines = [say("response_head", ticket=ticket, opd=opd_name(svc, case.tab)), "", case.response.strip(), ""]
     if status:
-        lines.append(f"Status: {status}")
-    lines.append(f"Detail: {status_url(svc.settings, ticket)}")
-    lines.append("Balas pesan ini bila masih ada yang perlu disampaikan.")
+        lines.append(say("response_status", status=status))
+    lines.append(say("response_tail", url=status_url(svc.settings, ticket)))
     return "\n".join(lines)
 
 
 def public_response_text(svc, ticket: str, tab: str) -> str:
     """Under a public comment: no answer text in public, a link to the status page instead."""
-    return (f"Aduan ini (tiket {ticket}) sudah ditanggapi oleh {opd_name(svc, tab)}. "
-            f"Tanggapan lengkap: {status_url(svc.settings, ticket)}")
+    return say("response_public", ticket=ticket, opd=opd_name(svc, tab), url=status_url(svc.settings, ticket))
 
 
 def response_template(svc, case: Case) -> Template:
