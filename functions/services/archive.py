@@ -68,7 +68,7 @@ def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: 
     """Move closed cases received before `before` (WIB date) into yearly archives."""
     report = ArchiveReport(before, dry_run)
     cutoff = datetime(before.year, before.month, before.day, tzinfo=tz)
-    chosen: dict[int, list[NewCase]] = {}
+    chosen: dict[int, list[Case]] = {}
     for case in all_cases(workbook.read_all()):
         if not is_closed(case):
             continue
@@ -78,7 +78,7 @@ def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: 
             continue
         if received.astimezone(tz) >= cutoff:
             continue
-        chosen.setdefault(received.astimezone(tz).year, []).append(NewCase(case.tab, case.row))
+        chosen.setdefault(received.astimezone(tz).year, []).append(case)
     for year, cases in sorted(chosen.items()):
         report.moved[year] = len(cases)
         for c in cases:
@@ -90,9 +90,9 @@ def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: 
         target.bootstrap()
         for i in range(0, len(cases), CHUNK):
             chunk = cases[i:i + CHUNK]
-            created = target.append(chunk)  # raises before anything is removed if the archive fails
+            created = target.append([NewCase(c.tab, c.row) for c in chunk])  # raises before anything is removed
             report.already_archived += created.count(False)
-            report.removed += workbook.delete([c.row["ticket_id"] for c in chunk])
+            report.removed += workbook.delete([c.ticket_id for c in chunk])
         log("INFO", "cases archived", year=year, cases=len(cases))
     return report
 

@@ -84,14 +84,9 @@ def _record(case: Case, now: datetime) -> dict:
     }
 
 
-def evaluate_month(tabs: Mapping[str, Iterable[dict]], titles: Mapping[str, str], month: date, tz,
-                   *, min_sample: int = MIN_SAMPLE, unranked_keys: Iterable[str] = (TRIAGE, OUTSIDE),
-                   now: datetime | None = None) -> MonthlyEvaluation:
-    import pandas as pd
-
-    start = datetime.combine(month, time(0), tz)
-    end = datetime.combine((month + timedelta(days=32)).replace(day=1), time(0), tz)
-    now = now or end
+def _month_records(tabs: Mapping[str, Iterable[dict]], start: datetime, end: datetime, now: datetime,
+                   tz) -> tuple[list[dict], dict[str, int]]:
+    """The month's received cases as records, and the moves out of each tab in the month."""
     records = []
     moved_out: dict[str, int] = {}
     for key, rows in tabs.items():
@@ -107,35 +102,49 @@ def evaluate_month(tabs: Mapping[str, Iterable[dict]], titles: Mapping[str, str]
                     moved_out[source] = moved_out.get(source, 0) + 1
             if case.received_at is not None and start <= case.received_at < end:
                 records.append(_record(case, now))
+    return records, moved_out
+
+
+def _line(key: str, title: str, part, moved_out: int, *, rankable: bool, min_sample: int) -> dict:
+    """One OPD's line of the evaluation (`part`: its records as a DataFrame)."""
+    counts = part["outcome"].value_counts()
+    on_time, late, unanswered = (int(counts.get(k, 0)) for k in ("on_time", "late", "unanswered"))
+    judged = on_time + late + unanswered
+    return {
+        "key": key,
+        "title": title,
+        "cases": int(len(part)),
+        "on_time": on_time,
+        "late": late,
+        "unanswered": unanswered,
+        "on_time_pct": round(100 * on_time / judged, 1) if judged else None,
+        "median_hours": _median(part["hours"]),
+        "median_age_hours": _median(part["age_hours"]),
+        "still_open": int(part["open"].sum()),
+        "forwarded_away": moved_out,
+        "_judged": judged,
+        "_score": wilson_centre(on_time, judged),
+        "_rankable": rankable and judged >= min_sample,
+    }
+
+
+def evaluate_month(tabs: Mapping[str, Iterable[dict]], titles: Mapping[str, str], month: date, tz,
+                   *, min_sample: int = MIN_SAMPLE, unranked_keys: Iterable[str] = (TRIAGE, OUTSIDE),
+                   now: datetime | None = None) -> MonthlyEvaluation:
+    import pandas as pd
+
+    start = datetime.combine(month, time(0), tz)
+    end = datetime.combine((month + timedelta(days=32)).replace(day=1), time(0), tz)
+    now = now or end
+    records, moved_out = _month_records(tabs, start, end, now, tz)
     frame = pd.DataFrame.from_records(records, columns=["key", "outcome", "hours", "age_hours", "open"])
     keys = list(tabs.keys()) + [k for k in moved_out if k not in tabs]
     unranked_keys = set(unranked_keys)
-    lines = []
     parts = {key: part for key, part in frame.groupby("key", sort=False)}
     empty = frame.iloc[0:0]
-    for key in keys:
-        part = parts.get(key, empty)
-        counts = part["outcome"].value_counts()
-        on_time, late, unanswered = (int(counts.get(k, 0)) for k in ("on_time", "late", "unanswered"))
-        judged = on_time + late + unanswered
-        if part.empty and not moved_out.get(key):
-            continue
-        lines.append({
-            "key": key,
-            "title": titles.get(key, key),
-            "cases": int(len(part)),
-            "on_time": on_time,
-            "late": late,
-            "unanswered": unanswered,
-            "on_time_pct": round(100 * on_time / judged, 1) if judged else None,
-            "median_hours": _median(part["hours"]),
-            "median_age_hours": _median(part["age_hours"]),
-            "still_open": int(part["open"].sum()),
-            "forwarded_away": moved_out.get(key, 0),
-            "_judged": judged,
-            "_score": wilson_centre(on_time, judged),
-            "_rankable": key not in unranked_keys and judged >= min_sample,
-        })
+    lines = [_line(key, titles.get(key, key), parts.get(key, empty), moved_out.get(key, 0),
+                   rankable=key not in unranked_keys, min_sample=min_sample)
+             for key in keys if key in parts or moved_out.get(key)]
     ranked = sorted((x for x in lines if x["_rankable"]), key=lambda x: (-x["_score"], x["title"]))
     for i, line in enumerate(ranked, start=1):
         line["rank"] = i
