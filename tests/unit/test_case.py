@@ -124,3 +124,14 @@ def test_a_withdrawn_case_is_neither_overdue_nor_judged_in_the_digest():
     (line,) = [x for x in digest.lines if x.key == "PUTR"]
     assert [r.ticket_id for r in digest.overdue] == ["KMC-261103-AAAAA"]
     assert (line.total, line.overdue, line.running, line.judged) == (2, 1, 0, 1)
+
+
+def test_a_withdrawn_case_is_not_judged_unanswered_in_the_monthly_evaluation():
+    from functions.services.monthly import evaluate_month
+
+    tabs = {"PUTR": [case(ticket_id="KMC-261103-AAAAA"), case(ticket_id="KMC-261103-BBBBB", note=WITHDRAWN_MARK),
+                     case(ticket_id="KMC-261103-CCCCC", response="Sudah", responded_at=DUE)]}
+    month = RECEIVED.date().replace(day=1)
+    evaluation = evaluate_month(tabs, {"PUTR": "PUTR"}, month, WIB, now=NOW)
+    (line,) = evaluation.lines
+    assert (line["cases"], line["on_time"], line["unanswered"], line["on_time_pct"]) == (3, 1, 1, 50.0)
