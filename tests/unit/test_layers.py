@@ -140,3 +140,38 @@ def test_every_known_exception_still_occurs():
 ])
 def test_the_rules_themselves(me, dep, rule):
     assert broken_rule(me, dep) == rule
+
+
+# -- services read cases, not raw rows ------------------------------------------------------------
+
+# Reads by column key in services/ and digest/ that are NOT stored rows: (file, line text) -> what it is.
+NOT_STORED_ROWS = {
+    ("functions/services/conversation.py", "values['text']"): "the cells this handler is about to write",
+    ("functions/services/evaluation.py", "get('text')"): "rows of the eval-routing CSV file",
+    ("functions/services/notify.py", "get('note')"): "a delivery record decoded from the Log's JSON",
+}
+
+
+def raw_row_reads() -> list[tuple[str, str, int]]:
+    """`x.get("<column key>")` and `x["<column key>"]` (read) in services and the digest."""
+    from functions.schema import load_schema
+
+    keys = set(load_schema().column_keys)
+    found = []
+    for path in sorted([*(PACKAGE / "services").glob("*.py"), *(PACKAGE / "digest").glob("*.py")]):
+        rel = str(path.relative_to(ROOT))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                    and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value in keys):
+                found.append((rel, f"get({node.args[0].value!r})", node.lineno))
+            elif (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
+                  and isinstance(node.slice, ast.Constant) and node.slice.value in keys):
+                found.append((rel, ast.unparse(node), node.lineno))
+    return found
+
+
+def test_services_read_cases_not_raw_rows():
+    """A stored complaint reaches a service as a `Case` (functions/case.py): the rules are its
+    methods, so no service re-derives them from cells (issue 17)."""
+    raw = [f"{f}:{line} {text}" for f, text, line in raw_row_reads() if (f, text) not in NOT_STORED_ROWS]
+    assert raw == []
