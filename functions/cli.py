@@ -22,6 +22,7 @@ COMMANDS = {
     "export": "export --xlsx FILE: the workbook as .xlsx",
     "eval-routing": "quality of the router on labelled CSV (text,opd)",
     "eval-sentiment": "quality of the negativity detector on labelled data",
+    "drain": "drain the local intake queue once; list what waits and the dead letters",
     "archive": "archive --before DATE: move closed cases to a yearly archive",
     "forget": "forget TICKET|PHONE: erase a citizen's personal data (UU 27/2022)",
 }
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         elif name in {"eval-routing", "eval-sentiment"}:
             p.add_argument("file", type=Path)
             p.add_argument("--predictions", type=Path)
+        elif name == "drain":
+            p.add_argument("--retry", metavar="TIKET|KUNCI|all", help="put a dead letter (or all) back in line first")
+            p.add_argument("--list", action="store_true", help="only list, store nothing")
         elif name == "archive":
             p.add_argument("--before", required=True, help="DATE (YYYY-MM-DD): archive closed cases received before it")
         elif name == "forget":
@@ -147,6 +151,10 @@ def _dispatch(args, env) -> int:
         counts = export_xlsx(svc.workbook, svc.schema, args.xlsx)
         print(f"{args.xlsx}: {sum(counts.values())} baris di {len(counts)} tab")
         return 0
+    if command == "drain":
+        from .services.intake_worker import main_drain
+
+        return main_drain(svc, retry=args.retry, list_only=args.list)
     if command == "archive":
         from .services.archive import main_archive
 

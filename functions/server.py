@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 
 from .config import Settings
@@ -78,6 +79,46 @@ class Scheduler(threading.Thread):
             self.stop.wait(max(1.0, min(wait.total_seconds(), 60.0)))
 
 
+class IntakeDrainer(threading.Thread):
+    """Drains the local intake queue into the workbook (the paced writer of `serve`).
+
+    Polls briefly when idle; when the store is down, waits 2, 4 ... 60 s between tries; reports
+    once a minute anything that has waited longer than 15 minutes."""
+
+    def __init__(self, svc, queue, *, idle: float = 0.25):
+        super().__init__(daemon=True, name="kmc-intake")
+        self.svc, self.queue, self.idle = svc, queue, idle
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from .services.intake_worker import drain_once, stale
+
+        pause, checked = 0.0, 0.0
+        while not self.stop.is_set():
+            try:
+                report = drain_once(self.svc, self.queue)
+            except Exception as e:  # noqa: BLE001 - the drain thread must survive anything
+                log("ERROR", "intake drain failed", error=f"{type(e).__name__}: {e}"[:300])
+                report = None
+            if report is not None and report.outage:
+                pause = min(60.0, max(2.0, pause * 2))
+            elif report is not None and (report.results or report.failed or report.dead):
+                pause = 0.0
+            else:
+                pause = self.idle
+            now = time.monotonic()
+            if now - checked > 60:
+                checked = now
+                try:
+                    old = stale(self.queue.stats(), self.svc.clock())
+                    if old:
+                        log("WARNING", "intake queue: messages waiting longer than 15 minutes", waiting=len(old))
+                except Exception as e:  # noqa: BLE001
+                    log("ERROR", "intake queue unreadable", error=type(e).__name__)
+            if pause:
+                self.stop.wait(pause)
+
+
 def default_jobs():
     from .services.jobs import daily_job, sweep_job
 
@@ -100,6 +141,8 @@ def serve(settings: Settings, *, host: str, port: int, scheduler: bool = True) -
     from .services.setup import bootstrap_workbook
 
     bootstrap_workbook(svc.workbook, svc.contacts)
+    if hasattr(svc.queue, "lease"):  # the local queue: this process is its paced writer
+        IntakeDrainer(svc, svc.queue).start()
     if scheduler:
         Scheduler(svc, default_jobs()).start()
     print(f"KMC Aduan melayani di http://{host}:{port}/ (backend {settings.backend}, data {settings.data_dir})")

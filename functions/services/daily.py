@@ -118,6 +118,7 @@ def run_daily(
     mail_from: str = "KMC Aduan <kmc@localhost>",
     chart: bool = True,
     monthly: bool | None = None,
+    notes: tuple[str, ...] | list[str] = (),
 ) -> DailyReport:
     day = now.date().isoformat()
     report = DailyReport(day)
@@ -148,7 +149,7 @@ def run_daily(
     recorded = [e.detail for e in fresh]
 
     digest = build_digest(tabs, titles, now, locate=locate)
-    digest.problems.extend(dict.fromkeys(recorded + report.problems))  # the same note once
+    digest.problems.extend(dict.fromkeys(recorded + report.problems + list(notes)))  # the same note once
     digest.capacity = capacity_of(workbook)
     report.digest = digest
 

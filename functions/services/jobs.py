@@ -57,4 +57,12 @@ def daily_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Dai
         svc.workbook, svc.mailer, now=now, sla_hours=svc.settings.sla_hours, titles=svc.titles,
         digest_to=to, sheet_url=svc.sheet_url, dry_run=dry_run, heads=head_emails(svc),
         locate=locator(svc), deadline=deadline_of(svc), mail_from=svc.settings.mail_from,
+        notes=intake_notes(svc, now),
     )
+
+
+def intake_notes(svc, now: datetime) -> list[str]:
+    """The intake queue's "catatan sistem": messages waiting > 15 min, dead letters."""
+    from .intake_worker import queue_notes
+
+    return queue_notes(svc.queue, now) if getattr(svc, "queue", None) is not None else []
