@@ -17,6 +17,7 @@ def make_app(svc):
     from flask import Flask, request
 
     app = Flask("kmc_aduan")
+    app.extensions["kmc_services"] = svc
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # Meta's own limit is 3 MB per delivery
 
     for target, (mount, _) in TARGETS.items():

@@ -131,11 +131,12 @@ def accept_finding(svc, fields: dict[str, str]) -> dict:
     body = {k: fields.get(k, "") for k in FINDING_FIELDS}
     body["observed_at"] = observed.isoformat()
     ticket = tickets.make_ticket(svc.settings.ticket_prefix, observed, canonical)
-    new = accept_job(svc, "finding", f"finding:{_url_key(canonical)}", body, ticket)
+    ticket, new = accept_job(svc, "finding", f"finding:{_url_key(canonical)}", body, ticket)
     if new:
-        message = f"Temuan diterima dengan tiket {ticket} dan sedang dicatat ke tab OPD."
+        message = (f"Temuan diterima dengan tiket {ticket} dan sedang dicatat ke tab OPD; bila negatif, "
+                   "kepala OPD terkait menerima email peringatan.")
     else:
-        message = f"Unggahan ini sudah diterima sebelumnya (tiket {ticket})."
+        message = f"Unggahan ini sudah tercatat dengan tiket {ticket}."
     log("INFO", "monitoring finding accepted", ticket=ticket, platform=platform, created=new)
     return {"ticket": ticket, "created": new, "queued": True, "message": message}
 

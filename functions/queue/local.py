@@ -97,6 +97,12 @@ class LocalQueue:
                 (job.key, job.kind, job.ticket, job.group, job.to_json(), job.accepted_at.timestamp()))
             return cur.rowcount == 1
 
+    def ticket_for(self, key: str) -> str:
+        """The ticket the first acceptance of `key` gave ('' when unknown)."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT ticket FROM jobs WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else ""
+
     def lookup(self, ticket: str) -> Waiting | None:
         with self._tx() as conn:
             row = conn.execute(f"SELECT {_COLS} FROM jobs WHERE ticket = ? ORDER BY id LIMIT 1", (ticket,)).fetchone()

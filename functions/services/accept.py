@@ -86,9 +86,13 @@ def accept_complaint(svc, complaint: Complaint) -> Accepted:
     return Accepted(ticket, deadline, _put(svc, job), complaint)
 
 
-def accept_job(svc, kind: str, key: str, body: dict, ticket: str = "") -> bool:
-    """Any other door (the monitoring finding): its own body, checked by its own step."""
-    return _put(svc, Job(kind, key, body, svc.now(), ticket))
+def accept_job(svc, kind: str, key: str, body: dict, ticket: str = "") -> tuple[str, bool]:
+    """Any other door (the monitoring finding): its own body, checked by its own step.
+    Returns (ticket, new); a duplicate answers the ticket its first acceptance got, when known."""
+    if _put(svc, Job(kind, key, body, svc.now(), ticket)):
+        return ticket, True
+    first = getattr(svc.queue, "ticket_for", None)
+    return (first(key) if first else "") or ticket, False
 
 
 def waiting_since(svc, ticket: str) -> datetime | None:
