@@ -95,6 +95,9 @@ class IntakeDrainer(threading.Thread):
         from .services.intake_worker import drain_once, stale
 
         pause, checked = 0.0, 0.0
+        recovered = self.queue.recover()
+        if recovered:
+            log("WARNING", "intake queue: jobs of a stopped process taken over", jobs=recovered)
         while not self.stop.is_set():
             try:
                 report = drain_once(self.svc, self.queue)

@@ -146,6 +146,13 @@ class LocalQueue:
                           "dead" if dead else "waiting", key))
         return dead
 
+    def recover(self) -> int:
+        """At the start of the one writer process (`serve`): leases held by a process that died
+        are given back at once instead of after LEASE_SECONDS. Steps are idempotent, so a job
+        that was half done runs again safely."""
+        with self._tx() as conn:
+            return conn.execute("UPDATE jobs SET leased_until = 0 WHERE state = 'waiting' AND leased_until > 0").rowcount
+
     def release(self, keys: list[str]) -> None:
         """Give leased jobs back untouched (the drain stopped before trying them)."""
         with self._tx() as conn:
