@@ -179,6 +179,8 @@ def reset(stack: Stack) -> None:
     stack.fake.reset_counts()
     stack.graph.sent.clear()
     stack.graph.faults.clear()
+    for suffix in ("", "-wal", "-shm"):  # and an empty intake queue
+        (stack.settings.data_dir / f"queue.sqlite{suffix}").unlink(missing_ok=True)
 
 
 # -- the invariants -----------------------------------------------------------------------------
