@@ -10,6 +10,7 @@ they were accepted, so follow-ups are merged the same way every time.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -54,40 +55,52 @@ class LocalQueue:
     def __init__(self, path: Path, *, clock=time.time):
         self.path = path
         self.clock = clock
-        conn = self._open()
-        try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(DDL)
-        except sqlite3.Error as e:
-            raise QueueUnavailable(f"cannot initialise {path.name}: {e}") from e
-        finally:
-            conn.close()
+        # One connection per queue object, its transactions one at a time: threads of this
+        # process wait on a lock (microseconds) instead of SQLite's busy handler, which sleeps
+        # in steps of up to 100 ms; other processes (the `drain` CLI) are kept out by SQLite.
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        with self._lock:
+            try:
+                conn = self._connection()
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(DDL)
+            except sqlite3.Error as e:
+                self._close()
+                raise QueueUnavailable(f"cannot initialise {path.name}: {e}") from e
 
-    def _open(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA synchronous = FULL")
-            return conn
-        except sqlite3.Error as e:
-            raise QueueUnavailable(f"cannot open {self.path.name}: {e}") from e
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout = 30000")
+                conn.execute("PRAGMA synchronous = FULL")  # committed = on disk: a crash loses nothing
+            except sqlite3.Error as e:
+                raise QueueUnavailable(f"cannot open {self.path.name}: {e}") from e
+            self._conn = conn
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._open()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._lock:
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as e:
-            raise QueueUnavailable(f"{self.path.name}: {e}") from e
-        finally:
-            conn.close()
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                self._close()  # reopen on the next call
+                raise QueueUnavailable(f"{self.path.name}: {e}") from e
 
     # -- the door ----------------------------------------------------------------------------
     def put(self, job: Job) -> bool:

@@ -26,7 +26,7 @@ from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, Sentiment, StorageUnavailable
 from ..queue.port import POISON_ATTEMPTS, STALE_MINUTES, Job, QueueStats
 
-PARALLEL = 8  # conversations stored at once; their appends share one Sheets write
+PARALLEL = 16  # conversations stored at once; their appends share one Sheets write
 
 
 # -- codecs: what travels in a job body (JSON) --------------------------------------------------

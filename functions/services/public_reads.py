@@ -73,6 +73,9 @@ class Snapshot:
         with self.cond:
             self.tabs, self.by_ticket, self.taken_at = tabs, by_ticket, started
             self.refreshes += 1
+        if self.max_age > 0:
+            log("INFO", "public snapshot refreshed", cases=len(by_ticket),
+                ms=round((self.clock() - started) * 1000))
         return tabs
 
     def find(self, ticket: str) -> StoredCase | None:
