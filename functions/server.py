@@ -6,10 +6,29 @@ import time
 from datetime import datetime, timedelta
 
 from .config import Settings
-from .handlers import TARGETS, handle
+from .handlers import JOBS, TARGETS, handle
 from .logs import log
 
 METHODS = ["GET", "POST", "PUT", "DELETE"]
+WRITERS = JOBS | {"intake_worker"}  # targets that are not doors
+
+
+class DoorActivity:
+    """When a door last answered. The writer in this process steps aside while the doors are
+    busy (a burst): Sheets paces the writer anyway, and the doors must answer within Meta's
+    second on 2 shared cores. Bounded, so a steady stream never starves the writer."""
+
+    def __init__(self, quiet: float = 0.15, longest: float = 3.0):
+        self.quiet, self.longest = quiet, longest
+        self.last = 0.0
+
+    def touch(self) -> None:
+        self.last = time.monotonic()
+
+    def wait_quiet(self) -> None:
+        started = time.monotonic()
+        while time.monotonic() - self.last < self.quiet and time.monotonic() - started < self.longest:
+            time.sleep(self.quiet / 3)
 
 
 def make_app(svc):
@@ -18,10 +37,13 @@ def make_app(svc):
 
     app = Flask("kmc_aduan")
     app.extensions["kmc_services"] = svc
+    activity = svc.extras.setdefault("door_activity", DoorActivity())
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # Meta's own limit is 3 MB per delivery
 
     for target, (mount, _) in TARGETS.items():
         def view(rest: str = "", _target=target):
+            if _target not in WRITERS:
+                activity.touch()
             return handle(_target, request, lambda: svc)
 
         app.add_url_rule(mount, f"{target}_root", view, methods=METHODS, strict_slashes=False)
@@ -99,8 +121,9 @@ class IntakeDrainer(threading.Thread):
         if recovered:
             log("WARNING", "intake queue: jobs of a stopped process taken over", jobs=recovered)
         while not self.stop.is_set():
+            activity = self.svc.extras.get("door_activity")
             try:
-                report = drain_once(self.svc, self.queue)
+                report = drain_once(self.svc, self.queue, before_each=activity.wait_quiet if activity else None)
             except Exception as e:  # noqa: BLE001 - the drain thread must survive anything
                 log("ERROR", "intake drain failed", error=f"{type(e).__name__}: {e}"[:300])
                 report = None

@@ -70,7 +70,7 @@ print(json.dumps(dict(import_ms=import_ms, first_ms=first_ms, peak_mib=peak, hea
 """
 
 INTAKE_TARGETS = ["meta_webhook", "web_form", "open311", "monitoring_intake"]
-JOB_TARGETS = ["sweep", "daily_digest", "media_monitor"]
+JOB_TARGETS = ["intake_worker", "sweep", "daily_digest", "media_monitor"]
 
 
 @section("cold_start")

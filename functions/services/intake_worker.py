@@ -17,7 +17,9 @@ register it in `STEPS`.
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -100,11 +102,40 @@ class Result:
     replies: list[str] = field(default_factory=list)
 
 
+class ConversationLocks:
+    """One lock per conversation in this process: two messages of one citizen never run at once
+    (Cloud Tasks delivers up to 10 tasks together to the one `intake` instance), so a burst of
+    follow-ups joins one case instead of racing to open several."""
+
+    def __init__(self):
+        self.guard = threading.Lock()
+        self.locks: dict[str, list] = {}  # group -> [lock, users]
+
+    @contextmanager
+    def hold(self, group: str):
+        if not group:
+            yield
+            return
+        with self.guard:
+            entry = self.locks.setdefault(group, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self.guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self.locks[group]
+
+
 def _inbound(svc, job: Job) -> Result:
     from .conversation import handle_inbound
     from .replies import messenger_of
 
-    out = handle_inbound(svc, decode_inbound(job.body), messenger=messenger_of(svc))
+    locks = svc.extras.setdefault("conversation_locks", ConversationLocks())
+    with locks.hold(job.group):
+        out = handle_inbound(svc, decode_inbound(job.body), messenger=messenger_of(svc))
     return Result(job.key, job.kind, out.action, out.ticket, out.replies)
 
 
@@ -163,9 +194,11 @@ class DrainReport:
                 f"{len(self.failed)} gagal (dicoba lagi), {len(self.dead)} menjadi surat mati")
 
 
-def drain_once(svc, queue, *, limit: int = 200, parallel: int = PARALLEL) -> DrainReport:
+def drain_once(svc, queue, *, limit: int = 200, parallel: int = PARALLEL,
+               before_each: Callable[[], None] | None = None) -> DrainReport:
     """Store up to `limit` due jobs. Conversations run one message after another, several
-    conversations at once. When the store is down, the batch stops and is given back."""
+    conversations at once. When the store is down, the batch stops and is given back.
+    `before_each` runs before every job (serve: let the doors answer first during a burst)."""
     report = DrainReport()
     jobs = queue.lease(limit)
     if not jobs:
@@ -177,6 +210,8 @@ def drain_once(svc, queue, *, limit: int = 200, parallel: int = PARALLEL) -> Dra
 
     def run_group(group: list[Job]) -> None:
         for i, job in enumerate(group):
+            if before_each is not None:
+                before_each()
             if state["down"]:
                 queue.release([j.key for j in group[i:]])
                 report.retry_later += [j.key for j in group[i:]]
@@ -276,7 +311,9 @@ def run_task(svc, job: Job, retry_count: int) -> TaskOutcome:
     once as a dead letter in the Log (read by the digest) and keeps being retried slowly until
     the queue's max attempts, so an admin sees it and can force a retry (docs/deploy.md)."""
     try:
-        return TaskOutcome(200, process(svc, job))
+        outcome = TaskOutcome(200, process(svc, job))
+        _report_if_late(svc, job)
+        return outcome
     except StorageUnavailable as e:
         log("WARNING", "intake task: store unavailable; Cloud Tasks will retry", kind=job.kind,
             ticket=job.ticket, attempt=retry_count + 1, error=str(e)[:200])
@@ -290,6 +327,26 @@ def run_task(svc, job: Job, retry_count: int) -> TaskOutcome:
         if dead:
             _report_dead_letter(svc, job, type(e).__name__, attempt)
         return TaskOutcome(500, error=error, dead=dead)
+
+
+def _report_if_late(svc, job: Job) -> None:
+    """A message stored more than 15 minutes after it was accepted: logged, and the day's first
+    one recorded in the Log (one entry a day, not one per message) for the digest."""
+    from ..stores.port import LogEntry
+    from .logbook import PROBLEM
+
+    now = svc.now()
+    waited = now - job.accepted_at
+    if waited <= timedelta(minutes=STALE_MINUTES):
+        return
+    minutes = int(waited.total_seconds() // 60)
+    log("WARNING", "intake queue: message stored late", ticket=job.ticket, waited_min=minutes)
+    text = (f"Pesan warga menunggu lebih dari {STALE_MINUTES} menit di antrean sebelum tercatat (pertama hari "
+            f"ini: {job.ticket or job.kind}, {minutes} menit); periksa akses ke Google Sheets dan antrean kmc-intake.")
+    try:
+        svc.workbook.log_add(LogEntry(PROBLEM, f"late:{now:%Y-%m-%d}", now, text))
+    except Exception as e:  # noqa: BLE001 - the case is stored; the note is best effort
+        log("ERROR", "late-message note could not be recorded", error=type(e).__name__)
 
 
 def _report_dead_letter(svc, job: Job, error_type: str, attempt: int) -> None:

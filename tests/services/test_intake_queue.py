@@ -135,22 +135,9 @@ def test_a_writer_that_dies_mid_job_gives_it_back_and_the_next_writer_stores_it_
 
 
 def test_sheets_down_for_an_hour_is_a_wait_never_a_dead_letter(meta_svc, clock):
-    from functions.model import StorageUnavailable
+    from tests.entrypoints.test_web_form import FlakyWorkbook  # appends fail while `down`
 
-    class Down:
-        def __init__(self, inner):
-            self.inner, self.down = inner, True
-
-        def append(self, cases):
-            if self.down:
-                raise StorageUnavailable("503")
-            return self.inner.append(cases)
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-    real = meta_svc.workbook
-    meta_svc.workbook = Down(real)
+    meta_svc.workbook = FlakyWorkbook(meta_svc.workbook)
     for i in range(3):
         door(meta_svc, mp.whatsapp([mp.wa_text(f"Banjir di Kecamatan Delta Pawan ({i})", sender=f"62812555{i:05d}",
                                                at=clock())]))
@@ -243,6 +230,27 @@ def test_a_conversation_gives_one_case_whatever_order_or_how_often_its_messages_
     assert len(acks(meta_svc)) == 1 and row["ticket_id"] in acks(meta_svc)[0]["text"]
 
 
+def test_tasks_of_one_conversation_delivered_at_once_still_make_one_case(meta_svc, clock):
+    """Cloud Tasks hands the one `intake` instance up to 10 tasks together."""
+    import threading
+
+    jobs = conversation_jobs(meta_svc, clock)
+    start = threading.Barrier(len(jobs))
+
+    def deliver(job):
+        start.wait()
+        run_task(meta_svc, job, retry_count=0)
+
+    threads = [threading.Thread(target=deliver, args=(j,)) for j in reversed(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (row,) = rows(meta_svc)
+    assert all(p in row["text"] for p in ("rusak parah", "fotonya min", "motor sering jatuh"))
+    assert len(acks(meta_svc)) == 1
+
+
 def test_the_local_queue_stores_a_conversation_in_the_order_it_arrived(meta_svc, clock):
     conversation_jobs_accepted = [
         mp.wa_text("Jalan di Desa Sungai Awan Kiri rusak parah", at=clock()),
@@ -315,6 +323,18 @@ def test_the_intake_worker_endpoint_asks_cloud_tasks_to_retry_while_sheets_is_do
     assert reply.status_code == 503 and reply.get_json()["dead_letter"] is False  # a wait, never poison
     meta_svc.workbook = real
     assert task_post(meta_svc, job, retry=41).status_code == 200 and len(acks(meta_svc)) == 1
+
+
+def test_a_task_stored_more_than_15_minutes_late_is_noted_once_a_day_for_the_digest(meta_svc, clock):
+    for i in range(3):
+        door(meta_svc, mp.whatsapp([mp.wa_text(f"Banjir di Delta Pawan ({i})", sender=f"62812777{i:05d}", at=clock())]))
+    jobs = meta_svc.queue.lease(10)
+    clock.advance(minutes=40)  # Sheets was down; Cloud Tasks delivers them now
+    for job in jobs:
+        assert task_post(meta_svc, job, retry=20).status_code == 200
+    notes = [e for e in meta_svc.workbook.log_entries("problem") if e.key.startswith("late:")]
+    assert len(notes) == 1 and "menunggu lebih dari 15 menit" in notes[0].detail
+    assert any("menunggu lebih dari 15 menit" in p for p in daily_job(meta_svc, clock()).digest.problems)
 
 
 def test_a_poison_task_is_reported_in_the_log_for_the_digest_once(meta_svc, clock):
