@@ -25,6 +25,7 @@ COMMANDS = {
     "drain": "drain the local intake queue once; list what waits and the dead letters",
     "archive": "archive --before DATE: move closed cases to a yearly archive",
     "forget": "forget TICKET|PHONE: erase a citizen's personal data (UU 27/2022)",
+    "opd": "opd list | opd set KEY FIELD=VALUE...: the OPD heads' directory (Kontak OPD)",
 }
 
 
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--before", required=True, help="DATE (YYYY-MM-DD): archive closed cases received before it")
         elif name == "forget":
             p.add_argument("who", metavar="TICKET|PHONE")
+        elif name == "opd":
+            p.add_argument("action", choices=["list", "set"])
+            p.add_argument("key", nargs="?", metavar="KEY", help="OPD key (opd set)")
+            p.add_argument("assignments", nargs="*", metavar="FIELD=VALUE",
+                           help="email, whatsapp, nama, jabatan, tembusan, nama_opd")
     return parser
 
 
@@ -159,6 +165,8 @@ def _dispatch(args, env) -> int:
         from .services.archive import main_archive
 
         return main_archive(svc, args.before)
+    if command == "opd":
+        return _opd(svc, args)
     if command == "forget":
         from .services.privacy import forget
 
@@ -169,6 +177,37 @@ def _dispatch(args, env) -> int:
         print(f"Data pribadi dihapus untuk {len(tickets)} tiket: {', '.join(tickets)}")
         return 0
     raise AssertionError(command)
+
+
+def _opd(svc, args) -> int:
+    from .directory import InvalidContact
+    from .services.opd_directory import list_directory, set_contact
+
+    if args.action == "set":
+        if not args.key or not args.assignments:
+            print("Gunakan: python main.py opd set KODE FIELD=NILAI ... "
+                  "(mis. opd set PUTR email=kadis@ketapangkab.go.id whatsapp=0812-3456-7890)", file=sys.stderr)
+            return 2
+        try:
+            row = set_contact(svc, args.key, args.assignments)
+        except InvalidContact as e:
+            print(f"Gagal: {e.message}. Tidak ada yang diubah.", file=sys.stderr)
+            return 2
+        print(f"{row['opd']} diperbarui: " + ", ".join(a.split("=", 1)[0] for a in args.assignments))
+        return 0
+    rows, directory = list_directory(svc)
+    for r in rows:
+        key = str(r.get("opd", "")).strip().upper()
+        ok = directory.get(key)
+        head = ", ".join(x for x in (r.get("head_name", ""), r.get("head_title", "")) if x) or "-"
+        print(f"{key or '?':<14} {head}")
+        print(f"{'':<14} email: {r.get('email') or '-'} · WhatsApp: {r.get('whatsapp') or '-'}"
+              + (f" · tembusan: {r['cc']}" if r.get("cc") else "") + ("" if ok else "  [TIDAK DIPAKAI]"))
+    reachable = sum(1 for c in directory.contacts.values() if c.reachable)
+    print(f"{len(rows)} OPD; {reachable} dengan email atau WhatsApp kepala")
+    for line in directory.problems:
+        print(f"  ! {line}")
+    return 0
 
 
 def _sheet_show(svc, tab: str | None, as_json: bool) -> int:

@@ -91,6 +91,10 @@ def _tour(directory: Path, settings: Settings) -> int:
 
     actions = bootstrap_workbook(svc.workbook, svc.contacts)
     print(f"1. Bootstrap lembar kerja: {len(svc.schema.opds)} tab ({len(actions)} dibuat/diperbarui)")
+    from .services.opd_directory import set_contact  # what `python main.py opd set` does
+
+    set_contact(svc, "PUTR", ["email=kadis.putr@example.org", "whatsapp=0812-0000-0001", "nama=Kepala (contoh)"])
+    print("   Kontak kepala PUTR diisi (opd set): pengingat, daftar terlambat dan peringatan lewat email + WhatsApp")
 
     print("2. Aduan masuk / complaints arrive:")
     receipts = []

@@ -18,16 +18,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Sequence
 
 from .. import sla
 from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator
 from ..digest.render import render_digest, render_opd_overdue
 from ..logs import log
 from ..mail.port import Attachment, InlineImage, Mailer, OutgoingMail, compose
+from ..messaging.port import Template
 from ..model import Sla, is_withdrawn
 from ..stores.port import CellUpdate, LogEntry, Workbook
 from .logbook import DIGEST, PROBLEM, add_many
+from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, channels_summary, tickets_param
 from .sweep import case_deadline
 
 DIGEST_LOG = DIGEST  # kept for callers of the first version
@@ -48,6 +50,7 @@ class DailyReport:
     digest: Digest | None = None
     opd_sent: dict[str, int] = field(default_factory=dict)  # OPD -> overdue cases listed in its email
     monthly: str = ""  # the attachment's file name on the 1st of a month
+    deliveries: list[Delivery] = field(default_factory=list)  # overdue lists to OPD heads
     email_bytes: int = 0
 
     def summary(self) -> str:
@@ -60,7 +63,8 @@ class DailyReport:
                f"rekap dikirim ke {', '.join(self.sent_to) or '-'} ({self.delivered})")
         )
         if self.opd_sent:
-            text += f"; daftar terlambat ke {len(self.opd_sent)} kepala OPD"
+            how = channels_summary(self.deliveries)
+            text += f"; daftar terlambat untuk {len(self.opd_sent)} OPD" + (f" ({how})" if how else "")
         if self.monthly:
             text += f"; evaluasi bulanan {self.monthly}"
         return text
@@ -112,13 +116,13 @@ def run_daily(
     digest_to: tuple[str, ...],
     sheet_url: str,
     dry_run: bool = False,
-    heads: Mapping[str, str] | None = None,
+    notify: HeadNotifier | None = None,
+    notes: Sequence[str] = (),
     locate: Locator = no_locator,
     deadline: sla.Deadline = sla.deadline,
     mail_from: str = "KMC Aduan <kmc@localhost>",
     chart: bool = True,
     monthly: bool | None = None,
-    notes: tuple[str, ...] | list[str] = (),
 ) -> DailyReport:
     day = now.date().isoformat()
     report = DailyReport(day)
@@ -180,23 +184,32 @@ def run_daily(
                                     + (f"; evaluasi {report.monthly}" if report.monthly else "")))
             entries += [LogEntry(PROBLEM_REPORTED, e.key, now, day) for e in fresh]
 
-    for tab, address in (heads or {}).items():
-        cases = [c for c in digest.overdue if c.opd == tab]
-        recipients = tuple(a.strip() for a in (address or "").split(",") if a.strip())
+    overdue: dict[str, list] = {}
+    for case in digest.overdue:
+        overdue.setdefault(case.opd, []).append(case)
+    for tab, cases in overdue.items() if notify is not None else ():
         key = f"{day}:{tab}"
-        if not cases or not recipients or key in sent:
+        contact = notify.directory.get(tab)
+        if key in sent or contact is None or not contact.reachable:
             continue
         title = titles.get(tab, tab)
         subject, text, html = render_opd_overdue(title, cases, day=now.date(), sheet_url=sheet_url)
         report.opd_sent[tab] = len(cases)
         if dry_run:
             continue
-        try:
-            mailer.send(OutgoingMail(recipients, subject, text, html, tag=f"terlambat-{tab}-{day}"))
-        except Exception as e:  # one OPD's failure is reported; a rerun of the day sends it
+        tickets = tuple(c.ticket_id for c in cases)
+        sent_now = notify.send(Notice(
+            tab, f"overdue:{key}",
+            lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(to, s, t, h, tag=f"terlambat-{k}-{day}"),
+            Template("kmc_daftar_terlambat", LANGUAGE, (contact.addressee, f"{now:%d/%m/%Y}", str(len(cases)),
+                                                        contact.opd_name or title, tickets_param(list(tickets)))),
+            tickets))
+        report.problems += [f"Daftar terlambat: {p}" for p in sent_now.problems]
+        report.deliveries += sent_now.deliveries
+        entries += sent_now.log
+        if not sent_now.delivered and not sent_now.already:  # reported; a rerun of the day sends it
             del report.opd_sent[tab]
-            report.problems.append(f"Daftar terlambat ke kepala {title} gagal dikirim: {type(e).__name__}")
-            log("ERROR", "overdue list not sent", opd=tab, error=type(e).__name__)
+            log("ERROR", "overdue list not sent", opd=tab)
             continue
         entries.append(LogEntry(DIGEST, key, now, f"{len(cases)} aduan terlambat"))
     if entries and not dry_run:

@@ -373,6 +373,11 @@ def record_status(svc, event: DeliveryStatus) -> str:
     wb = svc.workbook
     ticket = next((e.detail for e in wb.log_entries(REPLY_LOG) if e.key == event.message_id), "")
     if not ticket:
+        from .notify import record_head_failure  # a template to an OPD head (services/notify.py)
+
+        if record_head_failure(wb, event.message_id, code, event.errors[0][1] if event.errors else "", event.at):
+            log("WARNING", "message to OPD head failed: email at the next sweep", code=code)
+            return "head_failed"
         log("WARNING", "message to citizen failed", code=code, message_id=event.message_id)
         return "failed_other"
     if not wb.log_add(LogEntry(REPLY_FAILED_LOG, f"{ticket}#cb:{event.message_id}", event.at, f"{code or ''}|callback")):

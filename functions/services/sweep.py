@@ -42,6 +42,7 @@ class SweepReport:
     problems: list[str] = field(default_factory=list)
     writes: int = 0
     reminded: dict[str, list[str]] = field(default_factory=dict)  # OPD key -> tickets in its reminder
+    reminded_how: str = ""  # how the reminders went (email / WhatsApp / fallback), notify.channels_summary
     replies: Any = None  # ReplyReport of the answers sent to citizens after the sweep
 
     def summary(self) -> str:
@@ -51,6 +52,7 @@ class SweepReport:
         )
         if self.reminded:
             text += f", pengingat ke {len(self.reminded)} OPD ({sum(map(len, self.reminded.values()))} aduan)"
+            text += f" [{self.reminded_how}]" if self.reminded_how else ""
         if self.replies is not None:
             text += f"; {self.replies.summary()}"
         return text

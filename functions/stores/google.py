@@ -396,7 +396,8 @@ class GoogleWorkbook:
         headers = {s.sheet_id: (vr.get("values") or [[]])[0] for s, vr in zip(sheets, values)}
         editors = list(dict.fromkeys([*self.editors, self.client.service_account_email]))
         editors = [e for e in editors if e]
-        plan = layout.plan_bootstrap(self.schema, meta, headers, editors)
+        plan = layout.plan_bootstrap(self.schema, meta, headers, editors,
+                                     specs=[*layout.tab_specs(self.schema), layout.directory_spec()])
         if not editors:
             plan.done.append("PERINGATAN: email service account tidak diketahui; set KMC_SERVICE_ACCOUNT agar "
                              "fungsi tetap bisa menulis kolom sistem yang diproteksi")
@@ -1048,6 +1049,51 @@ class GoogleWorkbook:
         self.client.values_batch_update_raw(self.spreadsheet_id, [{
             "range": f"{layout.quote_title(RULES_TITLE)}!A1", "values": values, "majorDimension": "ROWS"}])
         return True
+
+    # -- the Kontak OPD tab (functions/directory.py) -------------------------------------------------
+    # Created and protected by bootstrap (sheets_layout.directory_spec); KMC admins edit it; jobs
+    # read it through directory.DirectorySource's cache. Columns are found by header text.
+    @staticmethod
+    def _directory_range() -> str:
+        return f"{layout.quote_title(layout.directory_spec().title)}!A1:Z"
+
+    def read_directory(self) -> list[dict[str, str]] | None:
+        """The tab's rows as {column key: text}, or None when the tab does not exist yet."""
+        from ..directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
+
+        try:
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [self._directory_range()])
+        except SheetsApiError as e:
+            if e.bad_range:
+                return None
+            raise
+        values = vr.get("values") or []
+        if not values:
+            return []
+        hmap = layout.map_header(values[0], DIRECTORY_COLUMNS, None, DIRECTORY_TITLE)
+        return [{key: read_text(row[i]) if i < len(row) else "" for key, i in hmap.columns.items()}
+                for row in values[1:]]
+
+    def seed_directory(self, rows: Sequence[dict[str, str]]) -> int:
+        """Add the rows of OPD keys the tab lacks (all of them under the header when it is empty:
+        bootstrap; an OPD added to opds.toml later, appended); never touches admins' edits."""
+        from ..directory import DIRECTORY_COLUMNS
+
+        existing = self.read_directory()
+        if existing is None:
+            return 0
+        known = {r.get("opd", "").strip().upper() for r in existing}
+        new = [[r.get(k, "") for k, _ in DIRECTORY_COLUMNS] for r in rows if r["opd"] not in known]
+        if not new:
+            return 0
+        if any(any(v.strip() for v in r.values()) for r in existing):
+            self.client.values_append_raw(self.spreadsheet_id, self._directory_range(), new)
+        else:
+            header = [title for _, title in DIRECTORY_COLUMNS]
+            self.client.values_batch_update_raw(self.spreadsheet_id, [{
+                "range": self._directory_range().removesuffix(":Z"), "values": [header, *new],
+                "majorDimension": "ROWS"}])
+        return len(new)
 
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:

@@ -95,6 +95,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rules (
   position INTEGER PRIMARY KEY, opd TEXT NOT NULL DEFAULT '', topic TEXT NOT NULL DEFAULT '',
   keywords TEXT NOT NULL DEFAULT '', exclude TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS directory (position INTEGER PRIMARY KEY, cells TEXT NOT NULL);
 """
 
 
@@ -277,6 +278,36 @@ class LocalWorkbook:
                 " keywords = excluded.keywords, exclude = excluded.exclude",
                 (position, *(str(row.get(k, "")) for k in RULE_KEYS)),
             )
+
+    # -- the Kontak OPD tab (functions/directory.py) -----------------------------------------
+    def read_directory(self) -> list[dict[str, str]] | None:
+        """The directory rows in order, or None before bootstrap seeded them."""
+        with self.db.connect() as conn:
+            rows = conn.execute("SELECT cells FROM directory ORDER BY position").fetchall()
+        return [json.loads(c) for (c,) in rows] if rows else None
+
+    def seed_directory(self, rows: Sequence[dict[str, str]]) -> int:
+        """Add the rows of OPD keys the directory lacks (all of them when it is empty: bootstrap;
+        an OPD added to opds.toml later); never touches admins' edits. Returns rows added."""
+        with self.db.connect(write=True) as conn:
+            stored = conn.execute("SELECT position, cells FROM directory").fetchall()
+            known = {str(json.loads(c).get("opd", "")).strip().upper() for _, c in stored}
+            last = max((p for p, _ in stored), default=1)
+            new = [r for r in rows if r["opd"] not in known]
+            conn.executemany("INSERT INTO directory (position, cells) VALUES (?, ?)",
+                             [(i, json.dumps(dict(r), ensure_ascii=False)) for i, r in enumerate(new, start=last + 1)])
+        return len(new)
+
+    def write_directory_row(self, row: dict[str, str]) -> None:
+        """Replace the row of `row["opd"]` (or add it): what `opd set` does on the local store."""
+        cells = json.dumps(dict(row), ensure_ascii=False)
+        with self.db.connect(write=True) as conn:
+            for position, old in conn.execute("SELECT position, cells FROM directory ORDER BY position"):
+                if str(json.loads(old).get("opd", "")).strip().upper() == row["opd"]:
+                    conn.execute("UPDATE directory SET cells = ? WHERE position = ?", (cells, position))
+                    return
+            (last,) = conn.execute("SELECT COALESCE(MAX(position), 1) FROM directory").fetchone()
+            conn.execute("INSERT INTO directory (position, cells) VALUES (?, ?)", (last + 1, cells))
 
     # -- what staff do by hand (used by tests and the demo) -----------------------------
     def sort_tab(self, tab: str, key: str, reverse: bool = False) -> None:

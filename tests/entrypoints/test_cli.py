@@ -44,7 +44,8 @@ def seeded(cli_env):
 
 def test_bootstrap_creates_tabs_then_changes_nothing(cli_env):
     first = run(cli_env, "bootstrap").stdout
-    assert "tab PUTR" in first and "tab Rute diisi" in first and "31 perubahan" in first
+    assert "tab PUTR" in first and "tab Rute diisi" in first and "tab Kontak OPD diisi" in first
+    assert "32 perubahan" in first  # one more than before issue 19: the Kontak OPD rows are seeded
     assert "0 perubahan" in run(cli_env, "bootstrap").stdout
 
 

@@ -139,7 +139,16 @@ def test_the_page_form_logs_a_finding_and_answers_in_html(web, svc):
     page = reply.get_data(as_text=True)
     assert reply.status_code == 202 and reply.content_type.startswith("text/html")
     ticket = rows(svc)[0][1]["ticket_id"]
-    assert f"Temuan diterima dengan tiket {ticket}" in page and len(mails(svc)) == 1
+    assert f"Temuan diterima dengan tiket {ticket}" in page and "/monitoring/riwayat" in page
+    # The writer alerted after storing; where it went is on the history page (issue 16, item 22):
+    # PUTR's head has no contact yet, so the fallback addresses, and it says so.
+    history = web.get("/monitoring/riwayat", query_string={"format": "json"}, headers=AUTH).get_json()
+    (finding,) = [f for f in history["findings"] if f["ticket"] == ticket]
+    (alert,) = finding["alerted"]
+    assert (alert["via"], alert["to"], alert["address"], alert["ok"]) == (
+        "email", "alamat cadangan KMC", "bupati@example.go.id, sekda@example.go.id", True)
+    assert alert["note"] == "alamat kepala OPD belum diisi"
+    assert len(mails(svc)) == 1
     assert "warga_sandai" not in page  # a fresh, empty form for the next finding
 
 
