@@ -301,10 +301,6 @@ class _View:
         return Page("status.html", 200, {"case": case, "typed": ""})
 
 
-# Intake's field names (InvalidComplaint.field) -> the form's.
-_FIELD = {"text": "isi", "isi": "isi"}
-
-
 def _base(request, settings) -> str:
     """Where the form lives as the browser sees it: `/form` under `serve` (or a proxy keeping
     the path), else the function's public URL (in the cloud the path arrives without it)."""

@@ -192,20 +192,3 @@ def assert_sheet_invariants(stack: Stack, *, staff_formulas: int = 0) -> None:
     tickets = stack.tickets()
     assert all(TICKET.match(t) for t in tickets), [t for t in tickets if not TICKET.match(t)][:5]
     assert len(tickets) == len(set(tickets)), "a ticket is stored twice"
-
-
-def deliver_like_meta(post: Callable[[], Any], restart: Callable[[], None], *, attempts: int = 12,
-                      wait: Callable[[int], None] = lambda n: None) -> list[Any]:
-    """POST until a 200, as Meta redelivers; a crash restarts the instance before the next try."""
-    seen: list[Any] = []
-    for n in range(attempts):
-        try:
-            status = post().status_code
-        except Crash:
-            status = "crash"
-            restart()
-        seen.append(status)
-        if status == 200:
-            return seen
-        wait(n)
-    raise AssertionError(f"never accepted after {attempts} deliveries: {seen}")
