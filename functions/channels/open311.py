@@ -441,11 +441,15 @@ def pending_json(ticket: str, accepted_at: datetime, tz) -> dict:
 
 def get_request(svc, ident: str) -> dict:
     ticket = tickets.parse_ticket(ident, svc.settings.ticket_prefix)
-    stored = snapshot_of(svc).find(ticket) if ticket else None
-    if stored is None and ticket:
-        since = waiting_since(svc, ticket)
-        if since is not None:
-            return pending_json(ticket, since, svc.settings.tz)
+    since = waiting_since(svc, ticket) if ticket else None
+    try:
+        stored = snapshot_of(svc).find(ticket) if ticket else None
+    except StorageUnavailable:
+        if since is None:
+            raise
+        stored = None  # Sheets is down, but the queue knows it
+    if stored is None and since is not None:
+        return pending_json(ticket, since, svc.settings.tz)
     if stored is None:
         raise Open311Error(404, f"service_request_id {ident!r} tidak ditemukan.")
     return request_json(svc, public_case(stored, svc.schema, svc.settings.tz), stored.row)

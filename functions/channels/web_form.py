@@ -285,12 +285,15 @@ class _View:
                               "Terlalu banyak nomor tiket yang tidak ditemukan dari jaringan Anda. "
                               "Coba lagi nanti.")
         try:
+            since = waiting_since(self.svc, ticket) if ticket else None
             stored = snapshot_of(self.svc).find(ticket) if ticket else None
-            since = waiting_since(self.svc, ticket) if ticket and stored is None else None
         except StorageUnavailable as e:
             log("ERROR", "status page: storage unavailable", error=str(e))
-            return self.error(503, "Coba lagi sebentar lagi",
-                              "Maaf, data aduan sedang tidak dapat dibaca. Silakan coba lagi beberapa saat lagi.")
+            if since is not None:  # Sheets is down, but we know it is waiting to be recorded
+                stored = None
+            else:
+                return self.error(503, "Coba lagi sebentar lagi",
+                                  "Maaf, data aduan sedang tidak dapat dibaca. Silakan coba lagi beberapa saat lagi.")
         if stored is None and since is not None:
             return Page("status.html", 200, {"case": None, "typed": "",
                                              "pending": {"ticket": ticket, "accepted_at": since}})

@@ -101,8 +101,9 @@ def test_a_ticket_not_landed_yet_is_being_recorded_not_unknown(tmp_path, clock):
         body, headers = mp.signed(mp.whatsapp([mp.wa_text("Jalan rusak di Desa Sandai", at=clock())]))
         accepted = client.post("/meta", data=body, headers=headers)
         ticket = accepted.get_json()["tickets"][0]
-        stack.fake.faults.clear()
-        page = client.get(f"/form/status?tiket={ticket}")
+        page = client.get(f"/form/status?tiket={ticket}")  # still down: no snapshot can be read
         assert page.status_code == 200 and "Sedang dicatat" in page.get_data(as_text=True)
         api = client.get(f"/open311/v2/requests/{ticket}.json")
         assert api.status_code == 200 and api.get_json()[0]["status"] == "open"
+        stack.fake.faults.clear()
+        assert client.get("/form/status?tiket=KMC-261102-ZZZZZ").status_code == 404
