@@ -11,7 +11,9 @@ https://cloud.google.com/tasks/docs/reference/rest/v2/projects.locations.queues.
                               "body": base64(job JSON),
                               "oidcToken": {"serviceAccountEmail": SA, "audience": URL}}}}
 
-The task id derives from the message's dedupe key, so a redelivery is refused with
+The OIDC audience is the worker's full URL, as the Cloud Tasks-to-functions tutorial needs it
+(an audience of the bare host is refused with UNAUTHENTICATED: GoogleCloudPlatform/
+nodejs-docs-samples#3267). The task id derives from the message's dedupe key, so a redelivery is refused with
 ALREADY_EXISTS (HTTP 409), which we read as "a duplicate, already accepted" — Cloud Tasks keeps
 the name reserved for about an hour after the task ran; later redeliveries are caught by the
 worker's own idempotency (ticket from the message id). Authentication: the function's service
