@@ -38,6 +38,12 @@ def monitoring_intake(request):
 
 
 @functions_framework.http
+def intake_worker(request):
+    """Private: one queued message from Cloud Tasks (OIDC): store it, then answer the citizen."""
+    return handle("intake_worker", request, services)
+
+
+@functions_framework.http
 def sweep(request):
     """Every 15 minutes: new responses, SLA judgement, replies to citizens, forwarding."""
     return handle("sweep", request, services)

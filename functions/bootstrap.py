@@ -39,6 +39,7 @@ class Services:
     clock: Callable[[], datetime] = utc_now
     extras: dict[str, Any] = field(default_factory=dict)  # adapters added by later channels
     messenger: Any = None  # functions/messaging: answers to citizens on WhatsApp / Messenger / Instagram
+    queue: Any = None  # functions/queue: the durable intake queue between the doors and the workbook
 
     def now(self) -> datetime:
         """The current time in WIB (or KMC_TIMEZONE)."""
@@ -150,6 +151,26 @@ def _default_messenger(settings: Settings):
     return OutboxMessenger(settings.outbox_dir)
 
 
+def _default_queue(settings: Settings):
+    """Cloud Tasks when KMC_QUEUE=cloudtasks; otherwise the SQLite queue in KMC_DATA_DIR
+    (the default, and what `serve` drains on either backend)."""
+    if settings.queue == "cloudtasks":
+        from .queue.cloudtasks import CloudTasksQueue
+
+        return CloudTasksQueue.from_settings(settings)
+    from .queue.local import LocalQueue
+    from .stores.local import prepare_dir
+
+    return LocalQueue(prepare_dir(settings.data_dir) / "queue.sqlite")
+
+
+def _finding_step(svc, job):
+    """The monitoring finding's step lives with its channel (services never import channels)."""
+    from .channels.monitoring import store_finding
+
+    return store_finding(svc, job)
+
+
 def build(
     settings: Settings,
     *,
@@ -161,6 +182,7 @@ def build(
     classify: Callable[[str], tuple[Sentiment, float]] | None = None,
     clock: Callable[[], datetime] | None = None,
     messenger: Any = None,
+    queue: Any = None,
     **extras: Any,
 ) -> Services:
     schema = schema or load_schema()
@@ -177,8 +199,9 @@ def build(
         route=route or _default_router(workbook),
         classify=classify or _default_classifier(),
         clock=clock or utc_now,
-        extras=extras,
+        extras={"intake_steps": {"finding": _finding_step}, **extras},
         messenger=messenger or _default_messenger(settings),
+        queue=queue if queue is not None else _default_queue(settings),
     )
 
 

@@ -23,6 +23,7 @@ COMMANDS = {
     "eval-routing": "quality of the router on labelled CSV (text,opd); --history HISTORY.csv learns first",
     "explain-route": "explain-route \"TEXT\": why a text goes where it goes (rules, model, thresholds)",
     "eval-sentiment": "quality of the negativity detector on labelled data",
+    "drain": "drain the local intake queue once; list what waits and the dead letters",
     "archive": "archive --before DATE: move closed cases to a yearly archive",
     "forget": "forget TICKET|PHONE: erase a citizen's personal data (UU 27/2022)",
     "opd": "opd list | opd set KEY FIELD=VALUE...: the OPD heads' directory (Kontak OPD)",
@@ -76,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                 p.add_argument("--history", type=Path, help="text,opd CSV of settled cases (oldest first) to learn from")
         elif name == "explain-route":
             p.add_argument("text")
+        elif name == "drain":
+            p.add_argument("--retry", metavar="TIKET|KUNCI|all", help="put a dead letter (or all) back in line first")
+            p.add_argument("--list", action="store_true", help="only list, store nothing")
         elif name == "archive":
             p.add_argument("--before", required=True, help="DATE (YYYY-MM-DD): archive closed cases received before it")
         elif name == "forget":
@@ -176,6 +180,10 @@ def _dispatch(args, env) -> int:
         counts = export_xlsx(svc.workbook, svc.schema, args.xlsx)
         print(f"{args.xlsx}: {sum(counts.values())} baris di {len(counts)} tab")
         return 0
+    if command == "drain":
+        from .services.intake_worker import main_drain
+
+        return main_drain(svc, retry=args.retry, list_only=args.list)
     if command == "archive":
         from .services.archive import main_archive
 

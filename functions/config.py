@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -127,6 +128,10 @@ class Settings:
     in_cloud: bool = False
     private_functions_behind_iam: bool = True
     project_id: str = ""  # GOOGLE_CLOUD_PROJECT; set by deploy.sh, used for log trace ids
+    queue: str = "local"  # KMC_QUEUE: the intake queue, local SQLite or Google Cloud Tasks
+    tasks_queue: str = ""  # KMC_TASKS_QUEUE: projects/P/locations/L/queues/Q
+    intake_worker_url: str = ""  # where Cloud Tasks delivers: KMC_INTAKE_URL or KMC_PUBLIC_URL/intake
+    tasks_invoker: str = ""  # KMC_TASKS_INVOKER: the account in Cloud Tasks' OIDC token
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -157,6 +162,8 @@ class Settings:
         if not prefix.isalnum() or not prefix.isascii():
             raise ConfigError(f"KMC_TICKET_PREFIX hanya boleh huruf/angka, bukan {prefix!r}")
         smtp_port = _int(env, "SMTP_PORT", 587, 1, 65535)
+        public_url = _url(env, "KMC_PUBLIC_URL", "http://localhost:8080")
+        queue = _queue_settings(env, public_url)
         return cls(
             backend=backend,
             data_dir=Path(env.get("KMC_DATA_DIR", "./data").strip() or "./data"),
@@ -168,7 +175,7 @@ class Settings:
             reminder_hours=_float(env, "KMC_REMINDER_HOURS", 12.0),
             ticket_prefix=prefix.upper(),
             admin_token=env.get("KMC_ADMIN_TOKEN", ""),
-            public_url=_url(env, "KMC_PUBLIC_URL", "http://localhost:8080"),
+            public_url=public_url,
             whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
             whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
             whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
@@ -195,5 +202,31 @@ class Settings:
             in_cloud=bool(env.get("K_SERVICE")),
             private_functions_behind_iam=_bool(env, "KMC_PRIVATE_BEHIND_IAM", True),
             project_id=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
+            **queue,
             extra={k: v for k, v in env.items() if k.startswith("KMC_")},
         )
+
+
+_TASKS_QUEUE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z]+-[a-z]+[0-9]+/queues/[A-Za-z0-9-]{1,100}$")
+
+
+def _queue_settings(env: Mapping[str, str], public_url: str) -> dict:
+    """KMC_QUEUE and, for Cloud Tasks, the queue name, the worker URL and the OIDC identity."""
+    queue = env.get("KMC_QUEUE", "").strip().lower() or "local"
+    if queue not in {"local", "cloudtasks"}:
+        raise ConfigError(f"KMC_QUEUE harus 'local' atau 'cloudtasks', bukan {queue!r}")
+    tasks_queue = env.get("KMC_TASKS_QUEUE", "").strip()
+    url = _url(env, "KMC_INTAKE_URL", f"{public_url}/intake")
+    accounts = [a.strip() for a in env.get("KMC_SERVICE_ACCOUNT", "").split(",") if a.strip()]
+    invoker = env.get("KMC_TASKS_INVOKER", "").strip() or (accounts[0] if accounts else "")
+    if queue == "cloudtasks":
+        if not _TASKS_QUEUE.match(tasks_queue):
+            raise ConfigError("KMC_TASKS_QUEUE wajib diisi dengan format projects/PROYEK/locations/REGION/queues/NAMA "
+                              f"bila KMC_QUEUE=cloudtasks (sekarang {tasks_queue!r})")
+        if not url.startswith("https://") or "localhost" in url:
+            raise ConfigError("Cloud Tasks mengirim ke alamat https publik: atur KMC_PUBLIC_URL (atau KMC_INTAKE_URL) "
+                              f"ke alamat fungsi, bukan {url!r}")
+        if "@" not in invoker:
+            raise ConfigError("KMC_TASKS_INVOKER (atau KMC_SERVICE_ACCOUNT) wajib berisi email service account "
+                              "yang dipakai Cloud Tasks untuk token OIDC")
+    return {"queue": queue, "tasks_queue": tasks_queue, "intake_worker_url": url, "tasks_invoker": invoker}

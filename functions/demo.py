@@ -160,6 +160,13 @@ def submit_via_channel(svc, complaint: Complaint):
     return svc.intake(complaint)
 
 
+def _write_queued(svc) -> None:
+    """The doors only queue; here the paced writer (serve's drain thread) stores at once."""
+    from .services.intake_worker import drain_all
+
+    drain_all(svc, svc.queue)
+
+
 def _submit_whatsapp(svc, complaint: Complaint):
     """Meta's servers: a signed WhatsApp webhook POSTed to /meta; the ticket is read from the store."""
     import json
@@ -180,6 +187,7 @@ def _submit_whatsapp(svc, complaint: Complaint):
     tickets = reply.get_json().get("tickets") if reply.status_code == 200 else None
     if not tickets:
         raise RuntimeError(f"meta webhook answered {reply.status_code}")
+    _write_queued(svc)
     stored = svc.workbook.find(tickets[0])
     return Receipt(tickets[0], stored.tab, stored.row["deadline"], created=True)
 
@@ -202,5 +210,6 @@ def _submit_web_form(svc, complaint: Complaint):
     found = re.search(r'data-ticket="([^"]+)"', reply.get_data(as_text=True))
     if reply.status_code != 200 or not found:
         raise RuntimeError(f"web form answered {reply.status_code}")
+    _write_queued(svc)
     stored = svc.workbook.find(found.group(1))
     return Receipt(found.group(1), stored.tab, stored.row["deadline"], created=True)

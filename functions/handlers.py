@@ -22,6 +22,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "web_form": ("/form", "functions.channels.web_form:handle_form"),
     "open311": ("/open311", "functions.channels.open311:handle_open311"),
     "monitoring_intake": ("/monitoring", "functions.channels.monitoring:handle_monitoring"),
+    "intake_worker": ("/jobs/intake", "functions.handlers:intake_task"),
     "sweep": ("/jobs/sweep", "functions.services.jobs:sweep_job"),
     "daily_digest": ("/jobs/daily", "functions.services.jobs:daily_job"),
     "media_monitor": ("/jobs/media", "functions.services.jobs:media_job"),
@@ -73,3 +74,31 @@ def run_job(request, svc, name: str, job):
     if getattr(report, "busy", False):  # another run holds the job: Cloud Scheduler may retry later
         return json_reply({"job": name, "summary": report.summary(), "dry_run": dry_run, "busy": True}, 409)
     return json_reply({"job": name, "summary": report.summary(), "dry_run": dry_run})
+
+
+def intake_task(request, svc):
+    """`/jobs/intake`: one queued message from Cloud Tasks (OIDC, verified by the platform in the
+    cloud; bearer KMC_ADMIN_TOKEN locally). 2xx = done; 503/500 = Cloud Tasks retries later."""
+    from .queue.port import Job
+    from .services.intake_worker import record_outcome, run_task
+
+    if request.method != "POST":
+        return error_reply("Gunakan POST.", 405)
+    if not bearer_ok(request, svc.settings):
+        return error_reply(UNAUTHORISED, 401)
+    try:
+        job = Job.from_json(request.get_data(cache=False))
+    except (ValueError, KeyError, TypeError) as e:
+        # Never succeeds on a retry: logged loudly and answered 200 so it is not retried forever.
+        log("ERROR", "intake task: unreadable job body; dropped", error=type(e).__name__)
+        return json_reply({"ok": False, "error": "Isi tugas tidak dapat dibaca."}, 200)
+    try:
+        retry_count = int(request.headers.get("X-CloudTasks-TaskRetryCount", "0") or 0)
+    except ValueError:
+        retry_count = 0
+    outcome = run_task(svc, job, retry_count)
+    if outcome.status == 200:
+        return json_reply({"ok": True, **record_outcome(outcome.result)})
+    message = ("Penyimpanan sedang tidak tersedia; tugas akan dicoba lagi." if outcome.status == 503
+               else "Tugas gagal; akan dicoba lagi.")
+    return json_reply({"ok": False, "error": message, "dead_letter": outcome.dead}, outcome.status)

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from datetime import datetime, timedelta
 
 from .config import Settings
-from .handlers import TARGETS, handle
+from .handlers import JOBS, TARGETS, handle
 from .logs import log
 
 METHODS = ["GET", "POST", "PUT", "DELETE"]
@@ -27,15 +28,40 @@ def redact(request_line: str) -> str:
     return SECRET_PARAMS.sub(r"\1[disembunyikan]", request_line)
 
 
+WRITERS = JOBS | {"intake_worker"}  # targets that are not doors
+
+
+class DoorActivity:
+    """When a door last answered. The writer in this process steps aside while the doors are
+    busy (a burst): Sheets paces the writer anyway, and the doors must answer within Meta's
+    second on 2 shared cores. Bounded, so a steady stream never starves the writer."""
+
+    def __init__(self, quiet: float = 0.15, longest: float = 3.0):
+        self.quiet, self.longest = quiet, longest
+        self.last = 0.0
+
+    def touch(self) -> None:
+        self.last = time.monotonic()
+
+    def wait_quiet(self) -> None:
+        started = time.monotonic()
+        while time.monotonic() - self.last < self.quiet and time.monotonic() - started < self.longest:
+            time.sleep(self.quiet / 3)
+
+
 def make_app(svc):
     """A Flask app mounting each target under its contract path, all sharing `svc`."""
     from flask import Flask, request
 
     app = Flask("kmc_aduan")
+    app.extensions["kmc_services"] = svc
+    activity = svc.extras.setdefault("door_activity", DoorActivity())
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # Meta's own limit is 3 MB per delivery
 
     for target, (mount, _) in TARGETS.items():
         def view(rest: str = "", _target=target):
+            if _target not in WRITERS:
+                activity.touch()
             return handle(_target, request, lambda: svc)
 
         app.add_url_rule(mount, f"{target}_root", view, methods=METHODS, strict_slashes=False)
@@ -97,6 +123,50 @@ class Scheduler(threading.Thread):
             self.stop.wait(max(1.0, min(wait.total_seconds(), 60.0)))
 
 
+class IntakeDrainer(threading.Thread):
+    """Drains the local intake queue into the workbook (the paced writer of `serve`).
+
+    Polls briefly when idle; when the store is down, waits 2, 4 ... 60 s between tries; reports
+    once a minute anything that has waited longer than 15 minutes."""
+
+    def __init__(self, svc, queue, *, idle: float = 0.25):
+        super().__init__(daemon=True, name="kmc-intake")
+        self.svc, self.queue, self.idle = svc, queue, idle
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        from .services.intake_worker import drain_once, stale
+
+        pause, checked = 0.0, 0.0
+        recovered = self.queue.recover()
+        if recovered:
+            log("WARNING", "intake queue: jobs of a stopped process taken over", jobs=recovered)
+        while not self.stop.is_set():
+            activity = self.svc.extras.get("door_activity")
+            try:
+                report = drain_once(self.svc, self.queue, before_each=activity.wait_quiet if activity else None)
+            except Exception as e:  # noqa: BLE001 - the drain thread must survive anything
+                log("ERROR", "intake drain failed", error=f"{type(e).__name__}: {e}"[:300])
+                report = None
+            if report is not None and report.outage:
+                pause = min(60.0, max(2.0, pause * 2))
+            elif report is not None and (report.results or report.failed or report.dead):
+                pause = 0.0
+            else:
+                pause = self.idle
+            now = time.monotonic()
+            if now - checked > 60:
+                checked = now
+                try:
+                    old = stale(self.queue.stats(), self.svc.clock())
+                    if old:
+                        log("WARNING", "intake queue: messages waiting longer than 15 minutes", waiting=len(old))
+                except Exception as e:  # noqa: BLE001
+                    log("ERROR", "intake queue unreadable", error=type(e).__name__)
+            if pause:
+                self.stop.wait(pause)
+
+
 def default_jobs():
     from .services.jobs import daily_job, sweep_job
 
@@ -139,6 +209,8 @@ def serve(settings: Settings, *, host: str, port: int, scheduler: bool = True) -
     from .services.setup import bootstrap_workbook
 
     bootstrap_workbook(svc.workbook, svc.contacts)
+    if hasattr(svc.queue, "lease"):  # the local queue: this process is its paced writer
+        IntakeDrainer(svc, svc.queue).start()
     if scheduler:
         Scheduler(svc, default_jobs()).start()
     print(f"KMC Aduan melayani di http://{host}:{port}/ (backend {settings.backend}, data {settings.data_dir})")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Deploy KMC Aduan to Google Cloud: APIs, service accounts, secrets, seven Cloud Run functions.
+# Deploy KMC Aduan to Google Cloud: APIs, service accounts, the intake queue (Cloud Tasks), secrets,
+# eight Cloud Run functions.
 #
 # Idempotent: every resource is described first and created only when missing; functions are
 # deployed with `gcloud functions deploy`, which creates or updates. Run it again to upgrade.
@@ -14,6 +15,18 @@ REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
 RUNTIME=python311
 RUNTIME_SA_NAME=kmc-runtime
 BUILD_SA_NAME=kmc-build
+# The identity in the OIDC token Cloud Tasks sends to the private intake function.
+TASKS_SA_NAME=kmc-tasks
+# The intake queue between the doors and the Sheets quota (docs/deploy.md, "The intake queue").
+# Dispatch is paced under the Sheets API's 60 writes/minute (the writer coalesces what arrives
+# together into one write); a store that is down is retried with backoff (10 s .. 10 min);
+# 100 attempts are days of retrying, and a task failing 5 times is reported in the digest first.
+TASKS_QUEUE_NAME=kmc-intake
+TASKS_QUEUE_FLAGS=(--max-dispatches-per-second=1 --max-concurrent-dispatches=10 --max-attempts=100
+  --min-backoff=10s --max-backoff=600s --max-doublings=5)
+# Regions closest to Jakarta first: the queue goes to the functions' region when Cloud Tasks
+# offers it there (`gcloud tasks locations list`), else to the nearest one that does.
+TASKS_NEAREST=(asia-southeast2 asia-southeast1 asia-east2 asia-east1 asia-northeast1 australia-southeast1)
 
 APIS=(
   cloudfunctions.googleapis.com
@@ -26,6 +39,7 @@ APIS=(
   logging.googleapis.com
   iam.googleapis.com
   cloudresourcemanager.googleapis.com
+  cloudtasks.googleapis.com
 )
 
 # Secret Manager secret id = the environment variable it becomes inside the functions.
@@ -44,6 +58,8 @@ MOUNTED_SECRETS=()
 # meta takes 20 concurrent deliveries per instance (1 vCPU, few instances) so a burst of webhooks
 # is coalesced into few Sheets writes by one instance instead of spread over many.
 # Jobs run one at a time (max-instances 1): an overlapping retry waits instead of racing.
+# intake (called by Cloud Tasks) takes the queue's 10 concurrent tasks in ONE instance, so their
+# rows coalesce into one Sheets write and one instance-local ticket index sees every row.
 # daily_digest renders charts (pandas/matplotlib), hence 512Mi.
 FUNCTIONS=(
   "meta       meta_webhook      public  256Mi 60s  3  20 1"
@@ -53,6 +69,7 @@ FUNCTIONS=(
   "sweep      sweep             private 512Mi 300s 1  1  0.333"
   "daily      daily_digest      private 512Mi 540s 1  1  0.333"
   "media      media_monitor     private 256Mi 300s 1  1  0.167"
+  "intake     intake_worker     private 256Mi 120s 1  10 1"
 )
 
 # Plain (non-secret) settings passed through from the environment when set: every KMC_* variable
@@ -63,7 +80,7 @@ PASSTHROUGH_ENV=(
 )
 # Set by this script itself, whatever the environment says.
 FIXED_ENV=(KMC_BACKEND KMC_DATA_DIR KMC_SPREADSHEET_ID KMC_CONTACTS_SPREADSHEET_ID KMC_PUBLIC_URL
-  GOOGLE_CLOUD_PROJECT)
+  GOOGLE_CLOUD_PROJECT KMC_QUEUE KMC_TASKS_QUEUE KMC_TASKS_INVOKER KMC_INTAKE_URL)
 RECOMMENDED_ENV=(WHATSAPP_PHONE_NUMBER_ID SMTP_HOST MAIL_FROM DIGEST_TO)
 
 usage() {
@@ -77,7 +94,8 @@ Options:
   --region REGION         region for the functions (default: asia-southeast2, Jakarta)
   --config FILE           read settings from FILE (KEY=VALUE lines) before deploying
   --only NAME[,NAME...]   deploy only these functions (meta, form, open311, monitoring,
-                          sweep, daily, media); APIs, accounts and secrets are still ensured
+                          sweep, daily, media, intake); APIs, accounts, the intake queue and
+                          secrets are still ensured
   --monitoring-invoker M  allow principal M (e.g. user:admin@ketapangkab.go.id) to call the
                           private monitoring function; repeatable
   --skip-checks           do not call /healthz on the deployed functions
@@ -202,6 +220,10 @@ build_env_vars() {
   pairs+=("KMC_CONTACTS_SPREADSHEET_ID=$KMC_CONTACTS_SPREADSHEET_ID")
   pairs+=("KMC_PUBLIC_URL=${KMC_PUBLIC_URL:-$BASE_URL}")
   pairs+=("KMC_DATA_DIR=/tmp/kmc")
+  pairs+=("KMC_QUEUE=cloudtasks")
+  pairs+=("KMC_TASKS_QUEUE=projects/$PROJECT/locations/$TASKS_LOCATION/queues/$TASKS_QUEUE_NAME")
+  pairs+=("KMC_TASKS_INVOKER=$TASKS_SA")
+  pairs+=("KMC_INTAKE_URL=$BASE_URL/intake")
   local skip=" ${FIXED_ENV[*]} ${SECRETS[*]} ${OPTIONAL_SECRETS[*]} "
   for name in $(compgen -e KMC_) "${PASSTHROUGH_ENV[@]}"; do
     if [[ -n ${!name:-} && $skip != *" $name "* ]]; then
@@ -242,6 +264,45 @@ ensure_service_accounts() {
   ensure_service_account "$BUILD_SA_NAME" "KMC Aduan builds" \
     "Builds the KMC Aduan function images in Cloud Build"
   bind_project_role "$BUILD_SA" roles/cloudbuild.builds.builder
+  ensure_service_account "$TASKS_SA_NAME" "KMC Aduan intake queue" \
+    "Identity of Cloud Tasks when it calls the private intake function (OIDC); may do nothing else"
+}
+
+# pick_tasks_location: the functions' region when Cloud Tasks is offered there, else the nearest.
+pick_tasks_location() {
+  local offered candidate
+  print_cmd gcloud tasks locations list --project="$PROJECT" --format='value(locationId)'
+  if ((DRY_RUN)); then
+    TASKS_LOCATION=$REGION
+    return 0
+  fi
+  offered=" $(gcloud tasks locations list --project="$PROJECT" --format='value(locationId)' | tr '\n' ' ') "
+  for candidate in "$REGION" "${TASKS_NEAREST[@]}"; do
+    if [[ $offered == *" $candidate "* ]]; then
+      TASKS_LOCATION=$candidate
+      [[ $candidate == "$REGION" ]] || warn "Cloud Tasks is not offered in $REGION; the intake queue goes to $candidate"
+      return 0
+    fi
+  done
+  die "Cloud Tasks is offered in none of: $REGION ${TASKS_NEAREST[*]}"
+}
+
+# ensure_intake_queue: the queue with its pacing and retries; the door functions' runtime account
+# may only add tasks to it (enqueuer) and put the kmc-tasks identity in them (serviceAccountUser on
+# that one account, which Cloud Tasks requires for an OIDC token; no project-wide role).
+ensure_intake_queue() {
+  note "3b/5 intake queue (Cloud Tasks $TASKS_QUEUE_NAME in $TASKS_LOCATION)"
+  if exists gcloud tasks queues describe "$TASKS_QUEUE_NAME" --location="$TASKS_LOCATION" --project="$PROJECT"; then
+    run gcloud tasks queues update "$TASKS_QUEUE_NAME" --location="$TASKS_LOCATION" "${TASKS_QUEUE_FLAGS[@]}" \
+      --project="$PROJECT" --quiet
+  else
+    run gcloud tasks queues create "$TASKS_QUEUE_NAME" --location="$TASKS_LOCATION" "${TASKS_QUEUE_FLAGS[@]}" \
+      --project="$PROJECT"
+  fi
+  run gcloud tasks queues add-iam-policy-binding "$TASKS_QUEUE_NAME" --location="$TASKS_LOCATION" \
+    --member="serviceAccount:$RUNTIME_SA" --role=roles/cloudtasks.enqueuer --project="$PROJECT" --format=none
+  run gcloud iam service-accounts add-iam-policy-binding "$TASKS_SA" \
+    --member="serviceAccount:$RUNTIME_SA" --role=roles/iam.serviceAccountUser --project="$PROJECT" --format=none
 }
 
 # secret_value NAME: from the environment, generated, or prompted (hidden). Never printed.
@@ -357,6 +418,10 @@ deploy_functions() {
     run gcloud run services add-iam-policy-binding monitoring --region="$REGION" \
       --member="$member" --role=roles/run.invoker --project="$PROJECT" --format=none
   done
+  if selected intake; then  # only Cloud Tasks' identity may call the intake worker
+    run gcloud run services add-iam-policy-binding intake --region="$REGION" \
+      --member="serviceAccount:$TASKS_SA" --role=roles/run.invoker --project="$PROJECT" --format=none
+  fi
 }
 
 # health_check NAME ACCESS: GET /healthz; private functions with the caller's identity token.
@@ -435,13 +500,16 @@ main() {
   cd "$REPO_DIR"
   RUNTIME_SA=$(service_account_email "$RUNTIME_SA_NAME" "$PROJECT")
   BUILD_SA=$(service_account_email "$BUILD_SA_NAME" "$PROJECT")
+  TASKS_SA=$(service_account_email "$TASKS_SA_NAME" "$PROJECT")
   BASE_URL="https://$REGION-$PROJECT.cloudfunctions.net"
-  ENV_VARS=$(build_env_vars)
   if ((DRY_RUN)); then
     note "dry run: nothing is created or changed; existing resources are assumed missing"
   fi
   enable_apis
+  pick_tasks_location  # after enable_apis: the Cloud Tasks API answers only once enabled
+  ENV_VARS=$(build_env_vars)
   ensure_service_accounts
+  ensure_intake_queue
   ensure_secrets
   # After ensure_secrets: only secrets that exist (or, in a dry run, would be created) are referenced.
   SECRET_REFS=$(secret_refs)

@@ -3,9 +3,10 @@
 GET: the verification handshake (`hub.mode`, `hub.verify_token`, `hub.challenge` echoed).
 POST: the raw body is capped (3 MB), its `X-Hub-Signature-256` checked with WHATSAPP_APP_SECRET
 in constant time BEFORE anything is parsed or written; then every entry, change and message is
-handled. Answers: 401/403 for a missing/bad signature (nothing written), 400 for a body that is
-not UTF-8, 413 for an oversized body, 503 when the store is unavailable (Meta redelivers; the
-message id makes redelivery harmless), and 200 for everything else, including signed payloads we
+put in the durable intake queue (the paced writer stores them and answers the citizen).
+Answers: 401/403 for a missing/bad signature (nothing written), 400 for a body that is
+not UTF-8, 413 for an oversized body, 503 when the queue is unavailable (Meta redelivers; the
+message id makes redelivery a duplicate), and 200 for everything else, including signed payloads we
 cannot read (logged), so Meta does not retry what will never succeed.
 """
 from __future__ import annotations
@@ -15,8 +16,7 @@ import time
 
 from ..logs import log
 from ..model import StorageUnavailable
-from ..services.conversation import handle_inbound
-from ..services.replies import messenger_of, record_status
+from ..services.accept import accept_inbound, accept_status
 from ..web import TEXT, error_reply, json_reply, load_json
 from .meta_parse import SIGNATURE_HEADER, parse_delivery, verify_signature
 
@@ -94,27 +94,24 @@ def receive(request, svc):
         log("WARNING", "meta webhook: parts could not be read", problems="; ".join(delivery.malformed[:10]))
     if delivery.skipped:
         log("INFO", "meta webhook: not messages", kinds=",".join(sorted(set(delivery.skipped))))
+    # Accept, don't store: each message goes into the durable intake queue and the paced writer
+    # stores it and answers the citizen (services/intake_worker.py). Nothing here touches Sheets.
     actions: list[str] = []
     tickets: list[str] = []
-    messenger = messenger_of(svc)
     try:
         for status in delivery.statuses:
-            record_status(svc, status)
+            accept_status(svc, status)
         for message in sorted(delivery.messages, key=lambda m: m.sent_at):
-            outcome = handle_inbound(svc, message, messenger=messenger)
-            actions.append(outcome.action)
-            if outcome.ticket:
-                tickets.append(outcome.ticket)
-            log("INFO", "meta message handled", channel=str(message.channel), kind=message.kind,
-                action=outcome.action, ticket=outcome.ticket)
+            ticket, new = accept_inbound(svc, message)
+            actions.append("queued" if new else "duplicate")
+            tickets.append(ticket)
     except StorageUnavailable as e:
-        log("ERROR", "meta webhook: storage unavailable; Meta will redeliver", error=str(e))
-        return error_reply("Penyimpanan sedang tidak tersedia; kirim ulang nanti.", 503)
-    log("INFO", "meta webhook done", messages=len(delivery.messages), statuses=len(delivery.statuses),
-        ms=round((time.perf_counter() - started) * 1000))
+        log("ERROR", "meta webhook: intake queue unavailable; Meta will redeliver", error=str(e))
+        return error_reply("Antrean penyimpanan sedang tidak tersedia; kirim ulang nanti.", 503)
+    log("INFO", "meta webhook accepted", messages=len(delivery.messages), statuses=len(delivery.statuses),
+        duplicates=actions.count("duplicate"), ms=round((time.perf_counter() - started) * 1000))
     return json_reply({"ok": True, "actions": actions, "tickets": tickets,
                        "statuses": len(delivery.statuses), "malformed": len(delivery.malformed)})
-
 
 def _place_of(words: str) -> str:
     """The kecamatan (and desa) named in a shared location's name/address, or ''."""

@@ -5,7 +5,8 @@ POST  JSON or form fields: platform, url, handle, text, observed_at (optional, n
       sentiment (optional: staff judgement overrides the detector). Auth: bearer KMC_ADMIN_TOKEN,
       or the `token` field of the page's form.
 
-The post is judged like a news item (same detector and threshold, same router) and stored on
+The door validates, queues the finding and answers 202 with its ticket; the paced writer
+(services/intake_worker.py) judges and stores it. The post is judged like a news item (same detector and threshold, same router) and stored on
 channel "Media Sosial" with the URL as its source id; a negative post alerts the OPD head at
 once (email, and WhatsApp where the Kontak OPD directory has a number); the reply says to
 whom and how it went. `/monitoring/riwayat` lists, for each finding, who was alerted, how and
@@ -122,12 +123,45 @@ def _known_ticket(workbook, canonical: str):
     return None
 
 
-def log_finding(svc, fields: dict[str, str]) -> dict:
+FINDING_FIELDS = ("platform", "url", "handle", "text", "observed_at", "sentiment")
+
+
+def accept_finding(svc, fields: dict[str, str]) -> dict:
+    """The door: validate, derive the ticket, queue the finding (never the token) and answer."""
+    from .. import tickets
+    from ..services.accept import accept_job
+
+    now = svc.now()
+    platform, url, canonical, handle, observed, staff_sentiment = parse_finding(fields, now)
+    clean_text(fields.get("text", ""), max_chars=MAX_TEXT_CHARS)  # refuse now what intake would refuse later
+    body = {k: fields.get(k, "") for k in FINDING_FIELDS}
+    body["observed_at"] = observed.isoformat()
+    ticket = tickets.make_ticket(svc.settings.ticket_prefix, observed, canonical)
+    ticket, new = accept_job(svc, "finding", f"finding:{_url_key(canonical)}", body, ticket)
+    if new:
+        message = (f"Temuan diterima dengan tiket {ticket} dan sedang dicatat ke tab OPD. Bila negatif, "
+                   "peringatan dikirim setelah tercatat; kepada siapa dan lewat apa tampil di "
+                   "/monitoring/riwayat.")
+    else:
+        message = f"Unggahan ini sudah tercatat dengan tiket {ticket}."
+    log("INFO", "monitoring finding accepted", ticket=ticket, platform=platform, created=new)
+    return {"ticket": ticket, "created": new, "queued": True, "message": message}
+
+
+def store_finding(svc, job):
+    """The paced writer's step for a queued finding (services/intake_worker.py)."""
+    from ..services.intake_worker import Result
+
+    out = log_finding(svc, job.body, now=job.accepted_at.astimezone(svc.settings.tz))
+    return Result(job.key, job.kind, "created" if out["created"] else "redelivered", out["ticket"])
+
+
+def log_finding(svc, fields: dict[str, str], now: datetime | None = None) -> dict:
     """Store one finding; returns the reply (ticket, opd, created, sentiment, alert)."""
     from ..services.alerts import AlertItem, alert_sender
     from ..services.media import load_media_config, media_sentiment
 
-    now = svc.now()
+    now = now or svc.now()
     platform, url, canonical, handle, observed, staff_sentiment = parse_finding(fields, now)
     body = clean_text(fields.get("text", ""), max_chars=MAX_TEXT_CHARS)
     handle = clean_line(handle, MAX_HANDLE)
@@ -225,16 +259,16 @@ def handle_monitoring(request, svc):
     if request.is_json and not fields:
         return reply({"error": "Isi permintaan bukan objek JSON yang dapat dibaca.", "field": ""}, 400)
     try:
-        result = log_finding(svc, fields)
+        result = accept_finding(svc, fields)
     except BadInput as e:
         return reply({"error": e.message, "field": e.field}, 400)
     except InvalidComplaint as e:
         return reply({"error": e.message.replace("Isi aduan", "Isi unggahan"), "field": "text"}, 400)
     except StorageUnavailable as e:
         log("ERROR", "monitoring: storage unavailable", error=str(e)[:200])
-        return reply({"error": "Penyimpanan sedang tidak tersedia; temuan BELUM tersimpan. "
+        return reply({"error": "Antrean penyimpanan sedang tidak tersedia; temuan BELUM diterima. "
                                "Silakan kirim ulang beberapa saat lagi.", "field": ""}, 503)
-    return reply(result, 201 if result["created"] else 200)
+    return reply(result, 202 if result["created"] else 200)
 
 
 def page(*, message: str = "", ok: bool = True, values: dict[str, str] | None = None,

@@ -23,9 +23,14 @@ it), else `open`. `expected_datetime` is the SLA deadline; `updated_datetime` is
 agency responded (else when the case was received); `status_notes` is the agency's response.
 Datetimes carry the WIB offset (`+07:00`).
 
+A POST is put in the durable intake queue and answered at once with its `service_request_id`;
+until the paced writer has stored it, GET of that id answers `open` with "Sedang dicatat". GETs
+are served from a per-instance snapshot of the workbook (services/public_reads.py), never with
+a Sheets request per client.
+
 Errors follow the spec: `[{"code": 400, "description": "..."}]` (or `<errors>` in XML) with
 HTTP 404 for what does not exist, 403 for a missing or wrong api_key and 400 otherwise. When the
-store is unavailable the POST answers HTTP 400 (the spec's "general service error") with body
+intake queue is unavailable the POST answers HTTP 400 (the spec's "general service error") with body
 code 503 and `Retry-After`: nothing was stored, the client should send it again. A client may
 send an `Idempotency-Key` header with a POST so that a retry yields the same ticket; the same key
 with a different body is refused (409), never answered with the first ticket. The api_key
@@ -48,8 +53,10 @@ from .. import tickets
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
 from ..stores.port import LogEntry
-from ..text import MAX_TEXT_CHARS, clean_line, normalise_phone, strip_invisible, valid_phone
+from ..text import MAX_TEXT_CHARS, clean_line, clean_text, normalise_phone, strip_invisible, valid_phone
 from ..web import subpath
+from ..services.accept import accept_complaint, waiting_since
+from ..services.public_reads import snapshot_of
 from .public_case import PublicCase, format_wib, public_case, sla_phrase
 from .ratelimit import MISS_BURST, MISS_WINDOW_SECONDS, client_key, retry_minutes, shared_limiter
 
@@ -429,13 +436,14 @@ def create_request(request, svc) -> list[dict]:
                           source_id=source_id, location=location, link=_media(form),
                           opd=service.opd, category=service.topic)
     try:
-        receipt = svc.intake(complaint)
+        clean_text(description)  # refuse now what intake would refuse after the client has its id
     except InvalidComplaint as e:
         raise Open311Error(400, f"description: {e.message}") from None
-    log("INFO", "open311 request", ticket=receipt.ticket_id, key=key_index, service=service.code,
-        created=receipt.created)
-    return [{"service_request_id": receipt.ticket_id,
-             "service_notice": _notice(svc, receipt.opd, receipt.deadline),
+    accepted = accept_complaint(svc, complaint)  # queued; the paced writer stores it
+    log("INFO", "open311 request", ticket=accepted.ticket, key=key_index, service=service.code,
+        created=accepted.new)
+    return [{"service_request_id": accepted.ticket,
+             "service_notice": _notice(svc, service.opd or TRIAGE, accepted.deadline),
              "account_id": None}]
 
 
@@ -497,11 +505,29 @@ class _Misses:
                            headers={"Retry-After": str(int(wait) + 1)})
 
 
+def pending_json(ticket: str, accepted_at: datetime, tz) -> dict:
+    """A request accepted but not stored yet: open, and being recorded."""
+    return {"service_request_id": ticket, "status": "open",
+            "status_notes": "Sedang dicatat: permintaan sudah diterima dan sedang dicatat ke lembar kerja OPD.",
+            "service_name": None, "service_code": None, "description": None, "agency_responsible": None,
+            "service_notice": None, "requested_datetime": _iso(accepted_at, tz),
+            "updated_datetime": _iso(accepted_at, tz), "expected_datetime": None, "address": None,
+            "address_id": None, "zipcode": None, "lat": None, "long": None, "media_url": None}
+
+
 def get_request(svc, ident: str, misses: "_Misses | None" = None) -> dict:
     if misses:
         misses.check()
     ticket = tickets.parse_ticket(ident, svc.settings.ticket_prefix)
-    stored = svc.workbook.find(ticket) if ticket else None
+    since = waiting_since(svc, ticket) if ticket else None
+    try:
+        stored = snapshot_of(svc).find(ticket) if ticket else None
+    except StorageUnavailable:
+        if since is None:
+            raise
+        stored = None  # Sheets is down, but the queue knows it
+    if stored is None and since is not None:
+        return pending_json(ticket, since, svc.settings.tz)
     if stored is None and ticket:
         from ..services.archive import find_archived
 
@@ -545,7 +571,7 @@ def list_requests(request, svc) -> list[dict]:
     misses = _Misses(request, svc) if ids else None
     if misses:
         misses.check()
-    rows = [case for tab_rows in svc.workbook.read_all().values() for case in tab_rows if case.ticket_id]
+    rows = [case for tab_rows in snapshot_of(svc).get().values() for case in tab_rows if case.ticket_id]
     if ids:  # "This overrides all other arguments."
         wanted = [tickets.parse_ticket(i, svc.settings.ticket_prefix) for i in ids]
         by_ticket = {s.row["ticket_id"]: s for s in rows}

@@ -1,8 +1,9 @@
 """The citizen complaint form (`/form`) and the public status page (`/form/status`).
 
 Plain HTML forms rendered on the server (Jinja2, no JavaScript, tiny inline CSS), so the page
-works on a cheap phone over a slow connection. POST validates, stores through the one intake
-and answers with the ticket; mistakes re-show the form with what the citizen typed and the
+works on a cheap phone over a slow connection. POST validates, puts the complaint in the durable intake
+queue and answers with the ticket at once (the status page says "sedang dicatat" until the
+paced writer has stored it); mistakes re-show the form with what the citizen typed and the
 message next to the field. Abuse guards: a honeypot field, a per-client rate limit, a body size
 cap and a session-less CSRF token (functions/channels/csrf.py). A hidden idempotency key,
 created when the form is shown, becomes the complaint's source id, so a double click or a
@@ -21,6 +22,8 @@ from pathlib import Path
 from .. import tickets
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
+from ..services.accept import accept_complaint, waiting_since
+from ..services.public_reads import snapshot_of
 from ..text import MAX_TEXT_CHARS, clean_line, clean_text, normalise_phone, thousands, valid_phone
 from ..web import PAGE_HEADERS, subpath
 from . import csrf, honeypot
@@ -184,9 +187,7 @@ class _View:
         if errors:
             return self.form_page(values, errors, status=422)
         try:
-            receipt = self.svc.intake(complaint)
-        except InvalidComplaint as e:
-            return self.form_page(values, {_FIELD.get(e.field, "isi"): e.message}, status=422)
+            accepted = accept_complaint(self.svc, complaint)  # queued; the paced writer stores it
         except StorageUnavailable as e:
             log("ERROR", "web form: storage unavailable", error=str(e))
             return self.form_page(values, alert={
@@ -194,7 +195,7 @@ class _View:
                 "text": "Maaf, sistem penyimpanan sedang sibuk sehingga aduan Anda belum tersimpan. "
                         "Isian Anda masih ada di bawah: tunggu sebentar, lalu tekan Kirim Aduan lagi.",
             }, status=503, headers={"Retry-After": "30"})
-        return self.confirmation(receipt.ticket_id, receipt.opd, receipt.deadline)
+        return self.confirmation(accepted.ticket, "", accepted.deadline)
 
     def _complaint(self, values: dict) -> tuple[dict, Complaint | None]:
         errors: dict[str, str] = {}
@@ -240,11 +241,12 @@ class _View:
         log("WARNING", "web form honeypot filled; nothing stored")
         now = self.svc.now()
         fake = honeypot.fake_ticket(self.key, self.settings.ticket_prefix, now)
-        return self.confirmation(fake, TRIAGE, now + timedelta(hours=self.settings.sla_hours))
+        return self.confirmation(fake, "", now + timedelta(hours=self.settings.sla_hours))
 
     def confirmation(self, ticket: str, opd: str, deadline) -> Page:
+        """The ticket at once; the OPD is named once the case is stored (`opd` "" = not yet)."""
         try:
-            agency = self.svc.schema.opd(opd).name
+            agency = self.svc.schema.opd(opd).name if opd else ""
         except KeyError:
             agency = opd
         return Page("confirmation.html", 200, {
@@ -269,15 +271,22 @@ class _View:
                               "Terlalu banyak nomor tiket yang tidak ditemukan dari jaringan Anda. "
                               "Coba lagi nanti.")
         try:
-            stored = self.svc.workbook.find(ticket) if ticket else None
-            if stored is None and ticket:
+            since = waiting_since(self.svc, ticket) if ticket else None
+            stored = snapshot_of(self.svc).find(ticket) if ticket else None
+            if stored is None and since is None and ticket:
                 from ..services.archive import find_archived
 
                 stored = find_archived(self.svc, ticket)  # closed cases moved to the yearly archive
         except StorageUnavailable as e:
             log("ERROR", "status page: storage unavailable", error=str(e))
-            return self.error(503, "Coba lagi sebentar lagi",
-                              "Maaf, data aduan sedang tidak dapat dibaca. Silakan coba lagi beberapa saat lagi.")
+            if since is not None:  # Sheets is down, but we know it is waiting to be recorded
+                stored = None
+            else:
+                return self.error(503, "Coba lagi sebentar lagi",
+                                  "Maaf, data aduan sedang tidak dapat dibaca. Silakan coba lagi beberapa saat lagi.")
+        if stored is None and since is not None:
+            return Page("status.html", 200, {"case": None, "typed": "",
+                                             "pending": {"ticket": ticket, "accepted_at": since}})
         if stored is None:
             misses.take(client)
             fake = honeypot.issued_at(self.key, ticket, self.settings.tz) if ticket else None
@@ -287,10 +296,6 @@ class _View:
             return Page("status.html", 200, {"case": case, "typed": ""})
         case = public_case(stored, self.svc.schema, self.settings.tz)
         return Page("status.html", 200, {"case": case, "typed": ""})
-
-
-# Intake's field names (InvalidComplaint.field) -> the form's.
-_FIELD = {"text": "isi", "isi": "isi"}
 
 
 def _base(request, settings) -> str:

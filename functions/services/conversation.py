@@ -84,11 +84,21 @@ class FloodLimiter:
         self.period = period
         self._seen: dict[str, deque[datetime]] = {}
         self._warned: dict[str, datetime] = {}
+        self._counted: dict[str, datetime] = {}  # message ids already counted (insertion order)
         self._lock = threading.Lock()
 
-    def allow(self, sender: str, now: datetime) -> tuple[bool, bool]:
-        """(allowed, warn): `warn` is True once per period for a sender over the limit."""
+    def allow(self, sender: str, now: datetime, message_id: str = "") -> tuple[bool, bool]:
+        """(allowed, warn): `warn` is True once per period for a sender over the limit.
+
+        A message tried again (the store was down, the task ran twice) counts once."""
         with self._lock:
+            if message_id:
+                if message_id in self._counted:
+                    return True, False
+                self._counted[message_id] = now
+                if len(self._counted) > 50_000:
+                    for key in list(self._counted)[:10_000]:
+                        del self._counted[key]
             seen = self._seen.setdefault(sender, deque())
             while seen and now - seen[0] >= self.period:
                 seen.popleft()
@@ -177,7 +187,8 @@ def handle_inbound(svc, msg: Inbound, *, messenger, limiter: FloodLimiter | None
     own_ticket = tickets.make_ticket(svc.settings.ticket_prefix, msg.sent_at, msg.message_id)
     if wb.find(own_ticket) is not None:
         return Outcome("redelivered", own_ticket)
-    allowed, warn = limiter.allow(msg.sender, now)
+    # Counted on the message's own time: a backlog stored late after an outage is not a flood.
+    allowed, warn = limiter.allow(msg.sender, msg.sent_at, msg.message_id)
     if not allowed:
         out = Outcome("rate_limited")
         if warn:

@@ -87,7 +87,7 @@ def _daily(svc, now: datetime, *, dry_run: bool = False) -> DailyReport:
     return run_daily(
         svc.workbook, svc.mailer, now=now, sla_hours=svc.settings.sla_hours, titles=svc.titles,
         digest_to=to, sheet_url=svc.sheet_url, dry_run=dry_run, notify=notifier(svc, now),
-        notes=directory.problems, locate=locator(svc), deadline=deadline_of(svc),
+        notes=[*directory.problems, *intake_notes(svc, now)], locate=locator(svc), deadline=deadline_of(svc),
         mail_from=svc.settings.mail_from,
         learning=lambda tabs: learn_routing_step(svc, tabs, now, dry_run=dry_run),
     )
@@ -129,3 +129,10 @@ def learn_routing_step(svc, tabs: dict, now: datetime, *, dry_run: bool = False)
     report = learn_routing(svc.workbook, tabs, rules, load_thresholds(), now=now, known_opds=known,
                            dry_run=dry_run)
     return report.summary()
+
+
+def intake_notes(svc, now: datetime) -> list[str]:
+    """The intake queue's "catatan sistem": messages waiting > 15 min, dead letters."""
+    from .intake_worker import queue_notes
+
+    return queue_notes(svc.queue, now) if getattr(svc, "queue", None) is not None else []

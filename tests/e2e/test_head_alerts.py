@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 from functions.bootstrap import build
 from functions.cli import main as cli
 from functions.config import Settings
-from functions.server import make_app
+from tests.draining import draining_client
 from functions.services.notify import HEAD_TEMPLATES
 from tests.conftest import complaint
 from tests.fakes.clock import WIB, FakeClock
@@ -124,7 +124,7 @@ def test_a_head_set_with_opd_set_gets_reminder_overdue_list_and_media_alert_by_e
                 "nama=Ir. Budi Santoso", "jabatan=Kepala Dinas PUTR"], env) == 0
     clock = FakeClock(START)
     svc = build(Settings.from_env(env), clock=clock, classify=fake_classify)
-    web = make_app(svc).test_client()
+    web = draining_client(svc)  # the writer drains what the doors queued
     case = svc.intake(complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
     assert case.opd == "PUTR"
 
@@ -195,7 +195,7 @@ def test_a_failed_whatsapp_alert_falls_back_to_email_and_is_reported(tmp_path, s
     assert cli(["opd", "set", "DISHUB", "whatsapp=+62 813 1111 2222", "nama=Drs. Andi"], env) == 0  # no email
     clock = FakeClock(START)
     svc = build(Settings.from_env(env), clock=clock, classify=fake_classify)
-    web = make_app(svc).test_client()
+    web = draining_client(svc)  # the writer drains what the doors queued
     graph.inject("code:131026")  # PUTR's number is not on WhatsApp
     graph.inject("code:132015")  # then the template is paused by Meta
     feeds.routes["/rss"] = Route(
@@ -265,7 +265,7 @@ def test_a_head_in_the_kontak_opd_tab_is_reached_and_a_broken_row_is_reported_an
                    datetime(2026, 11, 5, 6, 0, tzinfo=WIB))
         svc = build(settings, clock=clock, classify=fake_classify, workbook=env.workbook(),
                     contacts=env.contacts(), feed_fetcher=StaticFeeds({feed: (news, '"1"')}))
-        web = make_app(svc).test_client()
+        web = draining_client(svc)  # the writer drains what the doors queued
         case = svc.intake(complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
         garbage = svc.intake(complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="wa-2"))
         assert (case.opd, garbage.opd) == ("PUTR", "DLH")
@@ -300,7 +300,7 @@ def test_a_whatsapp_meta_reports_failed_later_is_emailed_at_the_next_sweep(tmp_p
     assert cli(["opd", "set", "PUTR", f"email={HEAD_MAIL}", "whatsapp=0812-3456-7890", "nama=Ir. Budi"], env) == 0
     clock = FakeClock(START)
     svc = build(Settings.from_env(env), clock=clock, classify=fake_classify)
-    web = make_app(svc).test_client()
+    web = draining_client(svc)  # the writer drains what the doors queued
     case = svc.intake(complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
     clock.set(START + timedelta(hours=37))
     web.post("/jobs/sweep", headers=AUTH)

@@ -69,6 +69,26 @@ GCLOUD_FLAGS: dict[tuple[str, ...], set[str]] = {
         "--trigger-event-filters", "--trigger-event-filters-path-pattern",
     },
     ("functions", "describe"): {"--region", "--v2"},
+    # gcloud tasks ... (GA reference: cloud.google.com/sdk/gcloud/reference/tasks/...)
+    ("tasks", "locations", "list"): {"--filter", "--limit", "--page-size", "--sort-by", "--uri"},
+    ("tasks", "queues", "describe"): {"--location"},
+    ("tasks", "queues", "create"): {
+        "--http-header-override", "--http-method-override", "--http-uri-override", "--location",
+        "--log-sampling-ratio", "--max-attempts", "--max-backoff", "--max-concurrent-dispatches",
+        "--max-dispatches-per-second", "--max-doublings", "--max-retry-duration", "--min-backoff",
+        "--routing-override", "--http-oauth-service-account-email-override",
+        "--http-oauth-token-scope-override", "--http-oidc-service-account-email-override",
+        "--http-oidc-token-audience-override"},
+    ("tasks", "queues", "update"): {
+        "--location", "--log-sampling-ratio", "--max-attempts", "--max-backoff", "--max-concurrent-dispatches",
+        "--max-dispatches-per-second", "--max-doublings", "--max-retry-duration", "--min-backoff",
+        "--routing-override", "--clear-max-attempts", "--clear-max-backoff", "--clear-max-concurrent-dispatches",
+        "--clear-max-dispatches-per-second", "--clear-max-doublings", "--clear-max-retry-duration",
+        "--clear-min-backoff", "--clear-routing-override", "--clear-log-sampling-ratio"},
+    ("tasks", "queues", "add-iam-policy-binding"): {"--member", "--role", "--location", "--condition",
+                                                   "--condition-from-file"},
+    ("iam", "service-accounts", "add-iam-policy-binding"): {"--member", "--role", "--condition",
+                                                           "--condition-from-file"},
     ("auth", "print-identity-token"): {"--audiences", "--include-email", "--token-format",
                                        "--include-license"},
     ("run", "services", "add-iam-policy-binding"): {
@@ -104,6 +124,10 @@ REQUIRED_FLAGS = {
     ("secrets", "add-iam-policy-binding"): {"--member", "--role"},
     ("secrets", "versions", "add"): {"--data-file"},
     ("run", "services", "add-iam-policy-binding"): {"--member", "--role"},
+    ("tasks", "queues", "create"): {"--location"},
+    ("tasks", "queues", "update"): {"--location"},
+    ("tasks", "queues", "add-iam-policy-binding"): {"--member", "--role", "--location"},
+    ("iam", "service-accounts", "add-iam-policy-binding"): {"--member", "--role"},
     ("scheduler", "jobs", "describe"): {"--location"},
     ("scheduler", "jobs", "create", "http"): {"--location", "--schedule", "--uri"},
     ("scheduler", "jobs", "update", "http"): {"--location"},
@@ -120,7 +144,7 @@ NO_PAGE_TOKEN_NOTE = (f"{PAGE_TOKEN} is not set and no such secret exists, so th
                       "Page token: Messenger/Instagram answers go to the outbox")
 PUBLIC = {"meta": "meta_webhook", "form": "web_form", "open311": "open311"}
 PRIVATE = {"monitoring": "monitoring_intake", "sweep": "sweep", "daily": "daily_digest",
-           "media": "media_monitor"}
+           "media": "media_monitor", "intake": "intake_worker"}
 JOB_FUNCTIONS = {"kmc-sweep": ("sweep", "*/15 * * * *"), "kmc-daily": ("daily", "0 7 * * *"),
                  "kmc-media": ("media", "0 * * * *")}
 SETTINGS = {
@@ -153,7 +177,7 @@ import json, os, sys
 
 args = sys.argv[1:]
 state_file = os.environ["FAKE_GCLOUD_STATE"]
-state = {"accounts": [], "secrets": {}, "functions": {}, "jobs": [], "bindings": []}
+state = {"accounts": [], "secrets": {}, "functions": {}, "jobs": [], "bindings": [], "queues": {}}
 if os.path.exists(state_file):
     with open(state_file) as f:
         state = json.load(f)
@@ -210,6 +234,18 @@ elif words[:4] == ["scheduler", "jobs", "update", "http"]:
     words[4] in state["jobs"] or missing(words[4])
 elif words[:2] == ["auth", "print-identity-token"]:
     print("fake-identity-token")
+elif words[:3] == ["tasks", "locations", "list"]:
+    print("\n".join(os.environ.get("FAKE_TASKS_LOCATIONS", "asia-southeast2 asia-southeast1").split()))
+elif words[:3] == ["tasks", "queues", "describe"]:
+    f"{flags.get('location')}/{words[3]}" in state.setdefault("queues", {}) or missing(words[3])
+elif words[:3] == ["tasks", "queues", "create"]:
+    key = f"{flags.get('location')}/{words[3]}"
+    key not in state.setdefault("queues", {}) or conflict(words[3])
+    state["queues"][key] = flags
+elif words[:3] == ["tasks", "queues", "update"]:
+    key = f"{flags.get('location')}/{words[3]}"
+    key in state.setdefault("queues", {}) or missing(words[3])
+    state["queues"][key] = flags
 save()
 '''
 
@@ -366,7 +402,7 @@ def test_deploy_enables_every_api_the_system_uses(deploy_plan):
     enabled = {w for argv in commands if argv[:2] == ["services", "enable"] for w in argv[2:]
                if not w.startswith("-")}
     for api in ("cloudfunctions", "run", "cloudbuild", "artifactregistry", "secretmanager",
-                "sheets", "cloudscheduler", "logging", "iam"):
+                "sheets", "cloudscheduler", "logging", "iam", "cloudtasks"):
         assert f"{api}.googleapis.com" in enabled
 
 
@@ -469,6 +505,71 @@ def test_least_privilege_runtime_account(deploy_plan):
     assert secret_grants == {(s, runtime, "roles/secretmanager.secretAccessor") for s in SECRET_NAMES}
 
 
+# --- the intake queue (Cloud Tasks) --------------------------------------------------------------
+
+TASKS_SA = f"kmc-tasks@{PROJECT}.iam.gserviceaccount.com"
+QUEUE_NAME = f"projects/{PROJECT}/locations/asia-southeast2/queues/kmc-intake"
+
+
+def test_the_intake_queue_is_created_in_the_functions_region_paced_under_the_sheets_quota(deploy_plan):
+    commands = printed_commands(deploy_plan.stdout)
+    (create,) = [a for a in commands if a[:3] == ["tasks", "queues", "create"]]
+    flags = flags_of(create)
+    assert create[3] == "kmc-intake" and flags["--location"] == "asia-southeast2"
+    # at most one task a second, 10 at once: the writer coalesces them into <= 60 writes a minute
+    assert float(flags["--max-dispatches-per-second"]) <= 1 and int(flags["--max-concurrent-dispatches"]) <= 10
+    assert 0 < int(flags["--max-attempts"]) <= 100  # bounded
+    assert flags["--min-backoff"] == "10s" and flags["--max-backoff"] == "600s"
+    keys = [command_key(a) for a in commands]
+    assert keys.index(("tasks", "queues", "create")) < keys.index(("functions", "deploy"))  # queue first
+
+
+def test_the_functions_are_told_where_the_queue_is_and_settings_accept_it(deploy_plan):
+    functions = deploys(printed_commands(deploy_plan.stdout))
+    for name, flags in functions.items():
+        env = env_vars(flags["--set-env-vars"])
+        assert env["KMC_QUEUE"] == "cloudtasks" and env["KMC_TASKS_QUEUE"] == QUEUE_NAME
+        assert env["KMC_TASKS_INVOKER"] == TASKS_SA
+        assert env["KMC_INTAKE_URL"] == f"https://asia-southeast2-{PROJECT}.cloudfunctions.net/intake"
+    settings = Settings.from_env({**env_vars(functions["meta"]["--set-env-vars"]), **SECRET_VALUES,
+                                  "K_SERVICE": "meta"})
+    assert settings.queue == "cloudtasks" and settings.tasks_queue == QUEUE_NAME
+    assert settings.intake_worker_url.endswith("/intake") and settings.tasks_invoker == TASKS_SA
+
+
+def test_the_door_account_may_only_enqueue_and_only_cloud_tasks_may_call_the_worker(deploy_plan):
+    commands = printed_commands(deploy_plan.stdout)
+    runtime = f"serviceAccount:kmc-runtime@{PROJECT}.iam.gserviceaccount.com"
+    queue_grants = {(a[3], flags_of(a)["--member"], flags_of(a)["--role"]) for a in commands
+                    if a[:3] == ["tasks", "queues", "add-iam-policy-binding"]}
+    assert queue_grants == {("kmc-intake", runtime, "roles/cloudtasks.enqueuer")}
+    # putting kmc-tasks' OIDC identity in a task needs actAs on that one account, nothing wider
+    sa_grants = {(a[3], flags_of(a)["--member"], flags_of(a)["--role"]) for a in commands
+                 if a[:3] == ["iam", "service-accounts", "add-iam-policy-binding"]}
+    assert sa_grants == {(TASKS_SA, runtime, "roles/iam.serviceAccountUser")}
+    invokers = {(a[3], flags_of(a)["--member"], flags_of(a)["--role"]) for a in commands
+                if a[:3] == ["run", "services", "add-iam-policy-binding"]}
+    assert invokers == {("intake", f"serviceAccount:{TASKS_SA}", "roles/run.invoker")}
+    assert "--no-allow-unauthenticated" in deploys(commands)["intake"]
+    project_roles = {flags_of(a)["--role"] for a in commands if a[:2] == ["projects", "add-iam-policy-binding"]
+                     and flags_of(a)["--member"] == f"serviceAccount:{TASKS_SA}"}
+    assert project_roles == set()
+
+
+def test_the_intake_worker_takes_the_queue_s_concurrency_in_one_instance(deploy_plan):
+    intake = deploys(printed_commands(deploy_plan.stdout))["intake"]
+    assert intake["--max-instances"] == "1" and int(intake["--concurrency"]) >= 10 and float(intake["--cpu"]) >= 1
+
+
+def test_without_cloud_tasks_in_the_region_the_queue_goes_to_the_nearest_that_has_it(cloud):
+    result = deploy_for_real(cloud, env={**SECRET_VALUES, "FAKE_TASKS_LOCATIONS": "asia-southeast1 us-central1"})
+    assert result.returncode == 0, result.stderr
+    assert "the intake queue goes to asia-southeast1" in result.stderr
+    assert list(cloud.resources()["queues"]) == ["asia-southeast1/kmc-intake"]
+    env = env_vars(cloud.resources()["functions"]["meta"]["set-env-vars"])
+    assert env["KMC_TASKS_QUEUE"] == f"projects/{PROJECT}/locations/asia-southeast1/queues/kmc-intake"
+
+
 def test_dry_run_never_shows_a_secret_value(deploy_plan):
     result = deploy_plan
     for value in SECRET_VALUES.values():
@@ -548,7 +649,8 @@ def test_monitoring_invoker_grants_only_the_monitoring_function(toolbox):
     result = deploy_dry_run("--monitoring-invoker", "user:admin@ketapangkab.go.id", toolbox=toolbox)
     grants = [a for a in printed_commands(result.stdout) if a[:3] == ["run", "services", "add-iam-policy-binding"]]
     assert [(a[3], flags_of(a)["--member"], flags_of(a)["--role"]) for a in grants] == [
-        ("monitoring", "user:admin@ketapangkab.go.id", "roles/run.invoker")]
+        ("monitoring", "user:admin@ketapangkab.go.id", "roles/run.invoker"),
+        ("intake", f"serviceAccount:kmc-tasks@{PROJECT}.iam.gserviceaccount.com", "roles/run.invoker")]
 
 
 def test_config_file_supplies_settings(toolbox, tmp_path):
@@ -668,7 +770,9 @@ def test_first_deploy_creates_everything_with_secrets_on_stdin(first_deploy):
     assert result.returncode == 0, result.stderr
     state = json.loads(state)
     assert sorted(state["accounts"]) == [f"kmc-build@{PROJECT}.iam.gserviceaccount.com",
-                                         f"kmc-runtime@{PROJECT}.iam.gserviceaccount.com"]
+                                         f"kmc-runtime@{PROJECT}.iam.gserviceaccount.com",
+                                         f"kmc-tasks@{PROJECT}.iam.gserviceaccount.com"]
+    assert list(state["queues"]) == ["asia-southeast2/kmc-intake"]
     assert state["secrets"] == {name: [value] for name, value in SECRET_VALUES.items()}
     assert set(state["functions"]) == set(PUBLIC) | set(PRIVATE)
     for call in calls:
@@ -685,7 +789,8 @@ def test_second_deploy_creates_nothing_and_keeps_unchanged_secrets(deployed):
     assert ("iam", "service-accounts", "create") not in done
     assert ("secrets", "create") not in done
     assert ("secrets", "versions", "add") not in done
-    assert done.count(("functions", "deploy")) == 7  # deploy itself creates or updates
+    assert ("tasks", "queues", "create") not in done and ("tasks", "queues", "update") in done
+    assert done.count(("functions", "deploy")) == 8  # deploy itself creates or updates
     assert all(len(v) == 1 for v in deployed.resources()["secrets"].values())
 
 

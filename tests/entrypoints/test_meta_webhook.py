@@ -13,6 +13,7 @@ from functions.messaging.outbox import read_outbox
 from functions.model import StorageUnavailable
 from functions.server import make_app
 from functions.stores.local import LocalWorkbook
+from tests.draining import drain, draining_client
 from tests.fakes import meta_payloads as mp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ def svc(meta_settings, clock):
 
 @pytest.fixture
 def client(svc):
-    return make_app(svc).test_client()
+    return draining_client(svc)  # stores what each delivery queued, as serve's drain thread does
 
 
 def post(client, payload, secret=mp.APP_SECRET):
@@ -122,7 +123,7 @@ def test_malformed_but_signed_is_200_and_logged(client, svc, payload, capsys):
 
 def test_text_message_becomes_a_case_acknowledged_on_whatsapp(client, svc, clock):
     reply = post(client, mp.whatsapp([mp.wa_text("Jalan di Desa Sungai Awan Kiri rusak parah", at=clock())]))
-    assert reply.status_code == 200 and reply.get_json()["actions"] == ["created"]
+    assert reply.status_code == 200 and reply.get_json()["actions"] == ["queued"] and reply.stored == ["created"]
     ticket = reply.get_json()["tickets"][0]
     (row,) = rows(svc)
     assert row["ticket_id"] == ticket and row["channel"] == "WhatsApp" and row["reporter"] == "Budi S."
@@ -215,7 +216,7 @@ def test_every_entry_change_and_message_is_handled(client, svc, clock):
                               mp.wa_contact("6281111111111", "Rudi Hartono")])
     b = mp.whatsapp([mp.wa_text("KTP belum jadi 3 bulan", sender="6283333333333", at=clock())])
     reply = post(client, mp.whatsapp_entries(a, b))
-    assert reply.get_json()["actions"] == ["created"] * 3
+    assert reply.get_json()["actions"] == ["queued"] * 3 and reply.stored == ["created"] * 3
     by_ticket = {svc.contacts.get(t).contact.channel_user_id: svc.contacts.get(t).contact.name
                  for t in reply.get_json()["tickets"]}
     # names are matched by wa_id, not by position in the contacts array
@@ -250,22 +251,36 @@ def test_redelivery_days_later_makes_no_second_case(client, svc, clock, meta_set
     payload = mp.whatsapp([mp.wa_text("Puskesmas di Kecamatan Sandai sering tutup", at=clock())])
     first = post(client, payload).get_json()["tickets"]
     clock.advance(days=3)
-    fresh = make_app(build(meta_settings, clock=clock)).test_client()  # a restart
-    again = post(fresh, payload).get_json()
-    assert again["actions"] == ["redelivered"] and again["tickets"] == first
+    fresh = draining_client(build(meta_settings, clock=clock))  # a restart
+    again = post(fresh, payload)
+    # The queue remembers the message id: a duplicate at the door, no job, no Sheets read.
+    assert again.get_json()["actions"] == ["duplicate"] and again.get_json()["tickets"] == first
+    assert again.stored == []
     assert len(rows(svc)) == 1 and len(outbox(svc)) == 1
 
 
-def test_store_outage_is_503_so_meta_redelivers_and_nothing_is_acknowledged(svc, clock, tmp_path):
+def test_store_outage_keeps_the_message_queued_and_unacknowledged_until_it_is_stored(svc, clock, tmp_path):
     class DownWorkbook(LocalWorkbook):
+        down = True
+
         def append(self, cases):
-            raise StorageUnavailable("quota")
+            if self.down:
+                raise StorageUnavailable("quota")
+            return super().append(cases)
 
     svc.workbook = DownWorkbook(tmp_path / "down.sqlite", svc.schema)
     svc.workbook.bootstrap()
     payload = mp.whatsapp([mp.wa_text("Jalan rusak di Desa Sungai Awan", at=clock())])
-    assert post(make_app(svc).test_client(), payload).status_code == 503
-    assert outbox(svc) == []
+    reply = post(draining_client(svc), payload)
+    assert reply.status_code == 200 and reply.stored == [] and reply.drained.retry_later  # accepted, waiting
+    assert outbox(svc) == [] and rows(svc) == []  # nobody is told "stored" before it is
+    assert len(svc.queue.stats().waiting) == 1
+    svc.workbook.down = False
+    svc.queue.clock = lambda: 10 ** 10  # past the backoff
+    assert [r.action for r in drain(svc).results] == ["created"]
+    (row,) = rows(svc)
+    (ack,) = outbox(svc)
+    assert row["ticket_id"] == reply.get_json()["tickets"][0] and row["ticket_id"] in ack["text"]
 
 
 def test_status_command_over_whatsapp(client, svc, clock):
@@ -293,7 +308,7 @@ def test_messenger_dm_becomes_a_facebook_case_and_echoes_are_skipped(client, svc
     reply = post(client, mp.messenger([mp.dm_event(psid, text="Lampu jalan di Jalan Diponegoro mati", at=clock()),
                                        mp.dm_event(psid, text="Terima kasih, sudah kami catat", at=clock(), echo=True)],
                                       at=clock()))
-    assert reply.get_json()["actions"] == ["created"]
+    assert reply.stored == ["created"]
     (row,) = rows(svc)
     assert row["channel"] == "Facebook"
     (ack,) = outbox(svc, "Facebook")
@@ -340,6 +355,8 @@ def test_functions_framework_target_accepts_a_signed_delivery(monkeypatch, tmp_p
         body, headers = mp.signed(mp.whatsapp([mp.wa_text("Jembatan di Desa Pemahan patah", at=clock())]))
         assert app.post("/", data=body, headers=headers).status_code == 200
         assert app.post("/", data=body, headers={"Content-Type": "application/json"}).status_code == 401
+        assert read_outbox(tmp_path / "data" / "outbox") == []  # accepted, not yet stored
+        drain(services())
         assert len(read_outbox(tmp_path / "data" / "outbox")) == 1
     finally:
         services.cache_clear()

@@ -12,6 +12,7 @@ from functions_framework import create_app
 from functions.bootstrap import services
 from functions.model import StorageUnavailable
 from functions.server import make_app
+from tests.draining import drain, draining_client
 from tests.fakes.clock import WIB
 from tests.fakes.feed_server import FeedServer, Route
 
@@ -29,7 +30,7 @@ POST = {
 
 @pytest.fixture
 def web(svc):
-    return make_app(svc).test_client()
+    return draining_client(svc)  # stores what each POST queued, as serve's drain thread does
 
 
 def rows(svc):
@@ -43,10 +44,9 @@ def mails(svc):
 
 def test_a_negative_post_becomes_a_case_and_alerts_the_opd_at_once(web, svc):
     reply = web.post("/monitoring", json=POST, headers=AUTH)
-    assert reply.status_code == 201
+    assert reply.status_code == 202  # accepted; the writer judged, stored and alerted it
     data = reply.get_json()
-    assert data["created"] is True and data["opd"] == "PUTR" and data["sentiment"] == "Negatif"
-    assert data["alert"] == "terkirim" and data["ticket"] in data["message"]
+    assert data["created"] is True and data["ticket"] in data["message"] and reply.stored == ["created"]
     [(tab, row)] = rows(svc)
     assert tab == "PUTR" and row["ticket_id"] == data["ticket"]
     assert row["channel"] == "Media Sosial" and row["sentiment"] == "Negatif"
@@ -73,13 +73,25 @@ def test_the_same_url_again_returns_the_existing_ticket(web, svc, clock):
     assert len(rows(svc)) == 1 and len(mails(svc)) == 1
 
 
+def test_the_same_url_after_the_queue_forgot_it_still_returns_the_existing_ticket(web, svc, clock, tmp_path):
+    """The step itself knows the URL (Log `monitoring-url`): Cloud Tasks forgets names after an hour."""
+    from functions.queue.local import LocalQueue
+
+    first = web.post("/monitoring", json=POST, headers=AUTH).get_json()
+    svc.queue = LocalQueue(tmp_path / "another-queue.sqlite")
+    clock.advance(days=2)
+    reply = web.post("/monitoring", json=dict(POST, observed_at=""), headers=AUTH)
+    assert reply.stored == ["redelivered"] and reply.drained.results[0].ticket == first["ticket"]
+    assert len(rows(svc)) == 1 and len(mails(svc)) == 1
+
+
 def test_staff_judgement_overrides_the_detector(web, svc):
-    calm = web.post("/monitoring", headers=AUTH, json=dict(POST, sentiment="Netral")).get_json()
-    assert calm["sentiment"] == "Netral" and calm["alert"] == "tidak" and mails(svc) == []
-    worried = web.post("/monitoring", headers=AUTH, json=dict(
+    web.post("/monitoring", headers=AUTH, json=dict(POST, sentiment="Netral"))
+    assert rows(svc)[-1][1]["sentiment"] == "Netral" and mails(svc) == []
+    web.post("/monitoring", headers=AUTH, json=dict(
         POST, url="https://x.com/warga/status/1", platform="twitter", sentiment="negatif",
-        text="Ada yang tahu jadwal pelayanan KTP keliling di Kecamatan Marau minggu ini?")).get_json()
-    assert worried["sentiment"] == "Negatif" and worried["alert"] == "terkirim"
+        text="Ada yang tahu jadwal pelayanan KTP keliling di Kecamatan Marau minggu ini?"))
+    assert rows(svc)[-1][1]["sentiment"] == "Negatif" and len(mails(svc)) == 1
     assert rows(svc)[-1][1]["text"].startswith("[X (Twitter)] ")
 
 
@@ -125,14 +137,18 @@ def test_the_page_form_logs_a_finding_and_answers_in_html(web, svc):
     form = dict(POST, token="test-admin-token", format="html")
     reply = web.post("/monitoring", data=form)
     page = reply.get_data(as_text=True)
-    assert reply.status_code == 201 and reply.content_type.startswith("text/html")
+    assert reply.status_code == 202 and reply.content_type.startswith("text/html")
     ticket = rows(svc)[0][1]["ticket_id"]
-    assert f"Tercatat dengan tiket {ticket}" in page
-    # PUTR's head has no contact yet: the page says where the alert really went (issue 16, item 22)
-    assert ("Peringatan dikirim lewat email ke alamat cadangan KMC (bupati@example.go.id, "
-            "sekda@example.go.id) karena kontak kepala OPD belum diisi di tab Kontak OPD; BELUM "
-            "sampai ke kepala OPD") in page
-    assert "Peringatan sudah dikirim ke kepala OPD" not in page
+    assert f"Temuan diterima dengan tiket {ticket}" in page and "/monitoring/riwayat" in page
+    # The writer alerted after storing; where it went is on the history page (issue 16, item 22):
+    # PUTR's head has no contact yet, so the fallback addresses, and it says so.
+    history = web.get("/monitoring/riwayat", query_string={"format": "json"}, headers=AUTH).get_json()
+    (finding,) = [f for f in history["findings"] if f["ticket"] == ticket]
+    (alert,) = finding["alerted"]
+    assert (alert["via"], alert["to"], alert["address"], alert["ok"]) == (
+        "email", "alamat cadangan KMC", "bupati@example.go.id, sekda@example.go.id", True)
+    assert alert["note"] == "alamat kepala OPD belum diisi"
+    assert len(mails(svc)) == 1
     assert "warga_sandai" not in page  # a fresh, empty form for the next finding
 
 
@@ -158,13 +174,30 @@ class DownWorkbook:
         return getattr(self.inner, name)
 
 
-def test_store_outage_answers_503_and_asks_to_resend(web, svc):
+def test_store_outage_keeps_the_finding_queued_until_the_store_is_back(web, svc):
     real, svc.workbook = svc.workbook, DownWorkbook(svc.workbook)
     reply = web.post("/monitoring", json=POST, headers=AUTH)
-    assert reply.status_code == 503 and "BELUM tersimpan" in reply.get_json()["error"]
-    svc.workbook = real
+    assert reply.status_code == 202 and reply.stored == [] and reply.drained.retry_later
     assert rows(svc) == [] and mails(svc) == []
-    assert web.post("/monitoring", json=POST, headers=AUTH).status_code == 201  # resending works
+    svc.workbook = real
+    svc.queue.clock = lambda: 10 ** 10  # past the queue's backoff
+    assert [r.action for r in drain(svc).results] == ["created"]
+    assert len(rows(svc)) == 1 and len(mails(svc)) == 1
+    assert web.post("/monitoring", json=POST, headers=AUTH).status_code == 200  # resent: already accepted
+    assert len(rows(svc)) == 1
+
+
+def test_queue_outage_answers_503_and_asks_to_resend(svc):
+    from functions.queue.port import QueueUnavailable
+
+    class DownQueue:
+        def put(self, job):
+            raise QueueUnavailable("disk full")
+
+    svc.queue = DownQueue()
+    reply = make_app(svc).test_client().post("/monitoring", json=POST, headers=AUTH)
+    assert reply.status_code == 503 and "BELUM diterima" in reply.get_json()["error"]
+    assert rows(svc) == [] and mails(svc) == []
 
 
 def test_other_methods_and_paths(web):
@@ -196,7 +229,7 @@ def test_monitoring_intake_target(cloud_env):
     assert c.post("/", json=POST).status_code == 401
     observed = (datetime.now(WIB) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     reply = c.post("/", json=dict(POST, observed_at=observed), headers={"Authorization": "Bearer rahasia-admin"})
-    assert reply.status_code == 201 and reply.get_json()["ticket"].startswith("KMC-")
+    assert reply.status_code == 202 and reply.get_json()["ticket"].startswith("KMC-")
 
 
 def test_media_monitor_target_runs_the_job(cloud_env):

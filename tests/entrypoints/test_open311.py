@@ -12,7 +12,9 @@ import pytest
 from functions.bootstrap import build
 from functions.model import Channel, Complaint, Contact, StorageUnavailable
 from functions.routing import load_rules
+from functions.queue.port import QueueUnavailable
 from functions.server import make_app
+from tests.draining import drain, draining_client
 from functions.services.intake import build_row
 from functions.services.jobs import sweep_job
 from functions.services.staff import staff_edit
@@ -40,7 +42,7 @@ def svc(settings, clock):
 
 @pytest.fixture
 def api(svc):
-    return make_app(svc).test_client()
+    return draining_client(svc)  # stores what each POST queued, as serve's drain thread does
 
 
 def post(api, fmt="json", headers=None, **fields):
@@ -212,24 +214,51 @@ def test_idempotency_key_makes_a_retry_return_the_same_ticket(api, svc):
     assert sum(len(rows) for rows in svc.workbook.read_all().values()) == 2
 
 
-def test_store_outage_is_a_general_service_error_with_retry_after(settings, clock):
+def test_sheets_outage_still_answers_the_id_at_once_and_the_case_lands_later(settings, clock):
     class DownWorkbook:
+        down = True
+
         def __init__(self, inner):
             self.inner = inner
 
         def append(self, cases):
-            raise StorageUnavailable("Sheets API 503")
+            if self.down:
+                raise StorageUnavailable("Sheets API 503")
+            return self.inner.append(cases)
 
         def __getattr__(self, name):
             return getattr(self.inner, name)
 
     real = build(replace(settings, open311_keys=(KEY,)), clock=clock)
     real.workbook.bootstrap()
-    svc = build(replace(settings, open311_keys=(KEY,)), clock=clock, workbook=DownWorkbook(real.workbook),
-                contacts=real.contacts)
+    down = DownWorkbook(real.workbook)
+    svc = build(replace(settings, open311_keys=(KEY,)), clock=clock, workbook=down, contacts=real.contacts)
+    api = draining_client(svc)
+    ticket = created(api)
+    pending = api.get(f"/open311/v2/requests/{ticket}.json").get_json()[0]
+    assert pending["status"] == "open" and "Sedang dicatat" in pending["status_notes"]
+    assert not any(real.workbook.read_all().values())
+    down.down = False
+    svc.queue.clock = lambda: 10 ** 10  # past the queue's backoff
+    drain(svc)
+    stored = api.get(f"/open311/v2/requests/{ticket}.json").get_json()[0]
+    assert stored["service_code"] == "jalan-rusak" and stored["agency_responsible"]
+
+
+def test_queue_outage_is_a_general_service_error_with_retry_after(settings, clock):
+    class DownQueue:
+        def put(self, job):
+            raise QueueUnavailable("disk full")
+
+        def lookup(self, ticket):
+            return None
+
+    svc = build(replace(settings, open311_keys=(KEY,)), clock=clock, queue=DownQueue())
+    svc.workbook.bootstrap()
     reply = post(make_app(svc).test_client())
     assert_error(reply, 400, code=503, words="Kirim ulang")
     assert reply.headers["Retry-After"] == "30"
+    assert not any(svc.workbook.read_all().values())
 
 
 # -- GET requests ------------------------------------------------------------------------------

@@ -17,7 +17,10 @@ from functions.config import Settings
 from functions.http_client import HttpClient
 from functions.messaging.graph import GraphMessenger
 from functions.schema import load_schema
+from functions.queue.local import LocalQueue
 from functions.server import make_app
+from functions.services.intake_worker import drain_all
+from tests.draining import DrainingClient
 from tests.adapters.sheets_env import SheetsEnv
 from tests.fakes import meta_payloads as mp
 from tests.fakes.fake_graph import GRAPH, FakeGraph
@@ -89,6 +92,8 @@ class Stack:
         vt = self.env.time
         kw: dict[str, Any] = dict(
             clock=self.clock, workbook=self.env.workbook(), contacts=self.env.contacts(),
+            # the one durable queue of this deployment, on the stack's virtual time (backoff, leases)
+            queue=LocalQueue(self.settings.data_dir / "queue.sqlite", clock=vt.clock),
             messenger=GraphMessenger(graph_url=GRAPH, whatsapp_token=self.graph.token,
                                      phone_number_id=mp.PHONE_NUMBER_ID, page_token=self.graph.token,
                                      http=HttpClient(sleep=vt.sleep)),
@@ -99,7 +104,23 @@ class Stack:
         return svc
 
     def client(self, svc: Services | None = None):
-        return make_app(svc or self.instance()).test_client()
+        """A door whose POSTs are followed by one drain of the queue (the writer); see tests/draining.py."""
+        svc = svc or self.instance()
+        return DrainingClient(make_app(svc).test_client(), svc)
+
+    def settle(self, rounds: int = 20) -> list:
+        """A writer restarted after a crash or an outage: take over the dead process's leases and
+        drain until nothing waits (virtual minutes pass between tries). Returns the results."""
+        results = []
+        svc = self.instance()
+        svc.queue.recover()
+        for _ in range(rounds):
+            report = drain_all(svc, svc.queue)
+            results += report.results
+            if not svc.queue.stats().waiting:
+                break
+            self.env.time.sleep(61.0)
+        return results
 
     # -- what is in the sheets -------------------------------------------------------------
     def rows(self) -> list[tuple[str, list[Any]]]:
@@ -158,6 +179,8 @@ def reset(stack: Stack) -> None:
     stack.fake.reset_counts()
     stack.graph.sent.clear()
     stack.graph.faults.clear()
+    for suffix in ("", "-wal", "-shm"):  # and an empty intake queue
+        (stack.settings.data_dir / f"queue.sqlite{suffix}").unlink(missing_ok=True)
 
 
 # -- the invariants -----------------------------------------------------------------------------
@@ -169,20 +192,3 @@ def assert_sheet_invariants(stack: Stack, *, staff_formulas: int = 0) -> None:
     tickets = stack.tickets()
     assert all(TICKET.match(t) for t in tickets), [t for t in tickets if not TICKET.match(t)][:5]
     assert len(tickets) == len(set(tickets)), "a ticket is stored twice"
-
-
-def deliver_like_meta(post: Callable[[], Any], restart: Callable[[], None], *, attempts: int = 12,
-                      wait: Callable[[int], None] = lambda n: None) -> list[Any]:
-    """POST until a 200, as Meta redelivers; a crash restarts the instance before the next try."""
-    seen: list[Any] = []
-    for n in range(attempts):
-        try:
-            status = post().status_code
-        except Crash:
-            status = "crash"
-            restart()
-        seen.append(status)
-        if status == 200:
-            return seen
-        wait(n)
-    raise AssertionError(f"never accepted after {attempts} deliveries: {seen}")

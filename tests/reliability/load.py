@@ -39,8 +39,14 @@ def _env(data: Path, host: str) -> dict[str, str]:
     return env
 
 
-def run_burst(count: int, seconds: float, tmp: Path, *, quota: int = 60, deadline: float = 300.0) -> dict:
-    """Serve under a burst of `count` webhooks spread over `seconds`; returns figures and checks."""
+def run_burst(count: int, seconds: float, tmp: Path, *, quota: int = 60, deadline: float = 300.0,
+              connections: int = 400, outage: tuple[float, float] | None = None, open311_gets: int = 0,
+              store_within: float = 300.0) -> dict:
+    """Serve under a burst of `count` webhooks spread over `seconds` from at most `connections`
+    concurrent connections; returns figures and checks. `outage` = (start, seconds): the Sheets
+    API answers 503 to everything in that window (from the burst's start). `open311_gets`
+    anonymous Open311 list GETs run alongside. Waits up to `store_within` seconds from the start
+    for every message to be stored (the doors answer before storing)."""
     import logging
 
     from tests.fakes.fake_sheets import FakeSheets, WRITE_KINDS
@@ -63,15 +69,23 @@ def run_burst(count: int, seconds: float, tmp: Path, *, quota: int = 60, deadlin
                 fake.reset_counts()
                 fake._writes.clear()
             started = time.monotonic()
+            breaker = _outage(fake, outage) if outage else None
             client = subprocess.run(
                 [sys.executable, "-m", "tests.reliability.load_client", "--url", base, "--count", str(count),
-                 "--seconds", str(seconds), "--deadline", str(deadline), "--secret", SECRET],
+                 "--seconds", str(seconds), "--deadline", str(deadline), "--secret", SECRET,
+                 "--workers", str(connections), "--open311-gets", str(open311_gets)],
                 cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                 timeout=deadline + 120)
             wall = time.monotonic() - started
             if client.returncode != 0:
                 raise RuntimeError(client.stderr[-3000:])
             out = json.loads(client.stdout.strip().splitlines()[-1])
+            expected_now = {r["expected"] for r in out["results"].values()}
+            while time.monotonic() - started < store_within and not expected_now <= set(_tickets(fake)):
+                time.sleep(1.0)  # the writer drains the queue at the pace of the Sheets quota
+            stored_s = time.monotonic() - started
+            if breaker is not None:
+                breaker.join()
             counts = dict(fake.counts)
             rejected = dict(fake.rejected)
             by_sheet = Counter((r.spreadsheet_id, "write" if r.kind in WRITE_KINDS else "read")
@@ -108,7 +122,29 @@ def run_burst(count: int, seconds: float, tmp: Path, *, quota: int = 60, deadlin
         "writes_per_complaint": round(writes / max(count, 1), 3),
         "requests_per_complaint": round((writes + reads) / max(count, 1), 3),
         "rejected": rejected, "serve_log": str(log_path),
+        "all_stored_s": round(stored_s, 1),
+        "snapshot_refreshes": log_path.read_text(errors="replace").count('"public snapshot refreshed"'),
+        "outage_503s": rejected.get(503, 0),
     }
+
+
+def _outage(fake, window: tuple[float, float]):
+    """A thread: from `start` s the fake answers 503 to every request, for `seconds` s."""
+    import threading
+
+    start, seconds = window
+
+    def run():
+        time.sleep(start)
+        with fake.lock:
+            fake.inject("503", times=10 ** 9)
+        time.sleep(seconds)
+        with fake.lock:
+            fake.faults.clear()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen, log_path: Path) -> None:

@@ -44,7 +44,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def run(url: str, count: int, seconds: float, *, deadline: float, max_wait: float, timeout: float,
-        secret: str, workers: int) -> dict:
+        secret: str, workers: int, gets_count: int = 0, gets_workers: int = 40) -> dict:
     import requests
 
     from functions import tickets
@@ -107,7 +107,25 @@ def run(url: str, count: int, seconds: float, *, deadline: float, max_wait: floa
             due = time.monotonic() + wait  # Meta redelivers later, less and less often
             wait = min(wait * 2, max_wait)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    get_latency: list[float] = []
+    get_status: Counter[str] = Counter()
+
+    def open311_list(_: int) -> None:
+        pause = start - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        t0 = time.monotonic()
+        try:
+            status = str(session().get(url + "/open311/v2/requests.json", timeout=timeout).status_code)
+        except requests.RequestException as e:
+            status = type(e).__name__
+        with lock:
+            get_status[status] += 1
+            get_latency.append((time.monotonic() - t0) * 1000)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(max_workers=max(1, gets_workers)) as gets:
+        for i in range(gets_count):
+            gets.submit(open311_list, i)
         for i in range(count):
             pool.submit(deliver, i)
     done = [r for r in results.values() if r.get("ticket")]
@@ -120,6 +138,8 @@ def run(url: str, count: int, seconds: float, *, deadline: float, max_wait: floa
         "latency_ms": percentiles(latencies), "accepted_latency_ms": percentiles(accepted_latency),
         "drained_s": round(drained, 1), "throughput_per_s": round(len(done) / drained, 1) if drained else 0.0,
         "mismatched": sum(1 for r in done if r["ticket"] != r["expected"]),
+        "first_attempt_ok": sum(1 for r in done if r["attempts"] == 1),
+        "open311_gets": dict(get_status), "open311_latency_ms": percentiles(get_latency),
         "results": results,
     }
 
@@ -134,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds before a delivery counts as failed")
     parser.add_argument("--workers", type=int, default=400)
     parser.add_argument("--secret", default="test-app-secret")
+    parser.add_argument("--open311-gets", type=int, default=0, help="anonymous Open311 list GETs alongside")
+    parser.add_argument("--open311-workers", type=int, default=40)
     args = parser.parse_args(argv)
     out = run(args.url.rstrip("/"), args.count, args.seconds, deadline=args.deadline, max_wait=args.max_wait,
-              timeout=args.timeout, secret=args.secret, workers=args.workers)
+              timeout=args.timeout, secret=args.secret, workers=args.workers, gets_count=args.open311_gets,
+              gets_workers=args.open311_workers)
     print(json.dumps(out))
     return 0
 

@@ -10,7 +10,7 @@ from functions.bootstrap import build
 from functions.http_client import HttpClient
 from functions.messaging.graph import GraphMessenger
 from functions.messaging.outbox import OutboxMessenger, read_outbox
-from functions.server import make_app
+from tests.draining import draining_client
 from functions.services.jobs import sweep_job
 from functions.services.replies import MAX_ATTEMPTS, send_responses
 from functions.services.staff import staff_edit
@@ -52,7 +52,7 @@ def accept_all(graph, url=WA_URL):
 
 
 def complain(svc, text, clock, sender=WA):
-    client = make_app(svc).test_client()
+    client = draining_client(svc)
     body, headers = mp.signed(mp.whatsapp([mp.wa_text(text, sender=sender, at=clock())]))
     reply = client.post("/meta", data=body, headers=headers)
     assert reply.status_code == 200
@@ -103,7 +103,7 @@ def test_a_follow_up_message_keeps_the_window_open(svc, clock, graph):
     accept_all(graph)
     ticket = complain(svc, "Lampu PJU di Jalan Gajah Mada mati", clock)
     clock.advance(hours=20)
-    client = make_app(svc).test_client()
+    client = draining_client(svc)
     body, headers = mp.signed(mp.whatsapp([mp.wa_text(f"STATUS {ticket}", at=clock())]))
     client.post("/meta", data=body, headers=headers)
     clock.advance(hours=10)  # 30 h after the complaint, 10 h after the citizen last wrote
@@ -132,7 +132,7 @@ def test_status_callback_131047_clears_the_stamp_and_the_next_sweep_sends_the_te
     sweep_job(svc)
     sent_id = f"wamid.OUT{_peek_last_id(graph)}"
     assert svc.workbook.find(ticket).row["reply_sent_at"] is not None
-    client = make_app(svc).test_client()
+    client = draining_client(svc)
     body, headers = mp.signed(mp.whatsapp(statuses=[mp.wa_status(sent_id, "failed", at=clock(), error_code=131047)]))
     assert client.post("/meta", data=body, headers=headers).status_code == 200
     row = svc.workbook.find(ticket).row
@@ -188,7 +188,7 @@ def test_rate_limited_send_is_retried_later_then_given_up_with_a_note(svc, clock
 
 def test_comment_case_is_answered_publicly_with_a_link_not_the_answer(svc, clock, graph):
     graph.add(responses.POST, f"{GRAPH}/me/messages", json={"recipient_id": "1", "message_id": "m_1"})
-    client = make_app(svc).test_client()
+    client = draining_client(svc)
     body, headers = mp.signed(mp.page_comment("Jalan ke Desa Kuala Satong rusak parah", at=clock(),
                                               comment_id="1164870100259578_42"))
     ticket = client.post("/meta", data=body, headers=headers).get_json()["tickets"][0]
@@ -238,7 +238,7 @@ def test_in_the_cloud_a_channel_without_its_token_is_not_marked_sent(graph_setti
     cloud = replace(graph_settings, meta_page_access_token="", in_cloud=True)
     svc = build(cloud, clock=clock, messenger=GraphMessenger.from_settings(cloud, http=HttpClient(sleep=lambda s: None)))
     svc.workbook.bootstrap()
-    client = make_app(svc).test_client()
+    client = draining_client(svc)
     body, headers = mp.signed(mp.messenger([mp.dm_event("24856921384901", at=clock(),
                                                         text="Jalan di Desa Sungai Awan rusak parah")], at=clock()))
     assert client.post("/meta", data=body, headers=headers).status_code == 200
