@@ -1,7 +1,8 @@
 """A case the citizen withdrew (`BATAL` on WhatsApp) is owed no answer: no reminder reaches the
 OPD head, the leadership digest does not list it as overdue, the head's overdue list leaves it
 out, and it is never marked late. Everything goes through the real HTTP handlers: a signed Meta
-webhook for the citizen, `/jobs/sweep` and `/jobs/daily` with the admin token for the jobs.
+webhook for the citizen (drained by the intake worker, tests/draining.py), `/jobs/sweep` and
+`/jobs/daily` with the admin token for the jobs.
 
 (The bug of issue 17: only `daily`'s overdue marking and the replies knew about withdrawal; the
 digest, the reminders and the SLA counts re-derived "unanswered" from cells and missed it.)
@@ -16,7 +17,7 @@ import pytest
 from functions.bootstrap import build
 from functions.case import case_from_row
 from functions.config import Settings
-from functions.server import make_app
+from tests.draining import draining_client
 from tests.fakes import meta_payloads as mp
 from tests.fakes.mailbox import RecordingMailer
 
@@ -45,7 +46,8 @@ def svc(tmp_path, schema, clock, mailer):
 
 def whatsapp(client, text, sender, at):
     body, headers = mp.signed(mp.whatsapp([mp.wa_text(text, sender=sender, at=at)]))
-    assert client.post("/meta", data=body, headers=headers).status_code == 200
+    reply = client.post("/meta", data=body, headers=headers)
+    assert reply.status_code == 200 and reply.stored, reply.get_json()
 
 
 def job(client, name):
@@ -58,7 +60,7 @@ def tickets(svc):
 
 
 def test_a_withdrawn_case_gets_no_reminder_is_not_listed_overdue_and_never_marked_late(svc, clock, mailer):
-    client = make_app(svc).test_client()
+    client = draining_client(svc)  # stores what each delivery queued, as the intake worker does
     start = clock()
     whatsapp(client, "Jalan rusak parah banyak lubang di Desa Sungai Awan Kiri", CITIZEN, start)
     whatsapp(client, "Jembatan kayu di Desa Pesaguan patah, warga tidak bisa lewat", NEIGHBOUR, start)
