@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Callable, Iterable, Mapping
 
-from ..case import FORWARD_ENTRY, Case, case_from_row  # noqa: F401 - FORWARD_ENTRY re-exported
+from ..case import Case, case_from_row
 from ..model import OUTSIDE, TRIAGE, Channel, Sentiment
 from ..text import excerpt
 
