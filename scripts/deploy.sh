@@ -63,7 +63,7 @@ PASSTHROUGH_ENV=(
 )
 # Set by this script itself, whatever the environment says.
 FIXED_ENV=(KMC_BACKEND KMC_DATA_DIR KMC_SPREADSHEET_ID KMC_CONTACTS_SPREADSHEET_ID KMC_PUBLIC_URL
-  GOOGLE_CLOUD_PROJECT)
+  GOOGLE_CLOUD_PROJECT KMC_SERVICE_ACCOUNT)
 RECOMMENDED_ENV=(WHATSAPP_PHONE_NUMBER_ID SMTP_HOST MAIL_FROM DIGEST_TO)
 
 usage() {
@@ -202,6 +202,8 @@ build_env_vars() {
   pairs+=("KMC_CONTACTS_SPREADSHEET_ID=$KMC_CONTACTS_SPREADSHEET_ID")
   pairs+=("KMC_PUBLIC_URL=${KMC_PUBLIC_URL:-$BASE_URL}")
   pairs+=("KMC_DATA_DIR=/tmp/kmc")
+  # the runtime identity: bootstrap names it as editor of the protected system columns
+  pairs+=("KMC_SERVICE_ACCOUNT=${KMC_SERVICE_ACCOUNT:-$RUNTIME_SA}")
   local skip=" ${FIXED_ENV[*]} ${SECRETS[*]} ${OPTIONAL_SECRETS[*]} "
   for name in $(compgen -e KMC_) "${PASSTHROUGH_ENV[@]}"; do
     if [[ -n ${!name:-} && $skip != *" $name "* ]]; then
