@@ -412,6 +412,7 @@ class FakeSheets:
         self.rejected: Counter[str] = Counter()  # by status
         self.requests: list[RequestRecord] = []
         self.sub_requests: Counter[str] = Counter()  # batchUpdate request types
+        self.batch_sizes: list[int] = []  # sub-requests of each applied batchUpdate
         self.formulas_written: list[tuple[str, str, str, str]] = []  # (spreadsheet, tab, A1, formula)
         self.value_input: Counter[str] = Counter()  # RAW / USER_ENTERED / (cells API)
         self.faults: deque[Fault] = deque()
@@ -485,6 +486,7 @@ class FakeSheets:
             self.rejected.clear()
             self.requests.clear()
             self.sub_requests.clear()
+            self.batch_sizes.clear()
 
     def inject(self, kind: str, times: int = 1, only: tuple[str, ...] | frozenset[str] = (), delay: float = 3.0) -> None:
         """Make the next `times` matching requests fail: 500, 503, 429, timeout, reset, applied_timeout
@@ -768,6 +770,7 @@ class FakeSheets:
             del self.formulas_written[formulas:]
             self.sub_requests = subs
             raise
+        self.batch_sizes.append(len(reqs))
         return {"spreadsheetId": sid, "replies": replies}
 
     def _validate_ids(self, ss: Spreadsheet, i: int, req: dict) -> None:
