@@ -24,6 +24,7 @@ COMMANDS = {
     "eval-sentiment": "quality of the negativity detector on labelled data",
     "archive": "archive --before DATE: move closed cases to a yearly archive",
     "forget": "forget TICKET|PHONE: erase a citizen's personal data (UU 27/2022)",
+    "selftest": "exercise the store contract on the configured backend; pass/fail list, non-zero on failure",
 }
 
 
@@ -120,6 +121,12 @@ def _dispatch(args, env) -> int:
             print(f"- {line}")
         print(f"bootstrap selesai: {len(actions)} perubahan ({settings.backend})")
         return 0
+    if command == "selftest":
+        from .selftest import run_selftest
+
+        report = run_selftest(settings, svc.schema, svc.workbook, svc.contacts, svc.now())
+        print("\n".join(report.lines()))
+        return 0 if report.ok else 1
     if command in {"sweep", "daily", "media"}:
         from .services import jobs
 

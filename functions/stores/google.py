@@ -1122,6 +1122,18 @@ class GoogleWorkbook:
             "range": f"{layout.quote_title(RULES_TITLE)}!A1", "values": values, "majorDimension": "ROWS"}])
         return True
 
+    def remove_tabs(self, keys: Sequence[str]) -> int:
+        """Delete the sheets of these tab keys (the `selftest` scratch tabs) in one request."""
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title),developerMetadata)")
+        sheets = layout.parse_metadata(meta)
+        titles = {spec.key: spec.title for spec in layout.tab_specs(self.schema)}
+        found = [s for k in keys if (s := layout.identify(sheets, k, titles.get(k, k))) is not None]
+        if found:
+            self.client.spreadsheet_batch_update(self.spreadsheet_id, [
+                {"deleteSheet": {"sheetId": s.sheet_id}} for s in found], idempotent=False)
+        self.forget_metadata()
+        return len(found)
+
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:
         """(cells in use, 10,000,000): Sheets counts every cell of every grid, empty or not.
