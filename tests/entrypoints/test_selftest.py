@@ -121,10 +121,19 @@ def test_cli_selftest_over_the_emulator_exits_zero_then_non_zero_when_unshared(t
         assert main(["bootstrap"], env) == 0
         assert main(["selftest"], env) == 0
         assert "SEMUA LULUS" in capsys.readouterr().out
-        fake.book(cid).writers = {OPERATOR}  # someone removed the runtime account from the contact sheet
+        fake.book(sid).writers = {OPERATOR}  # someone removed the runtime account from the workbook
         assert main(["selftest"], env) == 1
         out = capsys.readouterr().out
-        assert "spreadsheet kontak belum dibagikan" in out and "Perbaiki:" in out
+        assert "spreadsheet OPD belum dibagikan" in out and "Perbaiki:" in out
+
+
+def test_names_a_contact_spreadsheet_shared_read_only(env):
+    deployed(env)
+    env.fake.book(env.contacts_id).writers, env.fake.book(env.contacts_id).readers = set(), {SERVICE_ACCOUNT}
+    report, text = selftest(env)
+    problem = failed(report)["Spreadsheet kontak dapat ditulis"]
+    assert "spreadsheet kontak belum dibagikan" in problem.detail and "Editor" in problem.fix
+    assert [c.name for c in report.checks if c.ok is False] == ["Spreadsheet kontak dapat ditulis"]
 
 
 def test_cli_selftest_on_the_local_backend(tmp_path, capsys):
