@@ -1471,10 +1471,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spreadsheet", action="append", default=[], help="an id to create (repeatable)")
     parser.add_argument("--write-quota", type=int, default=None, help="writes per minute before 429")
     parser.add_argument("--auto-create", action="store_true", help="create unknown spreadsheet ids on first use")
+    parser.add_argument("--identity", default=DEFAULT_CALLER,
+                        help="who an anonymous request is (protections and sharing are checked against it)")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the fake serves on loopback only")
-    fake = FakeSheets(write_quota_per_minute=args.write_quota)
+    fake = FakeSheets(write_quota_per_minute=args.write_quota, default_caller=args.identity)
     fake.auto_create = args.auto_create
     for sid in args.spreadsheet:
         fake.create(spreadsheet_id=sid)
