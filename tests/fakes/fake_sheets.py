@@ -1119,7 +1119,7 @@ def _cell_from(fake: FakeSheets, ss: Spreadsheet, sheet: Sheet, r: int, c: int, 
     existing = sheet.cell(r, c)
     cell = Cell(existing.v, existing.f, existing.fmt, existing.dv) if existing is not None else Cell()
     if "*" in fields or "dataValidation" in fields:
-        cell.dv = copy.deepcopy(data.get("dataValidation"))
+        cell.dv = data.get("dataValidation")  # the parsed request's own object: never mutated
     if "*" in fields or "userEnteredValue" in fields:
         uev = data.get("userEnteredValue") or {}
         cell.v, cell.f = None, None
@@ -1292,11 +1292,12 @@ def _h_set_data_validation(fake, ss, spec, dry):
     """A rule per cell of the range as it is now (see `_h_repeat_cell`); no rule clears it."""
     sheet = ss.by_id(spec["range"]["sheetId"])
     r0, c0, r1, c1 = _box(sheet, spec["range"])
+    rule = copy.deepcopy(spec.get("rule"))
     for r in range(r0, r1):
         for c in range(c0, c1):
             fake._guard(ss, sheet, r, c)
             old = sheet.cell(r, c) or BLANK
-            sheet.put(r, c, Cell(old.v, old.f, old.fmt, copy.deepcopy(spec.get("rule"))))
+            sheet.put(r, c, Cell(old.v, old.f, old.fmt, rule))
     return {}
 
 

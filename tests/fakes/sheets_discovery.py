@@ -44,6 +44,7 @@ def method(kind: str) -> dict:
     return res["methods"][kind.split(".", 1)[1]]
 
 
+@cache
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
 
