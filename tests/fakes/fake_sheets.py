@@ -403,6 +403,7 @@ class FakeSheets:
         self.default_caller = default_caller  # who a request without a known bearer token is
         self.tokens: dict[str, str] = {}  # bearer token -> identity (email)
         self.caller = default_caller  # identity of the request being handled
+        self._transport = threading.local()  # headers of the request a transport is handing over
         self.write_quota = write_quota_per_minute
         self.read_quota = read_quota_per_minute
         self.window = window_seconds
@@ -558,6 +559,8 @@ class FakeSheets:
     # -- transport-agnostic entry point ---------------------------------------------------
     def handle(self, method: str, url: str, body: bytes | str | None, headers: Any = None) -> tuple[int, dict, Fault | None]:
         """(status, JSON body, fault to enact by the transport) for one HTTP request."""
+        if headers is None:  # a transport passes them aside, so `handle` keeps its 3-argument shape
+            headers = getattr(self._transport, "headers", None)
         parts = urlsplit(url)
         query = parse_qs(parts.query, keep_blank_values=True)
         path = parts.path
@@ -970,12 +973,19 @@ class FakeSheets:
         return {"spreadsheetId": sid, "clearedRanges": [self._clear(sid, a1, query, body)["clearedRange"] for a1 in ranges]}
 
     # -- transports --------------------------------------------------------------------------
+    def _via_transport(self, headers: Any, method: str, url: str, body: Any) -> tuple[int, dict, Fault | None]:
+        self._transport.headers = headers
+        try:
+            return self.handle(method, url, body)  # tests may wrap `handle` (staff acting mid-request)
+        finally:
+            self._transport.headers = None
+
     def install(self, rsps, base_url: str = "https://sheets.googleapis.com") -> None:
         """Route every Sheets request of a `responses.RequestsMock` to this fake."""
         import requests
 
         def callback(request):
-            status, body, fault = self.handle(request.method, request.url, request.body, request.headers)
+            status, body, fault = self._via_transport(request.headers, request.method, request.url, request.body)
             if fault is not None:
                 if fault.kind == "reset":
                     raise requests.exceptions.ConnectionError("Connection reset by peer (injected)")
@@ -993,8 +1003,8 @@ class FakeSheets:
         path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
         if "?" not in path and environ.get("QUERY_STRING"):
             path += "?" + environ["QUERY_STRING"]
-        status, payload, fault = self.handle(environ["REQUEST_METHOD"], path, body,
-                                             {"Authorization": environ.get("HTTP_AUTHORIZATION", "")})
+        status, payload, fault = self._via_transport({"Authorization": environ.get("HTTP_AUTHORIZATION", "")},
+                                                     environ["REQUEST_METHOD"], path, body)
         if fault is not None:
             # Over a real socket a timeout is a reply that comes too late (set server_timeout_delay
             # above the client's read timeout); should the client still wait, it gets a 504.
