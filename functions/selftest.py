@@ -23,6 +23,9 @@ from .stores.port import CellUpdate, Changes, LogEntry, Move, NewCase
 SCRATCH = ("UJI_MANDIRI_A", "UJI_MANDIRI_B")
 SCRATCH_TITLES = ("Uji Mandiri A (dihapus otomatis)", "Uji Mandiri B (dihapus otomatis)")
 LOG_KIND = "selftest"
+STEPS = ("Menambah aduan ke tab uji", "Membaca semua tab", "Mencari aduan per tiket",
+         "Menulis kolom sistem yang diproteksi dan Log", "Meneruskan aduan ke tab lain",
+         "Menghapus baris sampai tab uji kosong")
 
 
 @dataclass
@@ -107,11 +110,8 @@ def exercise(wb, now: datetime, sla_hours: int, explain: Callable[[Exception], t
         left = wb.read_all()
         return gone == 2 and not left.get(a) and not left.get(b), f"{gone} baris dihapus"
 
-    steps = [("Menambah aduan ke tab uji", appended), ("Membaca semua tab", read), ("Mencari aduan per tiket", found),
-             ("Menulis kolom sistem yang diproteksi dan Log", protected), ("Meneruskan aduan ke tab lain", moved),
-             ("Menghapus baris sampai tab uji kosong", deleted)]
     checks, stop = [], False
-    for name, step in steps:
+    for name, step in zip(STEPS, (appended, read, found, protected, moved, deleted)):
         check = Check(name)
         checks.append(check)
         if stop:
@@ -128,10 +128,13 @@ def exercise(wb, now: datetime, sla_hours: int, explain: Callable[[Exception], t
 
 # -- Google Sheets -------------------------------------------------------------------------------------
 def _google_explainer(identity: str, what: str, env_name: str, sid: str):
+    from .config import ConfigError
     from .model import StorageUnavailable
     from .stores.sheets_http import SheetsApiError
 
     def explain(e: Exception) -> tuple[str, str]:
+        if isinstance(e, ConfigError):  # bootstrap's refusal already says what to set
+            return str(e), ""
         if isinstance(e, SheetsApiError) and e.status == 403:
             return (f"spreadsheet {what} belum dibagikan ke {identity} (403 PERMISSION_DENIED)",
                     f"buka spreadsheet {what} → Bagikan → tambahkan {identity} sebagai Editor")
@@ -207,7 +210,7 @@ def _google_checks(settings, schema: Schema, workbook, contacts, now: datetime) 
     else:
         report.checks += [Check(n) for n in ("Semua tab OPD, Triase, Luar Pemda dan Log ada",
                                              f"Proteksi kolom sistem mengizinkan {identity} menulis",
-                                             "Tab Rute terbaca", "Tab uji dibuat")]
+                                             "Tab Rute terbaca", "Tab uji dibuat", *STEPS, "Tab uji dihapus lagi")]
     report.checks += _google_contacts(contacts, identity)
     return report
 
@@ -220,7 +223,7 @@ def _on_scratch_tabs(wb, now: datetime, sla_hours: int, explain) -> list[Check]:
         made.ok = True
     except Exception as e:  # noqa: BLE001
         made.ok, (made.detail, made.fix) = False, explain(e)
-        return [made]
+        return [made] + [Check(name) for name in (*STEPS, "Tab uji dihapus lagi")]
     checks = [made] + exercise(wb, now, sla_hours, explain)
     gone = Check("Tab uji dihapus lagi")
     try:
@@ -293,6 +296,8 @@ def _local_checks(settings, schema: Schema, workbook, contacts, now: datetime) -
         gone = Check("Tab uji dihapus lagi")
         gone.ok = wb.remove_tabs(SCRATCH) == len(SCRATCH)
         report.checks.append(gone)
+    else:
+        report.checks += [Check(name) for name in (*STEPS, "Tab uji dihapus lagi")]
     reach = Check("Penyimpanan kontak terbaca")
     try:
         contacts.get("UJI-TIDAK-ADA")

@@ -145,3 +145,13 @@ def test_cli_selftest_on_the_local_backend(tmp_path, capsys):
     assert "SEMUA LULUS" in capsys.readouterr().out
     assert main(["sheet", "show", "--json"], env) == 0
     assert "UJI_MANDIRI" not in capsys.readouterr().out  # the scratch tabs are gone
+
+
+def test_without_kmc_service_account_as_a_person_says_what_to_set(env):
+    deployed(env)
+    person = env.client(OPERATOR, service_account=False)
+    report, text = selftest(env, workbook=env.workbook(person))
+    problem = failed(report)["Tab uji dibuat"]
+    assert "KMC_SERVICE_ACCOUNT" in problem.detail
+    assert [c.name for c in report.checks if c.ok is None][:2] == ["Menambah aduan ke tab uji", "Membaca semua tab"]
+    assert "dilewati" in text and not report.ok
