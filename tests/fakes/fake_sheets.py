@@ -13,6 +13,23 @@ Faithful in what matters to the adapter:
   JSON error shape; injectable faults (500/503/429, timeouts, connection resets, "applied but the
   reply was lost"); request counts by kind.
 
+Strict where the real API is strict (issue 15; each rule has a test with its citation in
+`tests/adapters/test_fake_strictness.py`):
+- every request body, query parameter and `fields` mask is checked against Google's own
+  discovery document (`sheets.v4.json`, shipped by google-api-python-client): unknown fields,
+  wrong types, values outside an enum -> 400 as Google words it; `fields` selects the response;
+- an explicit range past the grid -> 400 "exceeds grid limits" (reads and writes); open ends clip;
+- a deleteDimension leaving no non-frozen row -> 400 "Sorry, it is not possible to delete all
+  non-frozen rows."; a batchUpdate is all or nothing;
+- Drive sharing per spreadsheet (owner, writers, readers; default: anyone with the link may
+  edit): 403 PERMISSION_DENIED for a caller it is not shared with, 404 for an unknown id;
+- protections by identity: the caller (bearer token -> `token_for`, else `default_caller`) may
+  write a protected cell only as the owner or an editor; the requester of addProtectedRange
+  becomes an editor; `editors` is shown only to editors, `requestingUserCanEdit` per caller;
+- formats and data validation are per cell: repeatCell / setDataValidation reach the rows the
+  grid has at that moment; protections and conditional formats keep unbounded GridRanges;
+- a formula reads back as its value (FORMATTED/UNFORMATTED_VALUE), as its text only with FORMULA.
+
 Use it in-process with `responses` (`fake.install(rsps)`) or as a loopback HTTP server
 (`with fake.serve() as host:` / `python -m tests.fakes.fake_sheets --port 8765 --spreadsheet ID`)
 for `SHEETS_EMULATOR_HOST`. Staff actions (sort, insert/delete rows, typing into a cell) are
