@@ -185,7 +185,9 @@ class LayoutPlan:
     def batches(self, limit: int) -> list[list[dict]]:
         """The requests in batches of whole tabs, at most `limit` sub-requests unless one tab has more."""
         out: list[list[dict]] = []
-        for group in self.groups:
+        covered = {id(r) for g in self.groups for r in g}
+        rest = [r for r in self.requests if id(r) not in covered]  # added outside a tab's plan
+        for group in [*self.groups, rest]:
             if not group:
                 continue
             if out and len(out[-1]) + len(group) <= limit:

@@ -206,3 +206,18 @@ def test_the_first_bootstrap_goes_in_several_small_batches(env):
     env.workbook().bootstrap()
     sizes = env.fake.batch_sizes
     assert len(sizes) >= 4 and max(sizes) <= 400
+
+
+def test_bootstrap_batches_send_every_request_once_in_order_whole_tabs_together(env):
+    from functions.stores import sheets_layout as layout
+
+    plan = layout.plan_bootstrap(env.schema, {"sheets": []}, {}, [SERVICE_ACCOUNT])
+    plan.add({"updateSpreadsheetProperties": {"properties": {"title": "KMC"}, "fields": "title"}})  # outside a tab
+    batches = plan.batches(400)
+    assert [r for b in batches for r in b] == plan.requests
+    assert all(len(b) <= 400 for b in batches)
+    for batch in batches:  # a tab's requests never straddle two batches (each carries its fingerprint)
+        ids = {r["addSheet"]["properties"]["sheetId"] for r in batch if "addSheet" in r}
+        layouts = {r["createDeveloperMetadata"]["developerMetadata"]["location"]["sheetId"] for r in batch
+                   if r.get("createDeveloperMetadata", {}).get("developerMetadata", {}).get("metadataKey") == "kmc_layout"}
+        assert ids == layouts
