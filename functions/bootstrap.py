@@ -57,9 +57,11 @@ class Services:
 
     @property
     def sheet_url(self) -> str:
+        """The workbook's link for emails; "" on the local store (a file:/// path on the server
+        means nothing to the reader: the emails say to run `sheet show` instead)."""
         if self.settings.backend == "google":
             return f"https://docs.google.com/spreadsheets/d/{self.settings.spreadsheet_id}/edit"
-        return f"file://{(self.settings.data_dir / 'workbook.sqlite').resolve()}"
+        return ""
 
     def intake(self, complaint: Complaint) -> Receipt:
         """The one intake every channel calls."""
@@ -98,18 +100,28 @@ def _default_mailer(settings: Settings) -> "Mailer":
 def _default_router(workbook: Workbook) -> Callable[[str], Route]:
     """Route with the `Rute` tab KMC admins edit (read through a 5-minute cache; broken rows are
     reported and skipped; the shipped rules stand in when the tab is empty or unreadable).
-    Rules load on the first complaint, so jobs and health checks never pay for them."""
-    source = None
+    Rules load on the first complaint, so jobs and health checks never pay for them.
+    The model the daily job learned from settled cases (routing_model.py) decides where the rules
+    are not confident; without one (or with a corrupt one) the rules decide alone."""
+    source = models = None
 
     def route_text(text: str) -> Route:
-        nonlocal source
-        from .routing import RuleSource, load_rules, route
+        nonlocal source, models
+        from .routing import RuleSource, load_rules
+        from .routing_model import ModelSource, decide, load_thresholds
 
+        thresholds = load_thresholds()
+        if models is None and callable(getattr(workbook, "read_routing_model", None)):
+            from .schema import load_schema
+
+            known = frozenset(o.key for o in load_schema().opds)  # a model naming a removed OPD is refused
+            models = ModelSource(workbook.read_routing_model, ttl_seconds=thresholds.ttl_seconds, known_opds=known)
+        model = models.get() if models is not None else None
         if not hasattr(workbook, "read_rules"):
-            return route(text, load_rules())
+            return decide(text, load_rules(), model, thresholds)
         if source is None:
             source = RuleSource(workbook.read_rules)
-        return route(text, source.get())
+        return decide(text, source.get(), model, thresholds)
 
     return route_text
 
@@ -133,7 +145,7 @@ def _default_messenger(settings: Settings):
         from .messaging.graph import GraphMessenger
 
         if settings.whatsapp_access_token and not settings.whatsapp_phone_number_id:
-            raise ConfigError("WHATSAPP_PHONE_NUMBER_ID is required when WHATSAPP_ACCESS_TOKEN is set")
+            raise ConfigError("WHATSAPP_PHONE_NUMBER_ID wajib diisi bila WHATSAPP_ACCESS_TOKEN diatur")
         return GraphMessenger.from_settings(settings)
     return OutboxMessenger(settings.outbox_dir)
 

@@ -20,11 +20,13 @@ COMMANDS = {
     "sheet": "sheet show [TAB] [--json]: print the tabs",
     "edit": "edit TICKET KEY=VALUE...: what OPD staff do by hand",
     "export": "export --xlsx FILE: the workbook as .xlsx",
-    "eval-routing": "quality of the router on labelled CSV (text,opd)",
+    "eval-routing": "quality of the router on labelled CSV (text,opd); --history HISTORY.csv learns first",
+    "explain-route": "explain-route \"TEXT\": why a text goes where it goes (rules, model, thresholds)",
     "eval-sentiment": "quality of the negativity detector on labelled data",
     "archive": "archive --before DATE: move closed cases to a yearly archive",
     "forget": "forget TICKET|PHONE: erase a citizen's personal data (UU 27/2022)",
     "selftest": "exercise the store contract on the configured backend; pass/fail list, non-zero on failure",
+    "opd": "opd list | opd set KEY FIELD=VALUE...: the OPD heads' directory (Kontak OPD)",
 }
 
 
@@ -36,6 +38,9 @@ def parse_now(value: str | None, settings: Settings) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidComplaint(f"--now bukan waktu ISO 8601 yang valid: {value!r}", "now") from None
+    if not datetime(2000, 1, 1) <= moment.replace(tzinfo=None) <= datetime(2100, 1, 1):
+        # a job at year 1 or 9999 ends in an overflow (or a digest dated 9999): refused up front
+        raise InvalidComplaint(f"--now di luar rentang yang didukung (2000..2099): {value!r}", "now")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=settings.tz)
     return moment.astimezone(settings.tz)
@@ -58,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--dry-run", action="store_true", help="print what would be done, write nothing")
         elif name == "sheet":
             p.add_argument("action", choices=["show"])
-            p.add_argument("tab", nargs="?", help="OPD key (e.g. PUTR, TRIASE)")
+            p.add_argument("tab", nargs="?", help="OPD key or tab title (e.g. PUTR, putr, TRIASE)")
             p.add_argument("--json", action="store_true")
         elif name == "edit":
             p.add_argument("ticket")
@@ -68,10 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
         elif name in {"eval-routing", "eval-sentiment"}:
             p.add_argument("file", type=Path)
             p.add_argument("--predictions", type=Path)
+            if name == "eval-routing":
+                p.add_argument("--history", type=Path, help="text,opd CSV of settled cases (oldest first) to learn from")
+        elif name == "explain-route":
+            p.add_argument("text")
         elif name == "archive":
             p.add_argument("--before", required=True, help="DATE (YYYY-MM-DD): archive closed cases received before it")
         elif name == "forget":
             p.add_argument("who", metavar="TICKET|PHONE")
+        elif name == "opd":
+            p.add_argument("action", choices=["list", "set"])
+            p.add_argument("key", nargs="?", metavar="KEY", help="OPD key (opd set)")
+            p.add_argument("assignments", nargs="*", metavar="FIELD=VALUE",
+                           help="email, whatsapp, nama, jabatan, tembusan, nama_opd")
     return parser
 
 
@@ -95,11 +109,13 @@ def _dispatch(args, env) -> int:
     if command in {"eval-routing", "eval-sentiment"}:
         from .services import evaluation
 
-        if not args.file.exists():
-            print(f"Berkas tidak ditemukan: {args.file}", file=sys.stderr)
-            return 2
-        run = evaluation.main_eval_routing if command == "eval-routing" else evaluation.main_eval_sentiment
-        return run(args.file, args.predictions)
+        for path in (args.file, getattr(args, "history", None)):
+            if path is not None and not path.exists():
+                print(f"Berkas tidak ditemukan: {path}", file=sys.stderr)
+                return 2
+        if command == "eval-routing":
+            return evaluation.main_eval_routing(args.file, args.predictions, history=args.history)
+        return evaluation.main_eval_sentiment(args.file, args.predictions)
     if command == "demo":
         from .demo import run_demo
 
@@ -112,6 +128,12 @@ def _dispatch(args, env) -> int:
         from .server import serve
 
         return serve(settings, host=args.host, port=args.port, scheduler=not args.no_scheduler)
+    if missing_store(settings):
+        if command not in CREATES_STORE:
+            print(missing_store(settings), file=sys.stderr)
+            return 2
+        if command not in {"demo", "bootstrap", "explain-route"}:
+            print(f"Catatan: data KMC Aduan baru dibuat di {settings.data_dir} (KMC_DATA_DIR).", file=sys.stderr)
     svc = build(settings)
     if command == "bootstrap":
         from .services.setup import bootstrap_workbook
@@ -132,16 +154,23 @@ def _dispatch(args, env) -> int:
 
         now = parse_now(args.now, settings)
         if command == "media":
-            from .services.media import media_job as job
+            job = jobs.media_job
         else:
             job = jobs.sweep_job if command == "sweep" else jobs.daily_job
         report = job(svc, now, dry_run=args.dry_run)
         print(report.summary())
+        if getattr(report, "learning", ""):
+            print(f"  {report.learning}")
         for line in getattr(report, "problems", []):
             print(f"  ! {line}")
         return 0
     if command == "sheet":
         return _sheet_show(svc, args.tab, args.json)
+    if command == "explain-route":
+        from .services.route_explain import explain_route
+
+        print(explain_route(svc.workbook, args.text))
+        return 0
     if command == "edit":
         from .services.staff import staff_edit
 
@@ -158,10 +187,13 @@ def _dispatch(args, env) -> int:
         from .services.archive import main_archive
 
         return main_archive(svc, args.before)
+    if command == "opd":
+        return _opd(svc, args)
     if command == "forget":
+        from .services.archive import existing_archives
         from .services.privacy import forget
 
-        tickets = forget(svc.workbook, svc.contacts, args.who, settings.ticket_prefix)
+        tickets = forget(svc.workbook, svc.contacts, args.who, settings.ticket_prefix, existing_archives(svc))
         if not tickets:
             print("Tidak ada data pribadi yang cocok dengan tiket/nomor itu.", file=sys.stderr)
             return 1
@@ -170,13 +202,71 @@ def _dispatch(args, env) -> int:
     raise AssertionError(command)
 
 
+def tab_key(typed: str, tabs, titles: dict[str, str]) -> str | None:
+    """An OPD key from what the operator typed: the key in any case (`putr`) or the tab title."""
+    wanted = " ".join(typed.split()).casefold()
+    for key in tabs:
+        if wanted in {key.casefold(), " ".join(titles.get(key, key).split()).casefold()}:
+            return key
+    return None
+
+
+# Commands that may start a store from nothing (setting up, or bringing news in: the media job
+# works on a fresh data dir and says so); every other one needs the data dir to hold one, so a
+# misspelled KMC_DATA_DIR is refused instead of becoming an empty store (and an all-zero digest).
+CREATES_STORE = {"serve", "demo", "bootstrap", "opd", "media", "explain-route"}
+
+
+def missing_store(settings: Settings) -> str:
+    """An Indonesian message when the local data dir holds no workbook yet, else ""."""
+    if settings.backend != "local" or (settings.data_dir / "workbook.sqlite").exists():
+        return ""
+    return (f"Folder data {str(settings.data_dir)!r} belum berisi data KMC Aduan (workbook.sqlite tidak ada). "
+            "Periksa ejaan KMC_DATA_DIR, atau buat data baru dengan `python main.py bootstrap`.")
+
+
+def _opd(svc, args) -> int:
+    from .directory import InvalidContact
+    from .services.opd_directory import list_directory, set_contact
+
+    if args.action == "set":
+        if not args.key or not args.assignments:
+            print("Gunakan: python main.py opd set KODE FIELD=NILAI ... "
+                  "(mis. opd set PUTR email=kadis@ketapangkab.go.id whatsapp=0812-3456-7890)", file=sys.stderr)
+            return 2
+        try:
+            row = set_contact(svc, args.key, args.assignments)
+        except InvalidContact as e:
+            print(f"Gagal: {e.message}. Tidak ada yang diubah.", file=sys.stderr)
+            return 2
+        print(f"{row['opd']} diperbarui: " + ", ".join(a.split("=", 1)[0] for a in args.assignments))
+        return 0
+    rows, directory = list_directory(svc)
+    for r in rows:
+        key = str(r.get("opd", "")).strip().upper()
+        ok = directory.get(key)
+        head = ", ".join(x for x in (r.get("head_name", ""), r.get("head_title", "")) if x) or "-"
+        print(f"{key or '?':<14} {head}")
+        print(f"{'':<14} email: {r.get('email') or '-'} · WhatsApp: {r.get('whatsapp') or '-'}"
+              + (f" · tembusan: {r['cc']}" if r.get("cc") else "") + ("" if ok else "  [TIDAK DIPAKAI]"))
+    reachable = sum(1 for c in directory.contacts.values() if c.reachable)
+    print(f"{len(rows)} OPD; {reachable} dengan email atau WhatsApp kepala")
+    for line in directory.problems:
+        print(f"  ! {line}")
+    return 0
+
+
 def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
+    from .timefmt import list_wib
+
     tabs = svc.workbook.read_all()
     if tab:
-        if tab not in tabs:
+        key = tab_key(tab, tabs, svc.titles)
+        if key is None:
             print(f"Tab {tab!r} tidak ada. Tab yang ada: {', '.join(tabs)}", file=sys.stderr)
             return 2
-        tabs = {tab: tabs[tab]}
+        tab = key
+        tabs = {key: tabs[key]}
     if as_json:
         def cell(v):
             return v.isoformat() if isinstance(v, datetime) else ("" if v is None else v)
@@ -190,7 +280,7 @@ def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
             continue
         print(f"== {titles.get(key, key)} [{key}] — {len(rows)} aduan")
         for r in rows:
-            received = r["received_at"].strftime("%d/%m %H:%M") if isinstance(r.get("received_at"), datetime) else "-"
+            received = list_wib(r["received_at"]) if isinstance(r.get("received_at"), datetime) else "-"
             text = " ".join(str(r.get("text", "")).split())[:60]
             print(f"  {r['ticket_id']}  {received}  {r.get('status', ''):<14} {r.get('sla', ''):<21} {text}")
     empty = [k for k, rows in tabs.items() if not rows]

@@ -1,10 +1,13 @@
 """Settings: the only place that reads the environment (DESIGN.md, "Environment")."""
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
@@ -14,26 +17,30 @@ class ConfigError(ValueError):
     """A missing or malformed setting; the message names the variable."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, low: int = 0, high: int = 10**9) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        raise ConfigError(f"{name} harus bilangan bulat, bukan {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} harus antara {low} dan {high}, bukan {raw!r}")
+    return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, high: float = 24 * 365) -> float:
+    """A positive, finite number of hours up to `high` (nan, inf and 1e20 are refused)."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
+        raise ConfigError(f"{name} harus berupa angka (jam), bukan {raw!r}") from None
+    if not math.isfinite(value) or not 0 < value <= high:
+        raise ConfigError(f"{name} harus angka lebih dari 0 dan paling besar {high:g}, bukan {raw!r}")
     return value
 
 
@@ -41,15 +48,44 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
-    if raw in {"1", "true", "yes", "on"}:
+    if raw in {"1", "true", "yes", "on", "ya"}:
         return True
-    if raw in {"0", "false", "no", "off"}:
+    if raw in {"0", "false", "no", "off", "tidak"}:
         return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    raise ConfigError(f"{name} harus true atau false, bukan {raw!r}")
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in env.get(name, "").split(",") if p.strip())
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    """An absolute http(s) URL without query or fragment (links in emails and replies)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment \
+            or any(ch.isspace() for ch in raw):
+        raise ConfigError(f"{name} harus alamat lengkap http:// atau https://, mis. "
+                          f"https://aduan.ketapangkab.go.id, bukan {raw!r}")
+    return raw.rstrip("/")
+
+
+def _proxies(env: Mapping[str, str], *, in_cloud: bool) -> tuple[str, ...]:
+    """KMC_TRUSTED_PROXIES: addresses/networks (or `*`) whose X-Forwarded-For is believed."""
+    items = _list(env, "KMC_TRUSTED_PROXIES")
+    if not items:
+        return ("*",) if in_cloud else ()
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"KMC_TRUSTED_PROXIES berisi {item!r}, bukan alamat IP atau jaringan "
+                              "(mis. 10.0.0.1, 10.0.0.0/8, atau *)") from None
+    return items
 
 
 @dataclass(frozen=True)
@@ -85,6 +121,7 @@ class Settings:
     open311_keys: tuple[str, ...] = ()
     form_secret: str = ""  # KMC_FORM_SECRET: signs web-form CSRF tokens (see channels/csrf.py)
     trusted_proxy_hops: int = 1  # KMC_TRUSTED_PROXY_HOPS: proxies appending to X-Forwarded-For
+    trusted_proxies: tuple[str, ...] = ()  # KMC_TRUSTED_PROXIES: who may set X-Forwarded-For ('*' = any)
     sheets_emulator_host: str = ""
     conversation_window_minutes: int = 30
     in_cloud: bool = False
@@ -104,22 +141,22 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """Build settings from `env` (default: os.environ); fails fast naming the variable."""
         env = os.environ if env is None else env
-        backend = env.get("KMC_BACKEND", "local").strip() or "local"
+        backend = (env.get("KMC_BACKEND", "local").strip() or "local").lower()
         if backend not in {"local", "google"}:
-            raise ConfigError(f"KMC_BACKEND must be 'local' or 'google', got {backend!r}")
+            raise ConfigError(f"KMC_BACKEND harus 'local' atau 'google', bukan {backend!r}")
         if backend == "google":
             for name in ("KMC_SPREADSHEET_ID", "KMC_CONTACTS_SPREADSHEET_ID"):
                 if not env.get(name, "").strip():
-                    raise ConfigError(f"{name} is required when KMC_BACKEND=google")
+                    raise ConfigError(f"{name} wajib diisi bila KMC_BACKEND=google")
         timezone = env.get("KMC_TIMEZONE", "Asia/Jakarta").strip() or "Asia/Jakarta"
         try:
             ZoneInfo(timezone)
         except Exception:
-            raise ConfigError(f"KMC_TIMEZONE is not a known time zone: {timezone!r}") from None
+            raise ConfigError(f"KMC_TIMEZONE bukan zona waktu yang dikenal: {timezone!r}") from None
         prefix = env.get("KMC_TICKET_PREFIX", "KMC").strip() or "KMC"
         if not prefix.isalnum() or not prefix.isascii():
-            raise ConfigError(f"KMC_TICKET_PREFIX must be letters/digits only, got {prefix!r}")
-        smtp_port = _int(env, "SMTP_PORT", 587)
+            raise ConfigError(f"KMC_TICKET_PREFIX hanya boleh huruf/angka, bukan {prefix!r}")
+        smtp_port = _int(env, "SMTP_PORT", 587, 1, 65535)
         return cls(
             backend=backend,
             data_dir=Path(env.get("KMC_DATA_DIR", "./data").strip() or "./data"),
@@ -131,7 +168,7 @@ class Settings:
             reminder_hours=_float(env, "KMC_REMINDER_HOURS", 12.0),
             ticket_prefix=prefix.upper(),
             admin_token=env.get("KMC_ADMIN_TOKEN", ""),
-            public_url=(env.get("KMC_PUBLIC_URL", "").strip() or "http://localhost:8080").rstrip("/"),
+            public_url=_url(env, "KMC_PUBLIC_URL", "http://localhost:8080"),
             whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
             whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
             whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
@@ -139,7 +176,7 @@ class Settings:
             whatsapp_template=env.get("WHATSAPP_TEMPLATE", "kmc_tanggapan").strip() or "kmc_tanggapan",
             whatsapp_template_language=env.get("WHATSAPP_TEMPLATE_LANGUAGE", "id").strip() or "id",
             meta_page_access_token=env.get("META_PAGE_ACCESS_TOKEN", "").strip(),
-            meta_graph_url=(env.get("META_GRAPH_URL", "").strip() or DEFAULT_GRAPH_URL).rstrip("/"),
+            meta_graph_url=_url(env, "META_GRAPH_URL", DEFAULT_GRAPH_URL),
             smtp_host=env.get("SMTP_HOST", "").strip(),
             smtp_port=smtp_port,
             smtp_user=env.get("SMTP_USER", ""),
@@ -151,9 +188,10 @@ class Settings:
             feeds_allow_private=_bool(env, "KMC_FEEDS_ALLOW_PRIVATE", False),
             open311_keys=_list(env, "KMC_OPEN311_KEYS"),
             form_secret=env.get("KMC_FORM_SECRET", "").strip(),
-            trusted_proxy_hops=_int(env, "KMC_TRUSTED_PROXY_HOPS", 1),
+            trusted_proxy_hops=_int(env, "KMC_TRUSTED_PROXY_HOPS", 1, 1, 10),
+            trusted_proxies=_proxies(env, in_cloud=bool(env.get("K_SERVICE"))),
             sheets_emulator_host=env.get("SHEETS_EMULATOR_HOST", "").strip(),
-            conversation_window_minutes=_int(env, "KMC_CONVERSATION_WINDOW_MINUTES", 30),
+            conversation_window_minutes=_int(env, "KMC_CONVERSATION_WINDOW_MINUTES", 30, 1, 24 * 60),
             in_cloud=bool(env.get("K_SERVICE")),
             private_functions_behind_iam=_bool(env, "KMC_PRIVATE_BEHIND_IAM", True),
             project_id=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),

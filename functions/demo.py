@@ -7,6 +7,7 @@ sweep and the daily job run. Prints what happened and where to look.
 from __future__ import annotations
 
 import contextlib
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from .config import Settings
 from .model import Channel, Complaint, Contact
+from .timefmt import long_wib
 
 # (hours after start, channel, name, phone, text)
 DEMO_COMPLAINTS = [
@@ -63,6 +65,12 @@ class DemoClock:
 def run_demo(data_dir: str | None, settings: Settings) -> int:
     """Run the tour; structured logs go to `demo.log` in the data dir so the story stays readable."""
     directory = Path(data_dir or settings.extra.get("KMC_DATA_DIR") or tempfile.mkdtemp(prefix="kmc-demo-"))
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        # fictitious cases (and a digest marked sent for today) must never mix with real ones
+        print(f"Demo tidak dijalankan: folder data {directory} tidak kosong (mungkin berisi aduan sungguhan). "
+              "Jalankan demo tanpa KMC_DATA_DIR dan tanpa --data-dir (folder sementara baru dibuat), "
+              "atau pilih folder baru yang kosong.", file=sys.stderr)
+        return 2
     directory.mkdir(parents=True, exist_ok=True)
     settings = replace(
         settings, backend="local", data_dir=directory, smtp_host="", whatsapp_access_token="",
@@ -91,6 +99,10 @@ def _tour(directory: Path, settings: Settings) -> int:
 
     actions = bootstrap_workbook(svc.workbook, svc.contacts)
     print(f"1. Bootstrap lembar kerja: {len(svc.schema.opds)} tab ({len(actions)} dibuat/diperbarui)")
+    from .services.opd_directory import set_contact  # what `python main.py opd set` does
+
+    set_contact(svc, "PUTR", ["email=kadis.putr@example.org", "whatsapp=0812-0000-0001", "nama=Kepala (contoh)"])
+    print("   Kontak kepala PUTR diisi (opd set): pengingat, daftar terlambat dan peringatan lewat email + WhatsApp")
 
     print("2. Aduan masuk / complaints arrive:")
     receipts = []
@@ -113,7 +125,7 @@ def _tour(directory: Path, settings: Settings) -> int:
         print(f"   +{hours:>4.0f} jam  {ticket} dijawab ({status}); {sweep.summary()}")
 
     clock.moment = start + timedelta(days=3, hours=-1)  # 07:00 WIB, three days later
-    print(f"4. Jam dimajukan ke {clock.moment:%Y-%m-%d %H:%M} WIB (lewat 2 x 24 jam) / clock moved past 48 h")
+    print(f"4. Jam dimajukan ke {long_wib(clock.moment)} (lewat 2 x 24 jam) / clock moved past 48 h")
     print(f"   {sweep_job(svc).summary()}")
     daily = daily_job(svc)
     print(f"   {daily.summary()}")

@@ -24,7 +24,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "monitoring_intake": ("/monitoring", "functions.channels.monitoring:handle_monitoring"),
     "sweep": ("/jobs/sweep", "functions.services.jobs:sweep_job"),
     "daily_digest": ("/jobs/daily", "functions.services.jobs:daily_job"),
-    "media_monitor": ("/jobs/media", "functions.services.media:media_job"),
+    "media_monitor": ("/jobs/media", "functions.services.jobs:media_job"),
 }
 JOBS = {"sweep", "daily_digest", "media_monitor"}
 
@@ -70,4 +70,6 @@ def run_job(request, svc, name: str, job):
         log("ERROR", "job failed: storage unavailable", job=name, error=str(e))
         return error_reply("Penyimpanan sedang tidak tersedia; job akan dicoba lagi.", 503)
     log("INFO", "job done", job=name, ms=round((time.perf_counter() - started) * 1000))
+    if getattr(report, "busy", False):  # another run holds the job: Cloud Scheduler may retry later
+        return json_reply({"job": name, "summary": report.summary(), "dry_run": dry_run, "busy": True}, 409)
     return json_reply({"job": name, "summary": report.summary(), "dry_run": dry_run})

@@ -38,7 +38,8 @@ class Sentiment(StrEnum):
 
 TRIAGE = "TRIASE"
 OUTSIDE = "LUAR_PEMDA"
-ANONYMOUS = "Anonim"
+ANONYMOUS = "Anonim"  # the citizen asked to stay anonymous
+NO_NAME = "Tanpa Nama"  # no (usable) name was given
 WITHDRAWN_MARK = "Dibatalkan oleh pelapor"  # in the row's note when the citizen sent BATAL
 
 

@@ -1,6 +1,7 @@
 """`python main.py serve`: every HTTP target on one local server plus an in-process scheduler."""
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timedelta
 
@@ -9,6 +10,21 @@ from .handlers import TARGETS, handle
 from .logs import log
 
 METHODS = ["GET", "POST", "PUT", "DELETE"]
+# Query parameters whose values never reach the access log (a key or token in a URL is refused
+# by its endpoint, but the request line is logged before that).
+SECRET_PARAMS = re.compile(r"(?i)((?:^|[?&;])(?:api_key|apikey|key|token|access_token|hub\.verify_token|"
+                           r"password|secret)=)[^&;#\s]*")
+
+
+# What a visitor of `/` may open (never internal function names or job paths).
+HOME_LINKS = (("/form", "Formulir aduan"), ("/form/status", "Cek status aduan"),
+              ("/open311/v2/services.json", "Open311 (untuk sistem mitra)"),
+              ("/monitoring", "Catat temuan media sosial (admin KMC)"))
+
+
+def redact(request_line: str) -> str:
+    """`GET /x?api_key=abc&a=1 HTTP/1.1` -> `GET /x?api_key=[disembunyikan]&a=1 HTTP/1.1`."""
+    return SECRET_PARAMS.sub(r"\1[disembunyikan]", request_line)
 
 
 def make_app(svc):
@@ -27,8 +43,11 @@ def make_app(svc):
 
     @app.get("/")
     def index():
-        links = "".join(f'<li><a href="{m}">{m}</a> — {t}</li>' for t, (m, _) in TARGETS.items())
-        return f"<!doctype html><meta charset=utf-8><title>KMC Aduan</title><h1>KMC Aduan</h1><ul>{links}</ul>"
+        links = "".join(f'<li><a href="{path}">{label}</a></li>' for path, label in HOME_LINKS)
+        return (f"<!doctype html><html lang=id><meta charset=utf-8><title>KMC Aduan</title><h1>KMC Aduan</h1>"
+                f"<p>Layanan aduan Ketapang Media Center.</p><ul>{links}</ul></html>",
+                200, {"Content-Type": "text/html; charset=utf-8", "X-Content-Type-Options": "nosniff",
+                      "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"})
 
     @app.get("/healthz")
     def healthz():
@@ -83,12 +102,32 @@ def default_jobs():
 
     jobs = [("sweep", next_sweep, sweep_job), ("daily", next_daily, daily_job)]
     try:
-        from .services.media import media_job
+        from .services.jobs import media_job
 
         jobs.append(("media", next_hourly, media_job))
     except ImportError:
         pass
     return jobs
+
+
+def _handler():
+    """werkzeug's request handler with secrets in query strings redacted from the access log."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    class RedactingHandler(WSGIRequestHandler):
+        def log_request(self, code="-", size="-"):
+            line, path = self.requestline, getattr(self, "path", None)
+            self.requestline = redact(line)
+            if path is not None:
+                self.path = redact(path)
+            try:
+                super().log_request(code, size)
+            finally:
+                self.requestline = line
+                if path is not None:
+                    self.path = path
+
+    return RedactingHandler
 
 
 def serve(settings: Settings, *, host: str, port: int, scheduler: bool = True) -> int:
@@ -107,5 +146,5 @@ def serve(settings: Settings, *, host: str, port: int, scheduler: bool = True) -
         print(f"  {mount:<14} {target}")
     if not settings.admin_token:
         print("  Catatan: KMC_ADMIN_TOKEN belum diatur; /jobs/* dan /monitoring menolak semua permintaan.")
-    run_simple(host, port, make_app(svc), threaded=True, use_reloader=False)
+    run_simple(host, port, make_app(svc), threaded=True, use_reloader=False, request_handler=_handler())
     return 0

@@ -10,6 +10,26 @@ from .config import Settings
 JSON = {"Content-Type": "application/json; charset=utf-8"}
 TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 HTML = {"Content-Type": "text/html; charset=utf-8"}
+# Every HTML page we serve (form, status page, monitoring): no scripts, no framing, no sniffing.
+PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    # same-origin keeps the browser's Origin header on our own POSTs (the CSRF fallback)
+    # and keeps ticket numbers in our URLs away from other sites.
+    "Referrer-Policy": "same-origin",
+}
+
+
+def load_json(text: str | bytes) -> tuple[bool, Any]:
+    """(ok, value): JSON that is malformed or nested too deeply for Python's parser
+    (RecursionError) is `(False, None)`, never an exception."""
+    try:
+        return True, json.loads(text)
+    except (ValueError, RecursionError):
+        return False, None
 
 
 def json_reply(data: Any, status: int = 200, headers: dict | None = None):

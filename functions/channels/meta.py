@@ -11,14 +11,13 @@ cannot read (logged), so Meta does not retry what will never succeed.
 from __future__ import annotations
 
 import hmac
-import json
 import time
 
 from ..logs import log
 from ..model import StorageUnavailable
 from ..services.conversation import handle_inbound
 from ..services.replies import messenger_of, record_status
-from ..web import TEXT, error_reply, json_reply
+from ..web import TEXT, error_reply, json_reply, load_json
 from .meta_parse import SIGNATURE_HEADER, parse_delivery, verify_signature
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -85,9 +84,8 @@ def receive(request, svc):
     except UnicodeDecodeError:
         log("WARNING", "meta webhook body is not UTF-8")
         return error_reply("Isi permintaan bukan UTF-8 yang valid.", 400)
-    try:
-        payload = json.loads(text)
-    except ValueError:
+    ok, payload = load_json(text)  # nested too deeply counts as malformed, never a 500
+    if not ok:
         log("WARNING", "meta webhook: signed but not JSON; ignored")
         return json_reply({"ok": True, "ignored": "malformed"})
     delivery = parse_delivery(payload, tz=settings.tz, now=svc.now(), place_of=_place_of,

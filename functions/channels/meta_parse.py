@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,10 @@ from ..services.replies import DeliveryStatus
 from ..text import mask_phone
 
 MEDIA_TYPES = ("image", "video", "document", "sticker")
+# A message's own time is believed within this window around its arrival (Meta redelivers for
+# up to 7 days); outside it (year 1, 1970, 2100, `true`) the arrival time is used instead.
+MAX_AGE = timedelta(days=30)
+MAX_AHEAD = timedelta(days=1)  # clocks disagree; never a date far ahead
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 
@@ -70,7 +74,7 @@ def _str(value: Any) -> str:
 
 def to_wib(value: Any, tz: ZoneInfo) -> datetime | None:
     """Epoch seconds or milliseconds (number or string), or an ISO 8601 string -> aware datetime."""
-    if value is None or value == "":
+    if value is None or value == "" or isinstance(value, bool) or isinstance(value, (dict, list)):
         return None
     try:
         number = float(value)
@@ -84,7 +88,10 @@ def to_wib(value: Any, tz: ZoneInfo) -> datetime | None:
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-        return moment.astimezone(tz)
+        try:
+            return moment.astimezone(tz)
+        except (OverflowError, ValueError):  # year 1 or 9999 near the edge of the range
+            return None
     if number <= 0:
         return None
     if number > 1e11:  # milliseconds
@@ -142,6 +149,9 @@ class _Ctx:
         moment = to_wib(value, self.tz)
         if moment is None:
             self.out.malformed.append("missing or invalid timestamp (arrival time used)")
+            return self.now
+        if not self.now - MAX_AGE <= moment <= self.now + MAX_AHEAD:
+            self.out.malformed.append("implausible timestamp (arrival time used)")
             return self.now
         return moment
 

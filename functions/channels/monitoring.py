@@ -7,7 +7,9 @@ POST  JSON or form fields: platform, url, handle, text, observed_at (optional, n
 
 The post is judged like a news item (same detector and threshold, same router) and stored on
 channel "Media Sosial" with the URL as its source id; a negative post alerts the OPD head at
-once. The same URL logged again (any day, any spelling of the URL) returns the existing ticket:
+once (email, and WhatsApp where the Kontak OPD directory has a number); the reply says to
+whom and how it went. `/monitoring/riwayat` lists, for each finding, who was alerted, how and
+when (admin token). The same URL logged again (any day, any spelling of the URL) returns the existing ticket:
 the canonical URL -> ticket is kept in the Log (kind "monitoring-url").
 """
 from __future__ import annotations
@@ -20,8 +22,8 @@ from datetime import datetime, timedelta
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, Sentiment, StorageUnavailable
 from ..stores.port import LogEntry
-from ..text import clean_text
-from ..web import HTML, bearer_ok, error_reply, json_reply, subpath
+from ..text import MAX_TEXT_CHARS, clean_line, clean_text
+from ..web import PAGE_HEADERS, bearer_ok, error_reply, json_reply, load_json, subpath
 from .feeds import canonical_url
 
 MOUNT = "/monitoring"
@@ -45,10 +47,14 @@ class BadInput(ValueError):
 
 
 def _fields(request) -> tuple[dict[str, str], bool]:
-    """(fields, came from the HTML page)."""
-    data = request.get_json(silent=True) if request.is_json else None
-    if isinstance(data, dict):
-        return {k: "" if v is None else str(v) for k, v in data.items()}, False
+    """(fields, came from the HTML page). JSON that cannot be read (malformed, nested too
+    deeply) gives no fields, never an exception."""
+    if request.is_json:
+        ok, data = load_json(request.get_data(cache=True))
+        if ok and isinstance(data, dict):
+            return {k: "" if v is None else (str(v) if not isinstance(v, (dict, list)) else "")
+                    for k, v in data.items()}, False
+        return {}, False
     form = {k: v for k, v in request.form.items()}
     return form, form.get("format") == "html"
 
@@ -123,7 +129,8 @@ def log_finding(svc, fields: dict[str, str]) -> dict:
 
     now = svc.now()
     platform, url, canonical, handle, observed, staff_sentiment = parse_finding(fields, now)
-    body = clean_text(fields.get("text", ""))
+    body = clean_text(fields.get("text", ""), max_chars=MAX_TEXT_CHARS)
+    handle = clean_line(handle, MAX_HANDLE)
     text = f"[{platform}] {body}"
     existing = _known_ticket(svc.workbook, canonical)
     if existing is not None:
@@ -139,24 +146,52 @@ def log_finding(svc, fields: dict[str, str]) -> dict:
     receipt = svc.intake(complaint)
     svc.workbook.log_add(LogEntry(URL_LOG, _url_key(canonical), now, receipt.ticket_id))
     alert = "tidak"
+    deliveries = []
     if receipt.created and sentiment == Sentiment.NEGATIVE:
         grave = (svc.extras.get("is_grave") or _default_grave)(text)
         item = AlertItem(receipt.ticket_id, receipt.opd, str(Channel.SOCIAL_MEDIA), platform, text,
                          url, observed, receipt.deadline, grave)
-        report = alert_sender(svc, now)([item])
-        alert = "terkirim" if report.sent else "gagal"
+        deliveries = alert_sender(svc, now)([item]).deliveries
+        alert = "terkirim" if any(d.ok for d in deliveries) else "gagal"
     if receipt.created:
         message = f"Tercatat dengan tiket {receipt.ticket_id} di tab {receipt.opd}."
-        if alert == "terkirim":
-            message += " Peringatan sudah dikirim ke kepala OPD."
-        elif alert == "gagal":
-            message += " Email peringatan GAGAL dikirim; kabari OPD secara langsung."
+        if alert != "tidak":
+            message += " " + alert_sentence(deliveries)
     else:
         message = f"Unggahan ini sudah tercatat dengan tiket {receipt.ticket_id}."
     log("INFO", "monitoring finding", ticket=receipt.ticket_id, opd=receipt.opd,
         created=receipt.created, platform=platform, sentiment=str(sentiment), alert=alert)
     return {"ticket": receipt.ticket_id, "opd": receipt.opd, "created": receipt.created,
-            "sentiment": str(sentiment), "alert": alert, "message": message}
+            "sentiment": str(sentiment), "alert": alert, "message": message,
+            "alerted": [delivery_json(d) for d in deliveries]}
+
+
+def alert_sentence(deliveries) -> str:
+    """What was sent, to whom and how — never "sent to the head" when it went elsewhere."""
+    from ..services.notify import FALLBACK_NAME
+
+    ok = [d for d in deliveries if d.ok]
+    failed = [d for d in deliveries if not d.ok]
+    head = [d for d in ok if d.to != FALLBACK_NAME]
+    fallback = [d for d in ok if d.to == FALLBACK_NAME]
+    parts = []
+    if head:
+        parts.append("Peringatan dikirim ke " + "; ".join(f"{d.to} lewat {d.via} ({d.address})" for d in head) + ".")
+    if fallback:
+        reason = ("kontak kepala OPD belum diisi di tab Kontak OPD" if not failed
+                  else "pesan ke kepala OPD gagal")
+        parts.append(f"Peringatan dikirim lewat email ke alamat cadangan KMC ({fallback[0].address}) "
+                     f"karena {reason}; BELUM sampai ke kepala OPD, mohon kabari OPD secara langsung.")
+    for d in failed:
+        parts.append(f"{d.via} ke {d.to} ({d.address}) GAGAL: {d.note}.")
+    if not ok:
+        parts.append("Peringatan BELUM terkirim ke siapa pun; kabari OPD secara langsung.")
+    return " ".join(parts)
+
+
+def delivery_json(d) -> dict:
+    return {"via": d.via, "to": d.to, "address": d.address, "ok": d.ok, "note": d.note,
+            "at": d.at.isoformat(timespec="seconds")}
 
 
 def _default_grave(text: str) -> bool:
@@ -167,23 +202,28 @@ def _default_grave(text: str) -> bool:
 
 def handle_monitoring(request, svc):
     path = subpath(request, MOUNT)
+    if path == "/riwayat":
+        return _history(request, svc)
     if path not in {"/", "/catat"}:
         return error_reply("Halaman tidak ditemukan.", 404)
     if request.method == "GET":
-        return page(), 200, HTML
+        return page(), 200, PAGE_HEADERS
     if request.method != "POST":
         return error_reply("Gunakan GET (halaman) atau POST (catat temuan).", 405)
-    fields, from_page = _fields(request)
+    bearer = bearer_ok(request, svc.settings)  # checked before the body is parsed
+    fields, from_page = _fields(request)  # never raises (nested JSON gives no fields: 401 or 400)
 
     def reply(data: dict, status: int):
         if from_page:
             ok = status < 400
             return page(message=data.get("message") or data.get("error", ""), ok=ok,
-                        values={} if ok else fields, field=data.get("field", "")), status, HTML
+                        values={} if ok else fields, field=data.get("field", "")), status, PAGE_HEADERS
         return json_reply(data, status)
 
-    if not _authorised(request, svc.settings, fields):
+    if not (bearer or _authorised(request, svc.settings, fields)):
         return reply({"error": UNAUTHORISED, "field": "token"}, 401)
+    if request.is_json and not fields:
+        return reply({"error": "Isi permintaan bukan objek JSON yang dapat dibaca.", "field": ""}, 400)
     try:
         result = log_finding(svc, fields)
     except BadInput as e:
@@ -234,7 +274,8 @@ button{{margin-top:18px;width:100%;font-size:17px;padding:12px;background:#0b57d
 </style></head><body>
 <h1 style="font-size:1.3em">Catat Temuan Media Sosial</h1>
 <p><small>Ketapang Media Center. Unggahan negatif tentang Kabupaten Ketapang dicatat sebagai aduan
-dan kepala OPD terkait langsung menerima email peringatan.</small></p>
+dan kepala OPD terkait langsung menerima peringatan (email, dan WhatsApp bila nomornya diisi di
+tab Kontak OPD).</small></p>
 {note}
 <form method="post" action="">
 <input type="hidden" name="format" value="html">
@@ -254,5 +295,93 @@ dan kepala OPD terkait langsung menerima email peringatan.</small></p>
 <select id="sentiment" name="sentiment"{invalid("sentiment")}>{sentiments}</select>
 <button type="submit">Catat temuan</button>
 </form>
+</body></html>
+"""
+
+
+HISTORY_LIMIT = 200
+
+
+def findings_history(svc, limit: int = HISTORY_LIMIT) -> list[dict]:
+    """Newest first: each finding logged here or alerted by the media job, with every alert
+    attempt recorded in the Log (who, how, when, outcome). Reads only the Log."""
+    from ..services.notify import NOTIFY, deliveries_by_ticket
+
+    entries = svc.workbook.log_entries()
+    alerts = deliveries_by_ticket(e for e in entries if e.kind == NOTIFY and e.key.startswith("alert:"))
+    found: dict[str, datetime] = {}
+    for e in entries:
+        if e.kind == URL_LOG and e.detail.strip():
+            found.setdefault(e.detail.strip(), e.at)
+    for ticket, ds in alerts.items():
+        found.setdefault(ticket, min(d.at for d in ds))
+    rows = []
+    for ticket, at in sorted(found.items(), key=lambda kv: kv[1], reverse=True)[:limit]:
+        ds = sorted(alerts.get(ticket, []), key=lambda d: d.at)
+        rows.append({"ticket": ticket, "at": at.isoformat(timespec="seconds"),
+                     "opd": ds[0].opd if ds else "", "alerted": [delivery_json(d) for d in ds]})
+    return rows
+
+
+def _history(request, svc):
+    """GET with the admin bearer (JSON with `?format=json`), or POST the page's token field."""
+    fields = {k: v for k, v in request.form.items()} if request.method == "POST" else {}
+    if request.method not in {"GET", "POST"}:
+        return error_reply("Gunakan GET atau POST.", 405)
+    if not _authorised(request, svc.settings, fields):
+        if request.method == "GET" and request.args.get("format") != "json":
+            return history_page(None, svc.settings.tz), 200, PAGE_HEADERS
+        return error_reply(UNAUTHORISED, 401)
+    rows = findings_history(svc)
+    if request.args.get("format") == "json":
+        return json_reply({"findings": rows}, 200)
+    return history_page(rows, svc.settings.tz), 200, PAGE_HEADERS
+
+
+def _delivery_li(d: dict, when) -> str:
+    e = html.escape
+    text = f'{e(when(d["at"]))}: {e(d["via"])} ke {e(d["to"])} ({e(d["address"])})'
+    if not d["ok"]:
+        return f'<li style="color:#a11">{text} — GAGAL: {e(d["note"])}</li>'
+    return f'<li>{text}{" — " + e(d["note"]) if d["note"] else ""}</li>'
+
+
+def history_page(rows: list[dict] | None, tz) -> str:
+    """Who was alerted for each finding, how and when (the token form when `rows` is None)."""
+    e = html.escape
+
+    def when(iso: str) -> str:
+        moment = datetime.fromisoformat(iso).astimezone(tz)
+        return f"{moment:%d/%m/%Y %H:%M} {moment.tzname()}"
+
+    if rows is None:
+        body = ('<form method="post" action=""><label for="token">Token admin</label>'
+                '<input id="token" name="token" type="password" autocomplete="current-password" required>'
+                '<button type="submit">Lihat riwayat</button></form>')
+    elif not rows:
+        body = "<p>Belum ada temuan yang dicatat.</p>"
+    else:
+        items = []
+        for r in rows:
+            sent = "".join(_delivery_li(d, when) for d in r["alerted"]) or (
+                "<li>Tidak ada peringatan (bukan informasi negatif, atau tercatat sebelumnya)</li>")
+            items.append(f'<tr><td><b>{e(r["ticket"])}</b><br><small>{e(when(r["at"]))}'
+                         f'{" · " + e(r["opd"]) if r["opd"] else ""}</small></td><td><ul>{sent}</ul></td></tr>')
+        body = ('<table><thead><tr><th>Temuan</th><th>Peringatan: kepada siapa, lewat apa, kapan</th></tr>'
+                f'</thead><tbody>{"".join(items)}</tbody></table>')
+    return f"""<!doctype html>
+<html lang="id"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Riwayat Temuan dan Peringatan — KMC Aduan</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:0 auto;max-width:860px;padding:16px;line-height:1.4}}
+table{{border-collapse:collapse;width:100%}} td,th{{border-bottom:1px solid #ddd;padding:8px;vertical-align:top;text-align:left}}
+ul{{margin:0;padding-left:18px}} input,button{{font-size:16px;padding:10px;margin-top:6px;width:100%;box-sizing:border-box}}
+</style></head><body>
+<h1 style="font-size:1.3em">Riwayat Temuan dan Peringatan</h1>
+<p><small>Ketapang Media Center. Setiap temuan negatif dan kepala OPD yang diperingatkan
+(email / WhatsApp), beserta waktunya. Nomor WhatsApp ditampilkan tersamar.</small></p>
+{body}
+<p><a href="./">Catat temuan baru</a></p>
 </body></html>
 """

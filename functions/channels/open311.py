@@ -12,7 +12,11 @@ Endpoints (each as `.json` or `.xml`):
 Privacy (UU 27/2022): no reporter name, phone, email or account ever leaves through GET.
 Lists (`requests` without `service_request_id`) hold only cases that came in through Open311;
 a case from another channel (WhatsApp, web form, monitoring) is returned only to whoever
-names its ticket, as on the public status page, and then without its text, address or media.
+names its ticket, and then without its text, address, media or the agency's answer
+(`status_notes`, which may name the citizen or their street): its status, service, agency and
+dates only. Guessing tickets is limited as on the status page: ids that find nothing spend
+the client's budget shared with the status page (MISS_BURST per hour; then 429), and one GET
+names at most MAX_IDS ids.
 
 Status: `closed` once staff set Status to `Selesai` or `Bukan Wewenang` (the OPD is done with
 it), else `open`. `expected_datetime` is the SLA deadline; `updated_datetime` is when the
@@ -23,7 +27,9 @@ Errors follow the spec: `[{"code": 400, "description": "..."}]` (or `<errors>` i
 HTTP 404 for what does not exist, 403 for a missing or wrong api_key and 400 otherwise. When the
 store is unavailable the POST answers HTTP 400 (the spec's "general service error") with body
 code 503 and `Retry-After`: nothing was stored, the client should send it again. A client may
-send an `Idempotency-Key` header with a POST so that a retry yields the same ticket.
+send an `Idempotency-Key` header with a POST so that a retry yields the same ticket; the same key
+with a different body is refused (409), never answered with the first ticket. The api_key
+comes from the `X-Api-Key` header or the POST body; one in the URL is refused (400).
 """
 from __future__ import annotations
 
@@ -41,9 +47,11 @@ from xml.etree import ElementTree as ET
 from .. import tickets
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
-from ..text import MAX_TEXT_CHARS, normalise_phone, valid_phone
+from ..stores.port import LogEntry
+from ..text import MAX_TEXT_CHARS, clean_line, normalise_phone, strip_invisible, valid_phone
 from ..web import subpath
 from .public_case import PublicCase, format_wib, public_case, sla_phrase
+from .ratelimit import MISS_BURST, MISS_WINDOW_SECONDS, client_key, retry_minutes, shared_limiter
 
 MOUNT = "/open311"
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -52,6 +60,10 @@ OTHER = "lainnya"
 MAX_BODY_BYTES = 64 * 1024
 MAX_REQUESTS = 1000
 MAX_SPAN = timedelta(days=90)
+MAX_IDS = 20  # service_request_id=ID,ID,...: ids per GET (a partner asks about its own few)
+EARLIEST, LATEST = datetime(2000, 1, 1), datetime(2100, 1, 1)  # start_date/end_date accepted
+IDEMPOTENCY_LOG = "open311-idem"  # key: hash of (api key, Idempotency-Key); detail: body fingerprint
+API_KEY_HEADER = "X-Api-Key"
 OPEN311_CHANNEL = str(Channel.OPEN311)
 # Cases whose mere location is sensitive (violence against women and children).
 NO_ADDRESS_OPDS = frozenset({"DP3A"})
@@ -176,7 +188,16 @@ def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = str(value)
+        element.text = xml_text(str(value))
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: str) -> str:
+    """Text XML 1.0 can carry: the cleaning policy (controls, escapes, bidi) and then anything
+    still outside XML's character range (staff may type anything into a sheet cell)."""
+    return _NOT_XML.sub("", strip_invisible(value))
 
 
 def to_xml(root: str, data: Any) -> bytes:
@@ -230,7 +251,7 @@ def handle_open311(request, svc):
         if resource == "requests" and method == "POST":
             return reply(create_request(request, svc), "service_requests", fmt)
         if resource == "requests" and ident:
-            return reply([get_request(svc, ident)], "service_requests", fmt)
+            return reply([get_request(svc, ident, _Misses(request, svc))], "service_requests", fmt)
         if resource == "requests":
             return reply(list_requests(request, svc), "service_requests", fmt)
         raise Open311Error(404, "Layanan ini memberi nomor permintaan seketika (type realtime); "
@@ -314,13 +335,14 @@ def _location(svc, form: dict[str, str]) -> tuple[str, str]:
     lat, long = form.get("lat", ""), form.get("long", "")
     if bool(lat) != bool(long):
         raise Open311Error(400, "lat dan long harus dikirim bersama.")
-    address = " ".join(form.get("address_string", "").split())[:300]
-    address_id = form.get("address_id", "")[:100]
+    address = clean_line(form.get("address_string", ""), 300)
+    address_id = clean_line(form.get("address_id", ""), 100)
     if not (lat or address or address_id):
         raise Open311Error(400, "Lokasi wajib: kirim lat & long, address_string, atau address_id.")
     kecamatan = form.get("attribute[kecamatan]", "")
     if kecamatan and kecamatan not in {k.name for k in svc.schema.kecamatan}:
-        raise Open311Error(400, f"attribute[kecamatan] {kecamatan!r} bukan kecamatan di Kabupaten Ketapang.")
+        raise Open311Error(400, f"attribute[kecamatan] {clean_line(kecamatan, 60)!r} bukan kecamatan di "
+                                "Kabupaten Ketapang.")
     parts = [address or (f"ID alamat {address_id}" if address_id else ""),
              f"Kecamatan {kecamatan}" if kecamatan else ""]
     if lat:
@@ -349,9 +371,40 @@ def _notice(svc, opd: str, deadline: datetime) -> str:
     return f"Diteruskan ke {agency}. Batas waktu tanggapan: {when}."
 
 
+def _api_key(request, form: dict[str, str]) -> str:
+    """The api_key from the `X-Api-Key` header or the POST body, never from the URL: a key in
+    a query string lands in every access log on the way (the request is refused, nothing stored)."""
+    if "api_key" in request.args:
+        log("WARNING", "open311 api_key sent in the URL; refused")
+        raise Open311Error(400, "api_key tidak boleh dikirim di URL (tercatat di log akses). Kirim di "
+                                f"badan POST atau header {API_KEY_HEADER}, dan minta kunci baru ke admin KMC.")
+    return request.headers.get(API_KEY_HEADER, "").strip() or form.get("api_key", "")
+
+
+def _fingerprint(form: dict[str, str]) -> str:
+    fields = sorted((k, v) for k, v in form.items() if k != "api_key")
+    return hashlib.sha256(repr(fields).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def _claim_idempotency(svc, key_index: int, idempotency: str, form: dict[str, str]) -> str:
+    """The source id for this Idempotency-Key; 409 when the key was used for another body
+    (the second complaint would otherwise vanish behind the first one's ticket). The body's
+    fingerprint is part of the source id too: should two instances miss each other's record
+    (the Sheets Log is read through a short cache), the second complaint still gets its own
+    ticket rather than the first one's."""
+    digest = hashlib.sha256(f"{key_index}|{idempotency}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    fingerprint = _fingerprint(form)
+    if not svc.workbook.log_add(LogEntry(IDEMPOTENCY_LOG, digest, svc.now(), fingerprint)):
+        first = next((e for e in svc.workbook.log_entries(IDEMPOTENCY_LOG) if e.key == digest), None)
+        if first is not None and first.detail != fingerprint:
+            raise Open311Error(409, "Idempotency-Key ini sudah dipakai untuk permintaan lain dengan isi "
+                                    "berbeda; tidak ada yang disimpan. Pakai kunci baru untuk aduan baru.")
+    return f"open311:{digest}:{fingerprint[:12]}"
+
+
 def create_request(request, svc) -> list[dict]:
     form = _form(request)
-    key_index = _check_key(form.get("api_key") or request.args.get("api_key", ""), svc.settings.open311_keys)
+    key_index = _check_key(_api_key(request, form), svc.settings.open311_keys)
     code = form.get("service_code", "")
     if not code:
         raise Open311Error(400, "service_code wajib diisi (lihat services.json).")
@@ -367,12 +420,11 @@ def create_request(request, svc) -> list[dict]:
     phone = form.get("phone", "")
     if phone and not valid_phone(phone):
         raise Open311Error(400, "phone bukan nomor HP Indonesia yang valid (08… atau +62…).")
-    name = " ".join(f"{form.get('first_name', '')} {form.get('last_name', '')}".split())[:100]
+    name = clean_line(f"{form.get('first_name', '')} {form.get('last_name', '')}", 100)
     contact = Contact(name=name, phone=normalise_phone(phone) if phone else "",
-                      email=form.get("email", "")[:200])
+                      email=clean_line(form.get("email", ""), 200))
     idempotency = request.headers.get("Idempotency-Key", "").strip()[:200]
-    source_id = (f"open311:{hashlib.sha256(f'{key_index}|{idempotency}'.encode()).hexdigest()[:32]}"
-                 if idempotency else "")
+    source_id = _claim_idempotency(svc, key_index, idempotency, form) if idempotency else ""
     complaint = Complaint(text=description, channel=Channel.OPEN311, received_at=svc.now(), contact=contact,
                           source_id=source_id, location=location, link=_media(form),
                           opd=service.opd, category=service.topic)
@@ -402,7 +454,7 @@ def request_json(svc, case: PublicCase, row: dict) -> dict:
     return {
         "service_request_id": case.ticket_id,
         "status": "closed" if case.closed else "open",
-        "status_notes": case.response or None,
+        "status_notes": (case.response or None) if own else None,
         "service_name": service.name,
         "service_code": service.code,
         "description": str(row.get("text") or "") if own else None,
@@ -421,11 +473,48 @@ def request_json(svc, case: PublicCase, row: dict) -> dict:
     }
 
 
-def get_request(svc, ident: str) -> dict:
+class _Misses:
+    """The client's budget of look-ups that find nothing (shared with the status page)."""
+
+    def __init__(self, request, svc):
+        self.client = client_key(request, svc.settings)
+        self.limiter = shared_limiter(svc, "status-miss", MISS_BURST, MISS_WINDOW_SECONDS)
+
+    def check(self) -> None:
+        if not self.limiter.would_allow(self.client):
+            self.refuse(self.limiter.take(self.client))
+
+    def miss(self) -> None:
+        wait = self.limiter.take(self.client)
+        if wait:
+            self.refuse(wait)
+
+    @staticmethod
+    def refuse(wait: float):
+        log("WARNING", "open311 look-ups rate limited", retry_s=round(wait))
+        raise Open311Error(429, "Terlalu banyak nomor tiket yang tidak ditemukan dari jaringan Anda. "
+                                f"Coba lagi dalam {retry_minutes(wait)} menit.",
+                           headers={"Retry-After": str(int(wait) + 1)})
+
+
+def get_request(svc, ident: str, misses: "_Misses | None" = None) -> dict:
+    if misses:
+        misses.check()
     ticket = tickets.parse_ticket(ident, svc.settings.ticket_prefix)
     stored = svc.workbook.find(ticket) if ticket else None
+    if stored is None and ticket:
+        from ..services.archive import find_archived
+
+        stored = find_archived(svc, ticket)  # closed cases moved to the yearly archive
     if stored is None:
-        raise Open311Error(404, f"service_request_id {ident!r} tidak ditemukan.")
+        if misses:
+            misses.miss()
+        from .honeypot import recognise
+
+        fake = recognise(svc, ticket) if ticket else None
+        if fake is not None:  # the form's honeypot ticket: a caught bot must not learn it here either
+            return request_json(svc, fake, {})
+        raise Open311Error(404, f"service_request_id {clean_line(ident, 40)!r} tidak ditemukan.")
     return request_json(svc, public_case(stored, svc.schema, svc.settings.tz), stored.row)
 
 
@@ -438,6 +527,8 @@ def parse_w3(value: str, name: str, tz) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise Open311Error(400, f"{name} harus tanggal-waktu W3C, mis. 2026-11-01T00:00:00+07:00.") from None
+    if not EARLIEST <= moment.replace(tzinfo=None) <= LATEST:
+        raise Open311Error(400, f"{name} di luar rentang yang didukung ({EARLIEST.year}..{LATEST.year - 1}).")
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
@@ -450,12 +541,19 @@ def list_requests(request, svc) -> list[dict]:
     tz = svc.settings.tz
     from ..stores.port import StoredCase
 
+    ids = list(dict.fromkeys(_csv(args.get("service_request_id", ""))))
+    if len(ids) > MAX_IDS:
+        raise Open311Error(400, f"service_request_id paling banyak {MAX_IDS} nomor per permintaan.")
+    misses = _Misses(request, svc) if ids else None
+    if misses:
+        misses.check()
     rows = [StoredCase(tab, row) for tab, tab_rows in svc.workbook.read_all().items() for row in tab_rows
             if row.get("ticket_id")]
-    ids = _csv(args.get("service_request_id", ""))
     if ids:  # "This overrides all other arguments."
         wanted = [tickets.parse_ticket(i, svc.settings.ticket_prefix) for i in ids]
         by_ticket = {s.row["ticket_id"]: s for s in rows}
+        for _ in [t for t in dict.fromkeys(wanted) if t not in by_ticket]:
+            misses.miss()
         found = [by_ticket[t] for t in dict.fromkeys(wanted) if t in by_ticket]
         return [request_json(svc, public_case(s, svc.schema, tz), s.row) for s in found][:MAX_REQUESTS]
 

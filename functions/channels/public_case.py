@@ -12,6 +12,7 @@ from datetime import datetime
 
 from ..model import OUTSIDE, TRIAGE, Sla, Status
 from ..schema import Schema
+from ..timefmt import long_wib
 from ..stores.port import StoredCase
 
 DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
@@ -29,6 +30,10 @@ STATUS_MEANING = {
     str(Status.DONE): "Petugas menyatakan aduan sudah selesai ditangani.",
     str(Status.NOT_OURS): "Aduan bukan kewenangan instansi ini; lihat tanggapan petugas.",
 }
+# Staff may type any text into the Status dropdown (`Beres`): the case then counts as open
+# everywhere (status page, Open311 `open`, the digest lists it as a problem for KMC).
+UNKNOWN_STATUS_MEANING = ("Status ini ditulis petugas di luar pilihan baku; aduan dianggap masih berjalan "
+                          "sampai petugas memilih Selesai atau Bukan Wewenang.")
 SLA_MEANING = {
     str(Sla.RUNNING): "Batas waktu tanggapan belum lewat.",
     str(Sla.OVERDUE): "Batas waktu sudah lewat dan belum ada tanggapan.",
@@ -47,14 +52,8 @@ def _canonical(value: str, known) -> str:
 
 
 def format_wib(moment: datetime | None, tz=None) -> str:
-    """`Kamis, 5 November 2026 pukul 08.30 WIB`: Indonesian, independent of the OS locale."""
-    if moment is None:
-        return ""
-    if tz is not None:
-        moment = moment.astimezone(tz)
-    zone = moment.tzname() or ""
-    return (f"{DAYS[moment.weekday()]}, {moment.day} {MONTHS[moment.month - 1]} {moment.year} "
-            f"pukul {moment:%H.%M}{' ' + zone if zone else ''}")
+    """`Kamis, 5 November 2026 pukul 08.30 WIB` (functions/timefmt.py)."""
+    return long_wib(moment, tz)
 
 
 def sla_phrase(hours: float) -> str:
@@ -97,7 +96,7 @@ class PublicCase:
 
     @property
     def status_meaning(self) -> str:
-        return STATUS_MEANING.get(self.status, "")
+        return STATUS_MEANING.get(self.status, UNKNOWN_STATUS_MEANING if self.status else "")
 
     @property
     def sla_meaning(self) -> str:

@@ -5,27 +5,74 @@ buckets, so the effective limit is the per-client limit times the number of live
 (the form runs with at most a handful). That is enough to stop one client hammering the form;
 it is not a quota.
 
-Clients are keyed by IP address. Behind Google's front end the client address is the entry
-the trusted proxy appended, i.e. the last of `X-Forwarded-For` (what a client writes itself
-sits to the left of it and is ignored, so a bot cannot pick a fresh key per request). With
-another proxy in front (a load balancer), set `KMC_TRUSTED_PROXY_HOPS=2`. Without the header
-(local `serve`), the socket's remote address is used. Mobile carriers put many citizens behind
-one address (CGNAT), so the limits are generous.
+Clients are keyed by IP address. `X-Forwarded-For` is believed only when the request comes
+from a trusted proxy (`KMC_TRUSTED_PROXIES`: addresses or networks, `*` = whoever connects,
+which is right behind Google's front end, the only way into a Cloud Function; default `*` in
+the cloud and nobody under local `serve`). Then the client address is the entry the trusted
+proxy appended, i.e. the last of the header (what a client writes itself sits to the left of
+it and is ignored, so a bot cannot pick a fresh key per request); with another proxy in front
+(a load balancer), set `KMC_TRUSTED_PROXY_HOPS=2`. A value that is not an IP address is never
+used as a key. IPv6 clients are keyed by their /64 (one subscriber gets a whole /64 and could
+otherwise take a fresh address per request). Mobile carriers put many citizens behind one
+address (CGNAT), so the limits are generous.
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
+from functools import lru_cache
 from typing import Callable
 
 
-def client_key(request, hops: int = 1) -> str:
-    """The client's address: the `hops`-th entry from the right of X-Forwarded-For."""
-    forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
-    if forwarded and hops > 0:
-        return forwarded[-min(hops, len(forwarded))]
-    return request.remote_addr or "unknown"
+@lru_cache(maxsize=64)
+def _networks(trusted: tuple[str, ...]) -> tuple:
+    nets = []
+    for item in trusted:
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            continue
+    return tuple(nets)
+
+
+def _ip(value: str):
+    try:
+        return ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def trusts(remote: str, trusted: tuple[str, ...]) -> bool:
+    """Whether a request from `remote` may tell us the client address (X-Forwarded-For)."""
+    if "*" in trusted:
+        return True
+    ip = _ip(remote or "")
+    return ip is not None and any(ip in net for net in _networks(tuple(trusted)))
+
+
+def _key(ip) -> str:
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def client_key(request, settings) -> str:
+    """The client's address as a rate-limit key (see the module docstring)."""
+    remote = request.remote_addr or ""
+    trusted = tuple(getattr(settings, "trusted_proxies", ()) or ())
+    hops = max(1, int(getattr(settings, "trusted_proxy_hops", 1) or 1))
+    if trusted and trusts(remote, trusted):
+        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
+        if forwarded:
+            ip = _ip(forwarded[-min(hops, len(forwarded))])
+            if ip is not None:
+                return _key(ip)
+    ip = _ip(remote)
+    return _key(ip) if ip is not None else "unknown"
 
 
 class RateLimiter:
@@ -68,6 +115,20 @@ class RateLimiter:
             del self._buckets[key]
         if len(self._buckets) > self.max_keys:  # under attack from many addresses: start over
             self._buckets.clear()
+
+
+def shared_limiter(svc, name: str, burst: int, window: float) -> RateLimiter:
+    """The instance's limiter of that name (kept with the services, so each app/test has its
+    own; the status page and Open311 share `status-miss`: one budget for guessing tickets)."""
+    key = f"ratelimit:{name}"
+    if key not in svc.extras:
+        svc.extras[key] = RateLimiter(burst, window)
+    return svc.extras[key]
+
+
+# Ticket look-ups that find nothing, per client (status page and Open311 together): enough for
+# typos, too few to guess tickets.
+MISS_BURST, MISS_WINDOW_SECONDS = 20, 3600
 
 
 def retry_minutes(seconds: float) -> int:

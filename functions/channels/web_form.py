@@ -21,11 +21,11 @@ from pathlib import Path
 from .. import tickets
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
-from ..text import MAX_TEXT_CHARS, clean_text, normalise_phone, valid_phone
-from ..web import subpath
-from . import csrf
+from ..text import MAX_TEXT_CHARS, clean_line, clean_text, normalise_phone, thousands, valid_phone
+from ..web import PAGE_HEADERS, subpath
+from . import csrf, honeypot
 from .public_case import format_wib, public_case, sla_phrase
-from .ratelimit import RateLimiter, client_key, retry_minutes
+from .ratelimit import MISS_BURST, MISS_WINDOW_SECONDS, RateLimiter, client_key, retry_minutes, shared_limiter
 
 MOUNT = "/form"
 TEMPLATES = Path(__file__).resolve().parent / "form_templates"
@@ -37,20 +37,9 @@ MAX_PLACE_CHARS = 200
 # Posts per client address: a burst of 10, then one every 6 minutes (CGNAT puts many
 # citizens behind one address, so this stays generous).
 SUBMIT_BURST, SUBMIT_WINDOW_SECONDS = 10, 3600
-# Status look-ups that find nothing: enough for typos, too few to guess tickets.
-MISS_BURST, MISS_WINDOW_SECONDS = 20, 3600
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
-SECURITY_HEADERS = {
-    "Content-Type": "text/html; charset=utf-8",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    # same-origin keeps the browser's Origin header on our own POSTs (the CSRF fallback)
-    # and keeps ticket numbers in our URLs away from other sites.
-    "Referrer-Policy": "same-origin",
-}
+SECURITY_HEADERS = PAGE_HEADERS
 
 
 @cache
@@ -94,10 +83,7 @@ def handle_form(request, svc):
 
 def limiter(svc, name: str, burst: int, window: float) -> RateLimiter:
     """The instance's limiter (kept with the services so each app/test has its own)."""
-    key = f"ratelimit:{name}"
-    if key not in svc.extras:
-        svc.extras[key] = RateLimiter(burst, window)
-    return svc.extras[key]
+    return shared_limiter(svc, name, burst, window)
 
 
 class _View:
@@ -163,14 +149,14 @@ class _View:
     def submit(self) -> Page:
         too_big = self.error(413, "Kiriman terlalu besar",
                              "Aduan Anda terlalu panjang untuk dikirim. Tekan tombol Kembali di peramban, "
-                             f"persingkat isi aduan (paling banyak {MAX_TEXT_CHARS:,} karakter), lalu kirim lagi."
-                             .replace(",", "."))
+                             f"persingkat isi aduan (paling banyak {thousands(MAX_TEXT_CHARS)} karakter), "
+                             "lalu kirim lagi.")
         if (self.request.content_length or 0) > MAX_BODY_BYTES:
             return too_big
         values = _read_form(self.request)
         if values is None:
             return too_big
-        client = client_key(self.request, self.settings.trusted_proxy_hops)
+        client = client_key(self.request, self.settings)
         wait = limiter(self.svc, "form-submit", SUBMIT_BURST, SUBMIT_WINDOW_SECONDS).take(client)
         if wait:
             log("WARNING", "web form rate limited", retry_s=round(wait))
@@ -214,7 +200,7 @@ class _View:
         errors: dict[str, str] = {}
         text = ""
         try:
-            text = clean_text(values.get("isi", ""), field="isi")
+            text = clean_text(values.get("isi", ""), max_chars=MAX_TEXT_CHARS, field="isi")
             if len(text) < MIN_TEXT_CHARS:
                 errors["isi"] = (f"Isi aduan terlalu singkat. Jelaskan masalahnya "
                                  f"(paling sedikit {MIN_TEXT_CHARS} karakter).")
@@ -224,10 +210,10 @@ class _View:
         known = {k.name for k in self.svc.schema.kecamatan}
         if kecamatan and kecamatan not in known:
             errors["kecamatan"] = "Pilih kecamatan dari daftar."
-        place = " ".join(values.get("desa", "").split())
+        place = clean_line(values.get("desa", ""), 10 * MAX_PLACE_CHARS)
         if len(place) > MAX_PLACE_CHARS:
             errors["desa"] = f"Alamat terlalu panjang. Paling banyak {MAX_PLACE_CHARS} karakter."
-        name = " ".join(values.get("nama", "").split())
+        name = clean_line(values.get("nama", ""), 10 * MAX_NAME_CHARS)
         if len(name) > MAX_NAME_CHARS:
             errors["nama"] = f"Nama terlalu panjang. Paling banyak {MAX_NAME_CHARS} karakter."
         phone = values.get("telepon", "").strip()
@@ -253,7 +239,7 @@ class _View:
         """Looks like success to the bot; nothing is stored."""
         log("WARNING", "web form honeypot filled; nothing stored")
         now = self.svc.now()
-        fake = tickets.make_ticket(self.settings.ticket_prefix, now)
+        fake = honeypot.fake_ticket(self.key, self.settings.ticket_prefix, now)
         return self.confirmation(fake, TRIAGE, now + timedelta(hours=self.settings.sla_hours))
 
     def confirmation(self, ticket: str, opd: str, deadline) -> Page:
@@ -272,11 +258,11 @@ class _View:
 
     # -- status page ---------------------------------------------------------------------
     def status(self) -> Page:
-        typed = " ".join(self.request.args.get("tiket", "").split())[:40]
+        typed = clean_line(self.request.args.get("tiket", ""), 40)
         if not typed:
             return Page("status.html", 200, {"case": None, "typed": ""})
         ticket = tickets.parse_ticket(typed, self.settings.ticket_prefix)
-        client = client_key(self.request, self.settings.trusted_proxy_hops)
+        client = client_key(self.request, self.settings)
         misses = limiter(self.svc, "status-miss", MISS_BURST, MISS_WINDOW_SECONDS)
         if not misses.would_allow(client):
             return self.error(429, "Terlalu banyak percobaan",
@@ -284,13 +270,21 @@ class _View:
                               "Coba lagi nanti.")
         try:
             stored = self.svc.workbook.find(ticket) if ticket else None
+            if stored is None and ticket:
+                from ..services.archive import find_archived
+
+                stored = find_archived(self.svc, ticket)  # closed cases moved to the yearly archive
         except StorageUnavailable as e:
             log("ERROR", "status page: storage unavailable", error=str(e))
             return self.error(503, "Coba lagi sebentar lagi",
                               "Maaf, data aduan sedang tidak dapat dibaca. Silakan coba lagi beberapa saat lagi.")
         if stored is None:
             misses.take(client)
-            return Page("status.html", 404, {"case": None, "typed": typed})
+            fake = honeypot.issued_at(self.key, ticket, self.settings.tz) if ticket else None
+            if fake is None:
+                return Page("status.html", 404, {"case": None, "typed": typed})
+            case = honeypot.fake_case(self.svc, ticket, fake)  # a caught bot must not learn it was caught
+            return Page("status.html", 200, {"case": case, "typed": ""})
         case = public_case(stored, self.svc.schema, self.settings.tz)
         return Page("status.html", 200, {"case": case, "typed": ""})
 

@@ -175,6 +175,7 @@ class Digest:
     window_days: int = WINDOW_DAYS
     min_sample: int = MIN_SAMPLE
     chart_cid: str = ""  # set by the job when the chart image is attached
+    routing: str = ""  # what the routing model learned today (services/route_learning.py)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -359,7 +360,7 @@ def case_ref(key: str, title: str, row: dict, now: datetime, locate: Locator) ->
         opd_title=title,
         received_at=received,
         deadline=due,
-        age_hours=int((now - received).total_seconds() // 3600),
+        age_hours=max(0, int((now - received).total_seconds() // 3600)),  # a clock behind a case: 0, never negative
         category=str(row.get("category") or ""),
         location=str(row.get("location") or ""),
         summary=excerpt(str(row.get("text") or ""), 90),

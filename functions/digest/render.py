@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from ..timefmt import list_wib, long_wib
 from .data import CaseRef, Digest
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -18,11 +19,10 @@ MEDIA_IN_DIGEST = 15
 
 
 def tanggal(value) -> str:
-    """`Jumat, 27 November 2026` (with ` 07:00` for datetimes)."""
-    text = f"{DAYS[value.weekday()]}, {value.day} {MONTHS[value.month - 1]} {value.year}"
+    """`Jumat, 27 November 2026` (with ` pukul 07.00 WIB` for datetimes; functions/timefmt.py)."""
     if hasattr(value, "hour"):
-        text += f" {value:%H:%M}"
-    return text
+        return long_wib(value)
+    return f"{DAYS[value.weekday()]}, {value.day} {MONTHS[value.month - 1]} {value.year}"
 
 
 def persen(value) -> str:
@@ -50,7 +50,7 @@ def environment() -> Environment:
     env.filters["tanggal"] = tanggal
     env.filters["persen"] = persen
     env.filters["angka"] = angka
-    env.filters["jam"] = lambda d: f"{d:%d/%m %H:%M}"
+    env.filters["jam"] = list_wib
     env.filters["hari"] = lambda d: f"{DAYS[d.weekday()][:3]} {d:%d/%m}"
     return env
 

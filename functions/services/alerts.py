@@ -1,23 +1,30 @@
-"""Alert emails: negative information found in the media reaches the OPD head at once.
+"""Alerts: negative information found in the media reaches the OPD head at once.
 
-One email per OPD per run, listing that OPD's new negative items (grave ones first). The head's
-address comes from `head_email` in sheets_schema/opds.toml (comma list allowed); when it is
-empty (TRIASE, LUAR_PEMDA, or not filled in yet) the email goes to DIGEST_TO, else to KMC's own
-address (MAIL_FROM), and says so. Text and HTML carry the same content, all in Indonesian.
+One email per OPD per run, listing that OPD's new negative items (grave ones first), and a
+WhatsApp template (`kmc_peringatan_media`) to each number the `Kontak OPD` directory holds
+(services/notify.py). When the head has no address (TRIASE, LUAR_PEMDA, or not filled in yet)
+the email goes to DIGEST_TO, else to KMC's own address (MAIL_FROM), and says so. Text and HTML
+carry the same content, all in Indonesian.
 """
 from __future__ import annotations
 
 import html
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import parseaddr
 from typing import Callable, Sequence
 
-from ..logs import log
-from ..mail.port import Mailer, OutgoingMail
+from ..mail.port import OutgoingMail
+from ..messaging.port import Template
 from ..model import OUTSIDE, TRIAGE
 from ..schema import Schema
+from ..stores.port import LogEntry
+from ..timefmt import short_wib
+from .logbook import add_many
+from .notify import FALLBACK_NAME, LANGUAGE, NOTIFY, Delivery, HeadNotifier, Notice, key_hash, notifier, tickets_param
+
+# Where staff answer when the store is local (no link to send: a file:/// path on the server
+# means nothing to the reader).
+LOCAL_SHEET = "lokal: jalankan python main.py sheet show di server KMC"
 
 
 @dataclass(frozen=True)
@@ -35,41 +42,42 @@ class AlertItem:
 
 @dataclass
 class AlertReport:
-    sent: list[tuple[str, tuple[str, ...], int]] = field(default_factory=list)  # (opd, to, items)
+    sent: list[tuple[str, tuple[str, ...], int]] = field(default_factory=list)  # (opd, email to, items)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (opd, error)
     planned: int = 0  # dry run: items that would have been alerted
+    deliveries: list[Delivery] = field(default_factory=list)  # every attempt, both channels
+    problems: list[str] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)  # what to record (see alert_sender)
 
     def summary(self) -> str:
         if self.planned and not self.sent and not self.failed:
             return f"peringatan: {self.planned} temuan akan dikirim (uji coba)"
-        if not self.sent and not self.failed:
+        if not self.sent and not self.failed and not self.deliveries:
             return "peringatan: tidak ada"
         opds = ", ".join(opd for opd, _, _ in self.sent)
         text = f"peringatan: {len(self.sent)} email ({opds})" if self.sent else "peringatan: 0 email"
+        wa = [d for d in self.deliveries if d.via == "WhatsApp"]
+        if wa:
+            ok = sum(d.ok for d in wa)
+            text += f", {ok} WhatsApp" + (f" ({len(wa) - ok} gagal, dialihkan ke email)" if ok < len(wa) else "")
         if self.failed:
             text += f", {len(self.failed)} GAGAL ({', '.join(o for o, _ in self.failed)})"
+        fallback = [d.opd for d in self.deliveries if d.ok and d.to == FALLBACK_NAME]
+        if fallback:  # never let "sent" read as "the head has it"
+            which = "" if len(fallback) == len(self.sent) else f" ({', '.join(fallback)})"
+            text += f"; {len(fallback)} ke alamat cadangan KMC, belum ke kepala OPD{which}"
         return text
 
-
-def fallback_recipients(digest_to: Sequence[str], mail_from: str) -> tuple[str, ...]:
-    return tuple(digest_to) or (parseaddr(mail_from)[1] or "kmc@localhost",)
-
-
-def recipients(schema: Schema, opd_key: str, fallback: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
-    """(addresses, whether they are the OPD head's own)."""
-    try:
-        head = schema.opd(opd_key).head_email
-    except KeyError:
-        head = ""
-    own = tuple(a.strip() for a in re.split(r"[,;]", head or "") if a.strip())
-    return (own, True) if own else (fallback, False)
+    def describe(self) -> str:
+        """To whom and how, in Indonesian (what `/monitoring` answers)."""
+        return "; ".join(d.describe() for d in self.deliveries) or "tidak ada yang dikirim"
 
 
 def _when(moment: datetime | None, tz) -> str:
     if moment is None:
         return "-"
     local = moment.astimezone(tz)
-    return f"{local:%d-%m-%Y %H:%M} {local.tzname()}"
+    return short_wib(local)  # 08/12/2026 00.00 WIB, not 08-12-2026 00: that reads as a phone number
 
 
 def _where(channel: str) -> str:
@@ -128,7 +136,7 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
             f"Batas tanggapan: {e(_when(item.deadline, tz))}</small></li>")
     footer = [
         f"Tanggapan diisi pada tab \"{title}\" di lembar kerja KMC Aduan (kolom Status dan "
-        f"Tanggapan): {sheet_url}",
+        f"Tanggapan): {sheet_url or LOCAL_SHEET}",
     ]
     if note:
         footer.append(note)
@@ -138,8 +146,9 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
     body = (
         f"<p>{e(greeting)}</p><p>{e(intro)}</p><ol>{''.join(blocks)}</ol>"
         f"<p>Tanggapan diisi pada tab <b>{e(title)}</b> di "
-        f"<a href=\"{e(sheet_url, quote=True)}\">lembar kerja KMC Aduan</a> "
-        f"(kolom Status dan Tanggapan).</p>"
+        + (f"<a href=\"{e(sheet_url, quote=True)}\">lembar kerja KMC Aduan</a> " if sheet_url
+           else f"lembar kerja KMC Aduan ({e(LOCAL_SHEET)}) ") +
+        "(kolom Status dan Tanggapan).</p>"
         + (f"<p><small>{e(note)}</small></p>" if note else "")
         + "<p><small>Email ini dikirim otomatis oleh KMC Aduan (Ketapang Media Center).</small></p>"
     )
@@ -149,35 +158,66 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
     return OutgoingMail(to=to, subject=subject, text=text, html=html_doc, tag=f"alert-{opd_key}")
 
 
-def send_alerts(items: Sequence[AlertItem], *, schema: Schema, mailer: Mailer,
-                fallback: tuple[str, ...], sheet_url: str, tz) -> AlertReport:
-    """One email per OPD; a failing send is reported, never raised (the cases are stored and
-    the daily digest lists them)."""
+def alert_template(opd_title: str, opd_name: str, items: Sequence[AlertItem]) -> Template:
+    items = sorted(items, key=lambda i: (not i.grave, i.received_at))
+    where = " dan ".join(sorted({_where(i.channel) for i in items}))
+    return Template("kmc_peringatan_media", LANGUAGE, (
+        f"Kepala {opd_title}", str(len(items)), where, opd_name, items[0].text[:300],
+        tickets_param([i.ticket_id for i in items])))
+
+
+def send_alerts(items: Sequence[AlertItem], *, schema: Schema, notify: HeadNotifier, sheet_url: str,
+                tz) -> AlertReport:
+    """One notice per OPD (email, plus WhatsApp where the directory has a number); a failing send
+    is reported, never raised (the cases are stored and the daily digest lists them). A ticket
+    already alerted by an earlier run (the Log) is not alerted again."""
     report = AlertReport()
     by_opd: dict[str, list[AlertItem]] = {}
     for item in items:
         by_opd.setdefault(item.opd or TRIAGE, []).append(item)
     for opd_key, group in by_opd.items():
-        to, own = recipients(schema, opd_key, fallback)
-        mail = compose_alert(schema, opd_key, group, to=to, own_address=own, sheet_url=sheet_url, tz=tz)
+        tickets = tuple(sorted(i.ticket_id for i in group))
         try:
-            mailer.send(mail)
-        except Exception as e:  # noqa: BLE001 - one OPD's failure must not stop the others
-            report.failed.append((opd_key, f"{type(e).__name__}: {e}"[:200]))
-            log("ERROR", "alert email failed", opd=opd_key, items=len(group), error=type(e).__name__)
-            continue
-        report.sent.append((opd_key, to, len(group)))
-        log("INFO", "alert email sent", opd=opd_key, items=len(group), head=own,
-            tickets=",".join(i.ticket_id for i in group))
+            opd = schema.opd(opd_key)
+            title, name = opd.title, opd.name
+        except KeyError:
+            title = name = opd_key
+        notice = Notice(
+            opd_key, f"alert:{opd_key}:{key_hash(','.join(tickets))}",
+            lambda to, own, g=group, k=opd_key: compose_alert(schema, k, g, to=to, own_address=own,
+                                                              sheet_url=sheet_url, tz=tz),
+            alert_template(title, name, group) if opd_key not in (TRIAGE, OUTSIDE) else None,
+            tickets, fallback_when_unreachable=True)
+        sent = notify.send(notice)
+        report.deliveries += sent.deliveries
+        report.problems += sent.problems
+        report.log += sent.log
+        emails = [d for d in sent.deliveries if d.via == "email"]
+        if emails and emails[-1].ok:
+            report.sent.append((opd_key, tuple(emails[-1].address.split(", ")), len(group)))
+        elif emails:
+            report.failed.append((opd_key, emails[-1].note))
+        elif not sent.delivered and not sent.already:
+            report.failed.append((opd_key, "tidak ada alamat"))
     return report
 
 
-def alert_sender(svc, now: datetime | None = None) -> Callable[[Sequence[AlertItem]], AlertReport]:
-    """send_alerts bound to the services' schema, mailer and settings."""
-    fallback = fallback_recipients(svc.settings.digest_to, svc.settings.mail_from)
+def alert_sender(svc, now: datetime | None = None, *, write_log: bool = True
+                 ) -> Callable[[Sequence[AlertItem]], AlertReport]:
+    """send_alerts bound to the services: the Kontak OPD directory, mailer, WhatsApp. What was
+    sent is recorded in the Log at once (`write_log`), or by the caller with its own Log write
+    (the media job: one append for its memory and its alerts)."""
+    now = now or svc.now()
 
     def send(items: Sequence[AlertItem]) -> AlertReport:
-        return send_alerts(items, schema=svc.schema, mailer=svc.mailer, fallback=fallback,
-                           sheet_url=svc.sheet_url, tz=svc.settings.tz)
+        recorded = svc.workbook.log_entries(NOTIFY)
+        done = {e.key for e in recorded}
+        alerted = {t for e in recorded if (d := Delivery.from_entry(e)) and d.ok for t in d.tickets}
+        fresh = [i for i in items if i.ticket_id not in alerted or not i.ticket_id]
+        report = send_alerts(fresh, schema=svc.schema, notify=notifier(svc, now, done),
+                             sheet_url=svc.sheet_url, tz=svc.settings.tz)
+        if report.log and write_log:
+            add_many(svc.workbook, report.log)
+        return report
 
     return send

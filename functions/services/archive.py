@@ -138,6 +138,51 @@ def archive_factory(services) -> Callable[[int], Workbook]:
     return get
 
 
+def existing_archives(services) -> Callable[[int], Workbook | None]:
+    """The archive of a year if one was ever made (never creates one): for `forget` and for
+    finding an archived case on the status page."""
+    settings, schema = services.settings, services.schema
+
+    def get(year: int) -> Workbook | None:
+        if settings.backend == "google":
+            from ..stores.google import GoogleWorkbook
+
+            live = services.workbook
+            sid = settings.extra.get(f"KMC_ARCHIVE_SPREADSHEET_{year}", "").strip()
+            if not sid:
+                known = [e for e in live.log_entries(ARCHIVE_LOG_KIND) if e.key == str(year)]
+                sid = known[-1].detail if known else ""
+            return GoogleWorkbook(live.client, sid, schema, tz=settings.tz) if sid else None
+        path = settings.data_dir / f"archive-{year}.sqlite"
+        if not path.exists():
+            return None
+        from ..stores.local import LocalWorkbook
+
+        return LocalWorkbook(path, schema)
+
+    return get
+
+
+def ticket_year(ticket: str) -> int | None:
+    """The year a ticket was issued (`KMC-261102-…` -> 2026): the archive it would be in."""
+    parts = ticket.split("-")
+    return 2000 + int(parts[1][:2]) if len(parts) == 3 and parts[1][:2].isdigit() else None
+
+
+def find_archived(services, ticket: str):
+    """A case moved to its year's archive (StoredCase) or None; a look-up never creates one.
+    Cases are archived by the year they were received, which is the ticket's year."""
+    year = ticket_year(ticket)
+    if year is None:
+        return None
+    try:
+        archive = existing_archives(services)(year)
+        return archive.find(ticket) if archive is not None else None
+    except StorageUnavailable as e:
+        log("WARNING", "archive unavailable for a look-up", year=year, error=str(e)[:200])
+        return None
+
+
 def main_archive(services, before_iso: str, dry_run: bool = False) -> int:
     """CLI `archive --before DATE [--dry-run]`: prints what moved; 0 on success, 2 on a bad date."""
     try:

@@ -189,10 +189,14 @@ def handle_inbound(svc, msg: Inbound, *, messenger, limiter: FloodLimiter | None
             return Outcome("ignored")  # praise and greetings under a post are not complaints
         return _new_case(svc, msg, messenger)
     if msg.kind == "greeting" or (msg.kind == "text" and is_greeting(msg.text)):
+        if not _first_time(svc, msg, ""):
+            return Outcome("duplicate")
         out = Outcome("guide")
         _send(messenger, msg, replies.guide_text(svc.settings), out)
         return out
     if msg.kind == "unsupported":
+        if not _first_time(svc, msg, ""):
+            return Outcome("duplicate")
         out = Outcome("ask_text")
         _send(messenger, msg, replies.unsupported_text(), out)
         return out
@@ -329,6 +333,10 @@ def _command(svc, msg: Inbound, command: tuple[str, str | None], messenger, now:
     mine = owns(record, msg)
     case = svc.workbook.find(ticket) if (ticket and mine) else None
     out = Outcome({"status": "status", "batal": "withdrawn", "anonim": "anonymous"}[verb], ticket or "")
+    # Recorded before answering, whatever the answer: a redelivered command (Meta redelivers
+    # until it gets a 200) is answered once; two deliveries at once race on the one record.
+    if not _first_time(svc, msg, ticket if (ticket and mine) else ""):
+        return Outcome("duplicate")
     if verb == "anonim":
         text = _anonymous(svc, msg, case, record if mine else None, now)
     elif case is None:
@@ -338,10 +346,13 @@ def _command(svc, msg: Inbound, command: tuple[str, str | None], messenger, now:
         text = replies.status_text(svc, case)
     else:
         text = _withdraw(svc, msg, case, now)
-    if out.ticket:
-        svc.workbook.log_add(LogEntry(MSG_LOG, msg.message_id, msg.sent_at, out.ticket))
     _send(messenger, msg, text, out)
     return out
+
+
+def _first_time(svc, msg: Inbound, ticket: str) -> bool:
+    """Record the message id as handled; False when it already was (a redelivery)."""
+    return svc.workbook.log_add(LogEntry(MSG_LOG, msg.message_id, msg.sent_at, ticket))
 
 
 def _withdraw(svc, msg: Inbound, case: StoredCase, now: datetime) -> str:

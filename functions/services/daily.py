@@ -16,18 +16,22 @@ Optional store methods (used when the store offers them, with a fallback otherwi
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Callable, Mapping, Sequence
 
 from .. import sla
 from ..digest.data import Capacity, Digest, Locator, build_digest, no_locator
 from ..digest.render import render_digest, render_opd_overdue
 from ..logs import log
 from ..mail.port import Attachment, InlineImage, Mailer, OutgoingMail, compose
-from ..model import Sla, is_withdrawn
+from ..messaging.port import Template
+from ..model import Sla, Status, is_withdrawn
+from ..text import excerpt
 from ..stores.port import CellUpdate, LogEntry, Workbook
 from .logbook import DIGEST, PROBLEM, add_many
+from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, channels_summary, tickets_param
 from .sweep import case_deadline
 
 DIGEST_LOG = DIGEST  # kept for callers of the first version
@@ -48,9 +52,22 @@ class DailyReport:
     digest: Digest | None = None
     opd_sent: dict[str, int] = field(default_factory=dict)  # OPD -> overdue cases listed in its email
     monthly: str = ""  # the attachment's file name on the 1st of a month
+    deliveries: list[Delivery] = field(default_factory=list)  # overdue lists to OPD heads
     email_bytes: int = 0
+    busy: bool = False  # another daily was running: this one did nothing (services/lease.py)
+    dry_run: bool = False
+    learning: str = ""  # the routing-learning step's line (digest)
+    learning_cpu_s: float = 0.0
 
     def summary(self) -> str:
+        if self.busy:
+            return f"daily {self.day}: daily lain sedang berjalan; yang ini tidak mengirim apa pun"
+        if self.dry_run:
+            return (f"daily {self.day} (uji coba, tidak ada yang dikirim atau ditulis): "
+                    f"{len(self.marked_overdue)} aduan akan ditandai Terlambat; "
+                    + ("rekap sudah dikirim sebelumnya" if self.already_sent else
+                       f"rekap akan dikirim ke {', '.join(self.sent_to) or '-'}")
+                    + (f"; daftar terlambat akan dikirim ke {len(self.opd_sent)} kepala OPD" if self.opd_sent else ""))
         if self.already_sent and not self.opd_sent:
             return (f"daily {self.day}: {len(self.marked_overdue)} aduan ditandai Terlambat; "
                     "rekap sudah dikirim sebelumnya; tidak ada yang dikirim ulang")
@@ -60,7 +77,8 @@ class DailyReport:
                f"rekap dikirim ke {', '.join(self.sent_to) or '-'} ({self.delivered})")
         )
         if self.opd_sent:
-            text += f"; daftar terlambat ke {len(self.opd_sent)} kepala OPD"
+            how = channels_summary(self.deliveries)
+            text += f"; daftar terlambat untuk {len(self.opd_sent)} OPD" + (f" ({how})" if how else "")
         if self.monthly:
             text += f"; evaluasi bulanan {self.monthly}"
         return text
@@ -86,6 +104,23 @@ def overdue_updates(tabs: dict[str, list[dict]], now: datetime, sla_hours: float
     return updates
 
 
+KNOWN_STATUSES = frozenset(str(s).lower() for s in Status)
+
+
+def unknown_statuses(tabs: dict[str, list[dict]], titles: Mapping[str, str]) -> list[str]:
+    """Cases whose Status staff typed outside the dropdown (`Beres`): listed in every digest
+    until fixed; they count as open (status page, Open311) meanwhile."""
+    out = []
+    for tab, rows in tabs.items():
+        for row in rows:
+            status = " ".join(str(row.get("status") or "").split())
+            ticket = str(row.get("ticket_id") or "").strip()
+            if ticket and status and status.lower() not in KNOWN_STATUSES:
+                out.append(f"{ticket} ({titles.get(tab, tab)}): Status \"{excerpt(status, 40)}\" bukan pilihan baku "
+                           f"({', '.join(str(s) for s in Status)}); aduan dihitung masih berjalan.")
+    return out
+
+
 def capacity_of(workbook: Workbook) -> Capacity | None:
     usage = getattr(workbook, "cell_usage", None)
     if not callable(usage):
@@ -102,6 +137,19 @@ def capacity_of(workbook: Workbook) -> Capacity | None:
     return Capacity(int(value))
 
 
+def run_learning(learning: Callable[[dict], str] | None, tabs: dict) -> str:
+    """The routing-learning step (route_learning.py) on the job's one read; it must never stop
+    the digest, so a failure becomes the line the digest shows."""
+    if learning is None:
+        return ""
+    try:
+        return learning(tabs)
+    except Exception as e:  # noqa: BLE001 - report, keep the previous model, send the digest
+        log("ERROR", "routing model training failed", error=type(e).__name__)
+        return (f"Rute otomatis: pelatihan model gagal ({type(e).__name__}); model sebelumnya "
+                "(atau aturan saja) tetap dipakai.")
+
+
 def run_daily(
     workbook: Workbook,
     mailer: Mailer,
@@ -112,16 +160,21 @@ def run_daily(
     digest_to: tuple[str, ...],
     sheet_url: str,
     dry_run: bool = False,
-    heads: Mapping[str, str] | None = None,
+    notify: HeadNotifier | None = None,
+    notes: Sequence[str] = (),
     locate: Locator = no_locator,
     deadline: sla.Deadline = sla.deadline,
     mail_from: str = "KMC Aduan <kmc@localhost>",
     chart: bool = True,
     monthly: bool | None = None,
+    learning: Callable[[dict], str] | None = None,
 ) -> DailyReport:
     day = now.date().isoformat()
-    report = DailyReport(day)
+    report = DailyReport(day, dry_run=dry_run)
     tabs = workbook.read_all()
+    started = time.process_time()
+    learned = run_learning(learning, tabs)
+    report.learning_cpu_s = time.process_time() - started
     updates = overdue_updates(tabs, now, sla_hours, deadline)
     report.marked_overdue = [u.ticket_id for u in updates]
     if updates and not dry_run:
@@ -148,8 +201,11 @@ def run_daily(
     recorded = [e.detail for e in fresh]
 
     digest = build_digest(tabs, titles, now, locate=locate)
-    digest.problems.extend(dict.fromkeys(recorded + report.problems))  # the same note once
+    statuses = unknown_statuses(tabs, titles)
+    digest.problems.extend(dict.fromkeys(recorded + report.problems + list(notes) + statuses))  # the same note once
     digest.capacity = capacity_of(workbook)
+    digest.routing = learned
+    report.learning = learned
     report.digest = digest
 
     if monthly is None:
@@ -179,23 +235,32 @@ def run_daily(
                                     + (f"; evaluasi {report.monthly}" if report.monthly else "")))
             entries += [LogEntry(PROBLEM_REPORTED, e.key, now, day) for e in fresh]
 
-    for tab, address in (heads or {}).items():
-        cases = [c for c in digest.overdue if c.opd == tab]
-        recipients = tuple(a.strip() for a in (address or "").split(",") if a.strip())
+    overdue: dict[str, list] = {}
+    for case in digest.overdue:
+        overdue.setdefault(case.opd, []).append(case)
+    for tab, cases in overdue.items() if notify is not None else ():
         key = f"{day}:{tab}"
-        if not cases or not recipients or key in sent:
+        contact = notify.directory.get(tab)
+        if key in sent or contact is None or not contact.reachable:
             continue
         title = titles.get(tab, tab)
         subject, text, html = render_opd_overdue(title, cases, day=now.date(), sheet_url=sheet_url)
         report.opd_sent[tab] = len(cases)
         if dry_run:
             continue
-        try:
-            mailer.send(OutgoingMail(recipients, subject, text, html, tag=f"terlambat-{tab}-{day}"))
-        except Exception as e:  # one OPD's failure is reported; a rerun of the day sends it
+        tickets = tuple(c.ticket_id for c in cases)
+        sent_now = notify.send(Notice(
+            tab, f"overdue:{key}",
+            lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(to, s, t, h, tag=f"terlambat-{k}-{day}"),
+            Template("kmc_daftar_terlambat", LANGUAGE, (contact.addressee, f"{now:%d/%m/%Y}", str(len(cases)),
+                                                        contact.opd_name or title, tickets_param(list(tickets)))),
+            tickets))
+        report.problems += [f"Daftar terlambat: {p}" for p in sent_now.problems]
+        report.deliveries += sent_now.deliveries
+        entries += sent_now.log
+        if not sent_now.delivered and not sent_now.already:  # reported; a rerun of the day sends it
             del report.opd_sent[tab]
-            report.problems.append(f"Daftar terlambat ke kepala {title} gagal dikirim: {type(e).__name__}")
-            log("ERROR", "overdue list not sent", opd=tab, error=type(e).__name__)
+            log("ERROR", "overdue list not sent", opd=tab)
             continue
         entries.append(LogEntry(DIGEST, key, now, f"{len(cases)} aduan terlambat"))
     if entries and not dry_run:

@@ -239,11 +239,14 @@ def write_sentiment_predictions(rep: SentimentReport, out: Path | str) -> None:
 
 
 def main_eval_routing(path: Path | str, predictions_path: Path | str | None = None, *,
-                      rules=None, out: TextIO | None = None) -> int:
-    """Print the routing report for a `text,opd` CSV; 0 when it ran, 2 on unreadable input."""
+                      rules=None, out: TextIO | None = None, history: Path | str | None = None) -> int:
+    """Print the routing report for a `text,opd` CSV; 0 when it ran, 2 on unreadable input.
+    With `history` (`text,opd`, oldest first, as if KMC's settled cases) a model is learned from
+    it first and routing combines rules and model, as intake does."""
     out = out or sys.stdout
     try:
         rows = read_labelled(path, "opd")
+        past = read_labelled(history, "opd") if history else None
     except EvalInputError as e:
         print(f"eval-routing: {e}", file=sys.stderr)
         return 2
@@ -251,9 +254,23 @@ def main_eval_routing(path: Path | str, predictions_path: Path | str | None = No
         from functions.routing import load_rules
 
         rules = load_rules()
-    rep = evaluate_routing(rows, rules)
+    route_fn, learned = None, ""
+    if past is not None:
+        from functions.routing_model import decide, load_thresholds
+        from functions.services.route_learning import examples_from_pairs, train
+
+        thr = load_thresholds()
+        examples = examples_from_pairs(past)
+        model = train(examples, rules, thr)
+        route_fn = lambda text, r: decide(text, r, model, thr)  # noqa: E731
+        learned = (f"learned from {len(examples)} history cases in {Path(history).name}: "
+                   + (f"model over {len(model.classes)} OPDs, {len(model.weights)} features"
+                      if model else f"too few for a model (minimum {thr.min_examples}); rules alone"))
+    rep = evaluate_routing(rows, rules, route_fn)
     if predictions_path:  # written first: the report may go to a closed pipe (| head)
         write_routing_predictions(rep, predictions_path)
+    if learned:
+        print(learned, file=out)
     print(format_routing_report(rep, Path(path).name), file=out)
     if predictions_path:
         print(f"\n  predictions written to {predictions_path}", file=out)

@@ -12,7 +12,8 @@ from typing import Callable
 from .. import sla, tickets
 from ..model import Complaint, Receipt, Route, Sentiment, Sla, Status
 from ..stores.port import ContactBook, ContactRecord, NewCase, Workbook
-from ..text import clean_text, display_name, mask_phone
+from ..logs import log
+from ..text import CELL_MAX_CHARS, cell_text, clean_line, clean_text, display_name, mask_phone, strip_invisible
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def build_row(complaint: Complaint, ticket: str, route: Route, sentiment: Sentim
         "channel": str(complaint.channel),
         "reporter": display_name(contact),
         "contact": "" if contact.anonymous else mask_phone(contact.phone),
-        "text": complaint.text,
+        "text": cell_text(complaint.text),
         "location": complaint.location or route.location,
         "link": complaint.link,
         "category": complaint.category or route.topic,
@@ -56,9 +57,16 @@ def submit_complaint(
     classify: Callable[[str], tuple[Sentiment, float]],
     policy: IntakePolicy,
 ) -> Receipt:
-    """Validate, route, store (contact first, then the OPD row) and return the ticket."""
+    """Validate, route, store (contact first, then the OPD row) and return the ticket.
+
+    Every field goes through the one cleaning policy (functions/text.py); nothing is refused
+    for its content except an empty text. A text too long for a cell is kept whole in the
+    private store and shown cut, with a visible marker, in the OPD row."""
     text = clean_text(complaint.text)
-    complaint = replace(complaint, text=text)
+    contact = complaint.contact
+    contact = replace(contact, name=clean_line(contact.name, 200), email=clean_line(contact.email, 200))
+    complaint = replace(complaint, text=text, contact=contact, location=clean_line(complaint.location, 500),
+                        link=strip_invisible(complaint.link).strip(), category=clean_line(complaint.category, 200))
     ticket = tickets.make_ticket(policy.ticket_prefix, complaint.received_at, complaint.source_id)
     if complaint.source_id:
         existing = workbook.find(ticket)
@@ -69,6 +77,12 @@ def submit_complaint(
     sentiment = complaint.sentiment or classify(text)[0]
     deadline_at = policy.deadline(complaint.received_at, policy.sla_hours)
     contacts.put(ContactRecord(ticket, str(complaint.channel), complaint.contact, complaint.received_at))
+    if len(text) > CELL_MAX_CHARS:
+        keep = getattr(contacts, "keep_text", None)
+        if keep is None:
+            log("ERROR", "over-long text: this contact store cannot keep it whole", ticket=ticket, chars=len(text))
+        else:
+            keep(ticket, text)
     row = build_row(complaint, ticket, routed, sentiment, deadline_at)
     (created,) = workbook.append([NewCase(opd, row)])
     return Receipt(ticket, opd, deadline_at, created=created)

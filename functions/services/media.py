@@ -17,8 +17,12 @@ gets one alert email per run listing its items. Other relevant items are only co
 
 Durable state lives in the workbook Log, so it works on every store: one "feed-state" entry per
 run when validators changed (ETag / Last-Modified per feed; the newest entry wins) and one
-"media-seen" entry per run with the new links and titles. A failing feed never stops the others;
-every problem is counted in the run summary.
+"media-seen" entry per run with the new links and titles. A feed's validators advance only when
+every item of that fetch was judged and, if negative, stored: an item that fails leaves the
+feed's validators where they were, so the next run reads the feed whole and tries the item again
+("media-retry" entries count the attempts; from the second failure the digest lists it, after
+MAX_ITEM_ATTEMPTS it is given up and reported). A failing feed never stops the others; every
+problem is counted in the run summary.
 """
 from __future__ import annotations
 
@@ -41,10 +45,13 @@ from ..logs import log
 from ..model import Channel, Complaint, Sentiment, StorageUnavailable
 from ..schema import SCHEMA_DIR, Schema, load_schema
 from ..stores.port import LogEntry, Workbook
-from .alerts import AlertItem, AlertReport, send_alerts
+from .alerts import AlertItem, AlertReport
+from .logbook import add_many
 
 FEED_STATE = "feed-state"
 MEDIA_SEEN = "media-seen"
+MEDIA_RETRY = "media-retry"  # key `LINKHASH:STAMP`: one failed attempt to store an item
+MAX_ITEM_ATTEMPTS = 5  # then the item is given up, remembered, and reported in the digest
 SEEN_PER_ENTRY = 150  # keeps one Log cell well under Sheets' 50,000 characters
 _FUTURE_SLACK = timedelta(hours=1)
 _EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -186,6 +193,8 @@ class MediaMemory:
         self.titles = list(titles)
         self.new_links: list[str] = []
         self.new_titles: list[str] = []
+        self.failures: Counter = Counter()  # link hash -> failed runs so far
+        self.new_failures: list[str] = []
 
     @classmethod
     def load(cls, entries: list[LogEntry], now: datetime, cfg: MediaConfig) -> "MediaMemory":
@@ -200,6 +209,7 @@ class MediaMemory:
             except (ValueError, AttributeError):
                 log("WARNING", "media: unreadable feed-state entry ignored", key=latest.key)
         links: set[str] = set()
+        failures: Counter = Counter(e.key.split(":", 1)[0] for e in entries if e.kind == MEDIA_RETRY)
         titles: list[tuple[datetime, str]] = []
         link_horizon = now - timedelta(days=cfg.memory_days)
         title_horizon = now - timedelta(days=cfg.title_days)
@@ -213,10 +223,30 @@ class MediaMemory:
             links.update(str(x) for x in raw.get("links", ()))
             if e.at >= title_horizon:
                 titles.extend((e.at, str(t)) for t in raw.get("titles", ()))
-        return cls(validators, links, titles)
+        memory = cls(validators, links, titles)
+        memory.failures = failures
+        return memory
+
+    def failed(self, key: str) -> int:
+        """How many runs have failed to store this item so far, this one included."""
+        short = _short(key)
+        if short not in self.new_failures:
+            self.new_failures.append(short)
+            self.failures[short] += 1
+        return self.failures[short]
+
+    def keep_validators(self, url: str) -> None:
+        """A feed whose items were not all stored is fetched whole next time."""
+        if url in self._loaded_validators:
+            self.validators[url] = self._loaded_validators[url]
+        else:
+            self.validators.pop(url, None)
 
     def seen(self, key: str) -> bool:
         return _short(key) in self.links
+
+    def seen_short(self, short: str) -> bool:
+        return short in self.links
 
     def duplicate_of(self, title: str, threshold: float) -> str | None:
         for _, old in self.titles:
@@ -244,6 +274,8 @@ class MediaMemory:
             detail = json.dumps({u: {"etag": v.etag, "last_modified": v.last_modified}
                                  for u, v in sorted(state.items())}, ensure_ascii=False)
             out.append(LogEntry(FEED_STATE, f"{stamp}-{_short(detail)[:8]}", now, detail))
+        out += [LogEntry(MEDIA_RETRY, f"{short}:{stamp}", now, str(self.failures[short]))
+                for short in self.new_failures if not self.seen_short(short)]
         links, titles = self.new_links, self.new_titles
         for i in range(0, max(len(links), len(titles)), SEEN_PER_ENTRY):
             detail = json.dumps({"links": links[i:i + SEEN_PER_ENTRY],
@@ -278,6 +310,7 @@ class MediaReport:
     alerts: AlertReport = field(default_factory=AlertReport)
     problems: list[str] = field(default_factory=list)
     dry_run: bool = False
+    log: list[LogEntry] = field(default_factory=list)  # problems for the digest
 
     def summary(self) -> str:
         failed = sum(self.failed.values())
@@ -356,10 +389,7 @@ def run_media(
                 failure = e
                 break
             except Exception as e:  # noqa: BLE001 - one odd item never stops the run
-                report.notes["item_error"] += 1
-                report.problems.append(f"feed {_host(url)}: satu berita dilewati "
-                                       f"({type(e).__name__}: {getattr(e, 'message', e)})"[:240])
-                log("ERROR", "media: item skipped", feed=_host(url), error=type(e).__name__)
+                _item_failed(item, url, e, memory, report, now, dry_run)
                 continue
             if grave_item:
                 pending.append(grave_item)
@@ -371,10 +401,13 @@ def run_media(
         report.alerts = AlertReport(planned=len(pending))
     if failure:  # what was stored is alerted; the memory is not saved so the next run resumes
         log("ERROR", "media: storage unavailable, run stopped", cases=report.cases_created)
+        try:
+            add_many(workbook, report.alerts.log)  # so the next run does not alert them again
+        except Exception as e:  # noqa: BLE001 - the store is failing; the storage error is the news
+            log("ERROR", "media: alerts not recorded", error=type(e).__name__)
         raise failure
-    if not dry_run:
-        for entry in memory.entries(now, feeds):
-            workbook.log_add(entry)
+    if not dry_run:  # one Log write: validators, links seen, alerts sent, repeated failures
+        add_many(workbook, memory.entries(now, feeds) + report.alerts.log + report.log)
     log("INFO", "media run", feeds=report.feeds, fetched=report.fetched,
         unchanged=report.unchanged, failed=sum(report.failed.values()), items=report.items,
         relevant=report.relevant_new, negative=report.negative, cases=report.cases_created,
@@ -382,10 +415,44 @@ def run_media(
     return report
 
 
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
+def _item_failed(item: FeedItem, url: str, error: Exception, memory: MediaMemory, report: MediaReport,
+                 now: datetime, dry_run: bool) -> None:
+    """An item that could not be judged or stored: the feed's validators stay where they were
+    (the next run reads it whole and tries again); after MAX_ITEM_ATTEMPTS runs it is given up,
+    remembered as seen, and reported in the digest (KMC can log it by hand at /monitoring)."""
+    from .logbook import PROBLEM
 
-    return urlsplit(url).netloc or url[:60]
+    key = link_key(item)
+    report.notes["item_error"] += 1
+    reason = f"{type(error).__name__}: {getattr(error, 'message', error)}"
+    attempts = 1 if dry_run else memory.failed(key)
+    title = " ".join(item.title.split())[:120]
+    log("ERROR", "media: item not stored", feed=_host(url), error=type(error).__name__, attempts=attempts)
+    if attempts >= MAX_ITEM_ATTEMPTS:
+        memory.remember(key, None, now)
+        text = (f"Berita \"{title}\" ({_host(url)}) gagal disimpan {attempts} kali ({reason}) dan "
+                f"tidak dicoba lagi; catat manual lewat /monitoring bila perlu: {item.link}")[:480]
+    else:
+        memory.keep_validators(url)
+        text = (f"feed {_host(url)}: berita \"{title}\" belum tersimpan ({reason}); dicoba lagi "
+                f"pada putaran berikutnya (percobaan ke-{attempts})")[:480]
+    report.problems.append(text)
+    if attempts >= 2 and not dry_run:  # repeated failures reach the digest
+        report.log.append(LogEntry(PROBLEM, f"media:{_short(key)}:{attempts}", now, text))
+
+
+def _host(url: str) -> str:
+    """A feed's name in reports: its host, plus what tells feeds on one host apart (the three
+    Google News searches differ only in `q`, so their failures must not read the same)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc or url[:60]
+    query = parse_qs(parts.query).get("q")
+    if query:
+        return f"{host} (pencarian: {query[0][:60]})"
+    path = unquote(parts.path).strip("/")
+    return f"{host}/{path[:60]}" if path else host
 
 
 def _read_feed(url: str, fetcher: FeedFetcher, memory: MediaMemory, report: MediaReport
@@ -447,9 +514,10 @@ def _judge(item, cfg, memory, report, oldest, now, intake, classify, is_grave, d
     receipt = intake(complaint)
     memory.remember(key, title, now)
     report.tickets.append(receipt.ticket_id)
-    if not receipt.created:
-        return None
-    report.cases_created += 1
+    if receipt.created:
+        report.cases_created += 1
+    # Stored by an earlier run that stopped before remembering it: the alert goes unless the
+    # Log shows it went (alert_sender checks), so a crash between storing and alerting loses nothing.
     return AlertItem(receipt.ticket_id, receipt.opd, str(Channel.MASS_MEDIA), item.outlet, text,
                      item.link, received_at, receipt.deadline, is_grave(text))
 
@@ -462,7 +530,11 @@ def _default_grave(text: str) -> bool:
 
 def media_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> MediaReport:
     """What `/jobs/media` and `python main.py media` run."""
+    from .setup import ensure_ready
+
     now = now or svc.now()
+    if not dry_run:
+        ensure_ready(svc)  # a fresh local data dir: the tabs exist before the first item is stored
     cfg: MediaConfig = svc.extras.get("media_config") or load_media_config()
     feeds = svc.settings.media_feeds or cfg.feeds
     fetcher = svc.extras.get("feed_fetcher") or FeedFetcher(
@@ -477,6 +549,6 @@ def media_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Med
 
     return run_media(
         feeds, cfg, fetcher=fetcher, workbook=svc.workbook, intake=svc.intake,
-        classify=svc.classify, alert=alert_sender(svc, now),
+        classify=svc.classify, alert=alert_sender(svc, now, write_log=False),
         is_grave=svc.extras.get("is_grave") or _default_grave, now=now, dry_run=dry_run,
     )

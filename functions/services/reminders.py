@@ -1,5 +1,7 @@
 """Reminders before the breach (part of the sweep): the OPD head gets one email per sweep listing
-the cases of that OPD due within the next `KMC_REMINDER_HOURS` (12), never the same case twice.
+the cases of that OPD due within the next `KMC_REMINDER_HOURS` (12), and the WhatsApp template
+`kmc_pengingat_batas` where the Kontak OPD directory has a number (services/notify.py); never
+the same case twice.
 
 A reminded case is recorded in the Log (kind `reminder`, key `OPD:TICKET`): one read of the Log
 per sweep, one batched Log write after the emails. A forwarded case may be announced again to the
@@ -15,10 +17,12 @@ from typing import Mapping
 from ..digest.data import CaseRef, Locator, case_ref, no_locator
 from ..digest.render import render_reminder
 from ..logs import log
-from ..mail.port import Mailer, OutgoingMail
+from ..mail.port import OutgoingMail
+from ..messaging.port import Template
 from ..model import Sla
 from ..stores.port import Changes, LogEntry, Row, Workbook
 from .logbook import REMINDER, add_many
+from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, key_hash, tickets_param
 
 
 @dataclass
@@ -26,6 +30,7 @@ class ReminderReport:
     sent: dict[str, list[str]] = field(default_factory=dict)  # OPD -> tickets
     skipped_no_email: dict[str, int] = field(default_factory=dict)  # OPD -> due cases without a head email
     problems: list[str] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
 
 
 def due_soon(tabs: Mapping[str, list[Row]], now: datetime, hours: float) -> dict[str, list[Row]]:
@@ -50,20 +55,20 @@ def due_soon(tabs: Mapping[str, list[Row]], now: datetime, hours: float) -> dict
 
 def send_reminders(
     workbook: Workbook,
-    mailer: Mailer,
+    notify: HeadNotifier,
     *,
     tabs: Mapping[str, list[Row]],
     now: datetime,
     hours: float,
-    heads: Mapping[str, str],
     titles: Mapping[str, str],
     sheet_url: str,
     locate: Locator = no_locator,
     dry_run: bool = False,
     changes: Changes | None = None,
 ) -> ReminderReport:
-    """Email each OPD head the cases due within `hours`, each case once (Log `reminder`). The Log
-    entries join `changes` when given (the sweep's one commit), else are written here."""
+    """Remind each OPD head (email, WhatsApp) of the cases due within `hours`, each case once
+    (Log `reminder`). The Log entries join `changes` when given (the sweep's one commit), else
+    are written here."""
     report = ReminderReport()
     candidates = due_soon(tabs, now, hours)
     if not candidates:
@@ -74,8 +79,8 @@ def send_reminders(
         fresh = [r for r in rows if f"{tab}:{r['ticket_id']}" not in done]
         if not fresh:
             continue
-        address = (heads.get(tab) or "").strip()
-        if not address:
+        contact = notify.directory.get(tab)
+        if contact is None or not contact.reachable:
             report.skipped_no_email[tab] = len(fresh)
             continue
         title = titles.get(tab, tab)
@@ -85,12 +90,20 @@ def send_reminders(
             report.sent[tab] = tickets
             continue
         subject, text, html = render_reminder(title, cases, now=now, hours=hours, sheet_url=sheet_url)
-        recipients = tuple(a.strip() for a in address.split(",") if a.strip())
-        try:
-            mailer.send(OutgoingMail(recipients, subject, text, html, tag=f"pengingat-{tab}"))
-        except Exception as e:  # one OPD's failing address must not stop the others
-            report.problems.append(f"Pengingat ke kepala {title} gagal dikirim: {type(e).__name__}")
-            log("ERROR", "reminder not sent", opd=tab, error=type(e).__name__)
+        nearest = cases[0].deadline.astimezone(now.tzinfo)
+        template = Template("kmc_pengingat_batas", LANGUAGE, (
+            contact.addressee, str(len(cases)), contact.opd_name or title, f"{hours:g}",
+            f"{nearest:%d/%m/%Y %H:%M} WIB", tickets_param(tickets)))
+        notice = Notice(tab, f"reminder:{tab}:{key_hash(','.join(tickets))}",
+                        lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(
+                            to, s, t, h, tag=f"pengingat-{k}"),
+                        template, tuple(tickets))
+        sent = notify.send(notice)
+        report.problems += [f"Pengingat: {p}" for p in sent.problems]
+        report.deliveries += sent.deliveries
+        entries += sent.log
+        if not sent.delivered and not sent.already:
+            log("ERROR", "reminder not sent", opd=tab)
             continue
         report.sent[tab] = tickets
         entries += [LogEntry(REMINDER, f"{tab}:{t}", now, f"batas {c.deadline:%Y-%m-%d %H:%M}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..logs import log
+from ..timefmt import long_wib, short_wib
 from ..model import OUTSIDE, TRIAGE, WITHDRAWN_MARK, Channel, Receipt, Status, is_withdrawn
 from ..stores.port import CellUpdate, Changes, LogEntry, StoredCase
 from ..messaging.port import NOT_CONFIGURED, WINDOW_CLOSED_CODES, SendResult, Template
@@ -69,7 +70,7 @@ def ack_text(svc, receipt: Receipt, kind: str = "text") -> str:
         f"Nomor tiket: {t}",
         f"Diteruskan ke: {opd_name(svc, receipt.opd)}",
         f"OPD wajib menanggapi paling lambat {promise(s.sla_hours)} "
-        f"(sebelum {receipt.deadline.astimezone(s.tz):%d-%m-%Y %H:%M} WIB).",
+        f"(sebelum {long_wib(receipt.deadline, s.tz)}).",
         f"Cek status: ketik STATUS {t} atau buka {status_url(s, t)}",
     ]
     if kind == "audio":
@@ -119,15 +120,14 @@ def status_text(svc, case: StoredCase) -> str:
     lines = [f"Tiket {t}", f"Status: {status}", f"Ditangani: {opd_name(svc, case.tab)}"]
     received = row.get("received_at")
     if isinstance(received, datetime):
-        lines.append(f"Diterima: {received.astimezone(svc.settings.tz):%d-%m-%Y %H:%M} WIB")
+        lines.append(f"Diterima: {long_wib(received, svc.settings.tz)}")
     response = str(row.get("response") or "").strip()
     if response:
         lines.append(f"Tanggapan: {response}")
     else:
         deadline = row.get("deadline")
         if isinstance(deadline, datetime):
-            lines.append(f"Belum ada tanggapan. Batas waktu tanggapan: "
-                         f"{deadline.astimezone(svc.settings.tz):%d-%m-%Y %H:%M} WIB.")
+            lines.append(f"Belum ada tanggapan. Batas waktu tanggapan: {long_wib(deadline, svc.settings.tz)}.")
     if is_withdrawn(row):
         lines.append("Aduan ini sudah Anda batalkan.")
     lines.append(f"Detail: {status_url(svc.settings, t)}")
@@ -152,7 +152,7 @@ def withdrawn_text(ticket: str) -> str:
 
 
 def withdrawn_note(now: datetime) -> str:
-    return f"{WITHDRAWN_MARK} pada {now:%Y-%m-%d %H:%M} WIB."
+    return f"{WITHDRAWN_MARK} pada {short_wib(now)}."
 
 
 def anonymous_text(ticket: str | None) -> str:
@@ -373,6 +373,11 @@ def record_status(svc, event: DeliveryStatus) -> str:
     wb = svc.workbook
     ticket = next((e.detail for e in wb.log_entries(REPLY_LOG) if e.key == event.message_id), "")
     if not ticket:
+        from .notify import record_head_failure  # a template to an OPD head (services/notify.py)
+
+        if record_head_failure(wb, event.message_id, code, event.errors[0][1] if event.errors else "", event.at):
+            log("WARNING", "message to OPD head failed: email at the next sweep", code=code)
+            return "head_failed"
         log("WARNING", "message to citizen failed", code=code, message_id=event.message_id)
         return "failed_other"
     if not wb.log_add(LogEntry(REPLY_FAILED_LOG, f"{ticket}#cb:{event.message_id}", event.at, f"{code or ''}|callback")):

@@ -1,10 +1,10 @@
-"""Create or upgrade the workbook: OPD tabs (the store's bootstrap) and the `Rute` tab."""
+"""Create or upgrade the workbook: OPD tabs (the store's bootstrap), the `Rute` and `Kontak OPD` tabs."""
 from __future__ import annotations
 
 from ..stores.port import Workbook
 
 
-def bootstrap_workbook(workbook: Workbook, contacts=None) -> list[str]:
+def bootstrap_workbook(workbook: Workbook, contacts=None, schema=None) -> list[str]:
     """Idempotent: returns what changed (nothing on a second run). The private contact store is
     set up too when it has a layout of its own (the contacts spreadsheet's `Kontak` tab)."""
     actions = list(workbook.bootstrap())
@@ -16,4 +16,25 @@ def bootstrap_workbook(workbook: Workbook, contacts=None) -> list[str]:
         rows = rules_to_rows(load_rules())
         if workbook.seed_rules(rows):
             actions.append(f"tab Rute diisi {len(rows)} aturan bawaan (sheets_schema/routing.toml)")
+    schema = schema or getattr(workbook, "schema", None)
+    if hasattr(workbook, "seed_directory") and schema is not None:
+        from ..directory import seed_rows
+
+        rows = seed_rows(schema.opds)
+        added = workbook.seed_directory(rows)
+        if added == len(rows):
+            actions.append(f"tab Kontak OPD diisi {len(rows)} OPD (sheets_schema/opds.toml); "
+                           f"isi nama, email dan nomor WhatsApp kepala OPD")
+        elif added:
+            actions.append(f"tab Kontak OPD: {added} OPD baru ditambahkan; isi kontak kepalanya")
     return actions
+
+
+def ensure_ready(svc) -> list[str]:
+    """Jobs on a fresh local data dir work as after `bootstrap` (the local store is created on
+    first use; a job must not lose what it read because a tab is missing). Google Sheets is
+    bootstrapped by the operator once (deploy), never implicitly by a job."""
+    tabs = getattr(svc.workbook, "tabs", None)
+    if svc.settings.backend != "local" or not callable(tabs) or tabs():
+        return []
+    return bootstrap_workbook(svc.workbook, svc.contacts, svc.schema)

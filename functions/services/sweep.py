@@ -20,6 +20,7 @@ from ..digest.data import FORWARD_ENTRY
 from ..model import TRIAGE, Sla, Status
 from ..stores.port import Changes, CommitReport, LogEntry, Move, Row, Workbook
 from ..text import excerpt
+from ..timefmt import list_wib, short_wib
 from .logbook import PROBLEM, add_many
 
 ERASED_NOTE = "Tanggapan dihapus petugas; waktu tanggapan pertama tetap dicatat."
@@ -42,15 +43,21 @@ class SweepReport:
     problems: list[str] = field(default_factory=list)
     writes: int = 0
     reminded: dict[str, list[str]] = field(default_factory=dict)  # OPD key -> tickets in its reminder
+    reminded_how: str = ""  # how the reminders went (email / WhatsApp / fallback), notify.channels_summary
     replies: Any = None  # ReplyReport of the answers sent to citizens after the sweep
+    busy: bool = False  # another sweep was running: this one did nothing (services/lease.py)
+    dry_run: bool = False
 
     def summary(self) -> str:
-        text = (
+        if self.busy:
+            return "sweep: sweep lain sedang berjalan; yang ini tidak melakukan apa pun"
+        text = ("sweep (uji coba, tidak ada yang ditulis atau dikirim): " if self.dry_run else "") + (
             f"sweep: {len(self.responded)} tanggapan baru, {len(self.erased)} tanggapan dihapus, "
             f"{len(self.forwarded)} diteruskan, {len(self.problems)} masalah, {self.writes} baris diperbarui"
         )
         if self.reminded:
             text += f", pengingat ke {len(self.reminded)} OPD ({sum(map(len, self.reminded.values()))} aduan)"
+            text += f" [{self.reminded_how}]" if self.reminded_how else ""
         if self.replies is not None:
             text += f"; {self.replies.summary()}"
         return text
@@ -145,7 +152,7 @@ def forward_values(row: Row, from_tab: str, to_tab: str, now: datetime, sla_hour
     due = case_deadline(row, sla_hours, deadline)
     if due is not None and now > due and not row.get("responded_at"):
         entry += " (lewat batas)"
-    note = f"Diteruskan dari {titles.get(from_tab, from_tab)} pada {now:%d/%m/%Y %H:%M}"
+    note = f"Diteruskan dari {titles.get(from_tab, from_tab)} pada {short_wib(now)}"
     previous_answer = str(row.get("response") or "").strip()
     if previous_answer:
         note += f"; tanggapan sebelumnya: \"{excerpt(previous_answer, 120)}\""
@@ -235,7 +242,7 @@ def plan_sweep(
             elif event == "erased":
                 report.erased.append(ticket)
                 text = (f"{ticket} ({titles.get(tab, tab)}): tanggapan dihapus petugas setelah tercatat "
-                        f"pada {row['responded_at']:%d/%m %H:%M}; waktu tanggapan pertama tetap dipakai.")
+                        f"pada {list_wib(row['responded_at'])}; waktu tanggapan pertama tetap dipakai.")
                 report.problems.append(text)
                 changes.log.append(LogEntry(PROBLEM, f"{ticket}:erased", now, text))
             if cells:

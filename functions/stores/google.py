@@ -232,6 +232,14 @@ class Located:
 
 RULES_TITLE = "Rute"
 RULES_SHEET_ID = 7_100_000  # chosen by us so the protection can name it in the same request
+MODEL_TITLE = "Model Rute"  # hidden tab holding the learned routing model (issue 18)
+MODEL_SHEET_ID = 7_200_000
+MODEL_MARKER = "kmc-routing-model"
+MODEL_CHUNK = 45_000  # characters per cell; Sheets allows 50,000
+
+
+def _corrupt(reason: str):
+    raise ValueError(reason)
 
 
 @cache
@@ -418,7 +426,8 @@ class GoogleWorkbook:
             started = self.clock()
             values = self.client.batch_get(self.spreadsheet_id, ranges)
             headers = {s.sheet_id: (vr.get("values") or [[]])[0] for s, vr in zip(sheets, values)}
-            plan = layout.plan_bootstrap(self.schema, meta, headers, editors)
+            plan = layout.plan_bootstrap(self.schema, meta, headers, editors,
+                                         specs=[*layout.tab_specs(self.schema), layout.directory_spec()])
             if not editors and any("addProtectedRange" in r for r in plan.requests):
                 raise ConfigError(REFUSE_WITHOUT_EDITOR)
             done += [d for d in plan.done if d not in done]
@@ -1068,8 +1077,9 @@ class GoogleWorkbook:
     def log_has(self, kind: str, key: str) -> bool:
         return (kind, key) in self._fresh_log()
 
-    def log_entries(self, kind: str | None = None) -> list[LogEntry]:
-        entries = [e for e in self._fresh_log().values()
+    def log_entries(self, kind: str | None = None, *, fresh: bool = False) -> list[LogEntry]:
+        """`fresh`: read the Log now, not from the instance cache (a job lease's read-back)."""
+        entries = [e for e in self._fresh_log(force=fresh).values()
                    if (e.kind == kind if kind is not None else e.kind != TAB_IDS_LOG)]
         return sorted(entries, key=lambda e: e.at)
 
@@ -1133,6 +1143,108 @@ class GoogleWorkbook:
                 {"deleteSheet": {"sheetId": s.sheet_id}} for s in found], idempotent=False)
         self.forget_metadata()
         return len(found)
+
+    # -- the Kontak OPD tab (functions/directory.py) -------------------------------------------------
+    # Created and protected by bootstrap (sheets_layout.directory_spec); KMC admins edit it; jobs
+    # read it through directory.DirectorySource's cache. Columns are found by header text.
+    @staticmethod
+    def _directory_range() -> str:
+        """The table for appends: exactly the tab's columns (a bound past the grid is a 400)."""
+        spec = layout.directory_spec()
+        return f"{layout.quote_title(spec.title)}!A1:{layout.col_letter(len(spec.columns) - 1)}"
+
+    def read_directory(self) -> list[dict[str, str]] | None:
+        """The tab's rows as {column key: text}, or None when the tab does not exist yet."""
+        from ..directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
+
+        try:
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(layout.directory_spec().title)])
+        except SheetsApiError as e:
+            if e.bad_range:
+                return None
+            raise
+        values = vr.get("values") or []
+        if not values:
+            return []
+        hmap = layout.map_header(values[0], DIRECTORY_COLUMNS, None, DIRECTORY_TITLE)
+        return [{key: read_text(row[i]) if i < len(row) else "" for key, i in hmap.columns.items()}
+                for row in values[1:]]
+
+    def seed_directory(self, rows: Sequence[dict[str, str]]) -> int:
+        """Add the rows of OPD keys the tab lacks (all of them under the header when it is empty:
+        bootstrap; an OPD added to opds.toml later, appended); never touches admins' edits."""
+        from ..directory import DIRECTORY_COLUMNS
+
+        existing = self.read_directory()
+        if existing is None:
+            return 0
+        known = {r.get("opd", "").strip().upper() for r in existing}
+        new = [[r.get(k, "") for k, _ in DIRECTORY_COLUMNS] for r in rows if r["opd"] not in known]
+        if not new:
+            return 0
+        if any(any(v.strip() for v in r.values()) for r in existing):
+            self.client.values_append_raw(self.spreadsheet_id, self._directory_range(), new)
+        else:
+            header = [title for _, title in DIRECTORY_COLUMNS]
+            self.client.values_batch_update_raw(self.spreadsheet_id, [{
+                "range": self._directory_range().split(":", 1)[0], "values": [header, *new],
+                "majorDimension": "ROWS"}])
+        return len(new)
+
+    # -- the learned routing model (issue 18) ----------------------------------------------------
+    # The instance's disk is ephemeral, so the model the daily job learns lives in a hidden tab:
+    # A1 = format marker, B1 = number of chunks, C1 = sha256 of the whole text; A2.. = the JSON
+    # text in chunks under Sheets' 50,000-characters-per-cell limit. One values.batchUpdate
+    # writes it whole; a reader that finds a wrong chunk count or checksum raises ValueError
+    # (corrupt: routing falls back to the rules). Intake reads it once an hour per instance.
+    def read_routing_model(self) -> str | None:
+        try:
+            # the whole tab: `A1:C` would be "exceeds grid limits" should someone shrink it
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(MODEL_TITLE)])
+        except SheetsApiError as e:
+            if e.bad_range:
+                return None  # no model tab yet: no model
+            raise
+        values = vr.get("values") or []
+        if not values or not values[0] or read_text(values[0][0]) != MODEL_MARKER:
+            return None if not values else _corrupt("penanda tab Model Rute hilang")
+        head = values[0] + ["", ""]
+        try:
+            count = int(float(head[1]))
+        except (TypeError, ValueError):
+            return _corrupt("jumlah potongan tidak terbaca")
+        chunks = [read_text(r[0]) if r else "" for r in values[1 : count + 1]]
+        text = "".join(chunks)
+        if len(chunks) != count or hashlib.sha256(text.encode("utf-8")).hexdigest() != read_text(head[2]):
+            return _corrupt("isi tab Model Rute tidak cocok dengan checksum")
+        return text
+
+    def write_routing_model(self, text: str) -> None:
+        chunks = [text[i : i + MODEL_CHUNK] for i in range(0, len(text), MODEL_CHUNK)] or [""]
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title,gridProperties))")
+        props = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
+        need = len(chunks) + 1
+        if MODEL_TITLE not in props:
+            ids = {p.get("sheetId") for p in props.values()}
+            sheet_id = next(i for i in range(MODEL_SHEET_ID, MODEL_SHEET_ID + 1000) if i not in ids)
+            self.client.spreadsheet_batch_update(self.spreadsheet_id, [
+                {"addSheet": {"properties": {"sheetId": sheet_id, "title": MODEL_TITLE, "hidden": True,
+                                             "gridProperties": {"rowCount": max(need, 50), "columnCount": 3}}}},
+                {"addProtectedRange": {"protectedRange": {
+                    "range": {"sheetId": sheet_id}, "warningOnly": True,
+                    "description": "Model rute yang dipelajari sistem: jangan diubah"}}},
+            ], idempotent=False)
+        else:  # grow the grid if the model got longer (or someone shrank the tab)
+            grid, sid = props[MODEL_TITLE].get("gridProperties", {}), props[MODEL_TITLE]["sheetId"]
+            grow = [{"appendDimension": {"sheetId": sid, "dimension": dim, "length": want - have}}
+                    for dim, want, have in (("ROWS", need, grid.get("rowCount", 0)),
+                                            ("COLUMNS", 3, grid.get("columnCount", 0))) if have < want]
+            if grow:
+                self.client.spreadsheet_batch_update(self.spreadsheet_id, grow, idempotent=False)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        values = [[MODEL_MARKER, len(chunks), digest]] + [[c] for c in chunks]
+        self.client.values_batch_update_raw(self.spreadsheet_id, [{
+            "range": f"{layout.quote_title(MODEL_TITLE)}!A1:C{need}", "values": values, "majorDimension": "ROWS"}])
 
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:
@@ -1230,6 +1342,9 @@ def _contiguous(cells: dict[int, dict]) -> Iterable[tuple[int, list[dict]]]:
 CONTACT_TITLE = "Kontak"
 CONTACT_COLUMNS = ("ticket_id", "channel", "name", "phone", "channel_user_id", "email", "anonymous", "received_at")
 CONTACT_HEADERS = ("No. Tiket", "Kanal", "Nama", "Telepon", "ID Pengguna Kanal", "Email", "Anonim", "Diterima")
+FULL_TEXT_TITLE = "Teks Lengkap"  # complaints too long for a cell, whole, in parts
+FULL_TEXT_HEADERS = ("No. Tiket", "Bagian", "Teks")
+FULL_TEXT_CHUNK = 40_000
 
 
 class GoogleContactBook:
@@ -1378,6 +1493,54 @@ class GoogleContactBook:
 
     def get(self, ticket_id: str) -> ContactRecord | None:
         return self._cached().get(ticket_id)
+
+    # -- whole texts too long for a cell (intake keeps them here; the OPD row shows them cut) ---
+    @property
+    def _texts_table(self) -> str:
+        return f"{layout.quote_title(FULL_TEXT_TITLE)}!A1:C"
+
+    def keep_text(self, ticket_id: str, text: str) -> None:
+        """Store `text` whole on the `Teks Lengkap` tab, in parts a cell can hold (a cell takes
+        at most 50,000 characters). A part written twice (a retry) is read back once."""
+        parts = [text[i:i + FULL_TEXT_CHUNK] for i in range(0, len(text), FULL_TEXT_CHUNK)] or [""]
+        rows = [[ticket_id, f"{n}/{len(parts)}", part] for n, part in enumerate(parts, start=1)]
+        try:
+            self.client.values_append_raw(self.spreadsheet_id, self._texts_table, rows)
+        except SheetsApiError as e:
+            if not e.bad_range:
+                raise
+            self._add_texts_tab()
+            self.client.values_append_raw(self.spreadsheet_id, self._texts_table, rows)
+
+    def _add_texts_tab(self) -> None:
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title))")
+        titles = {sh["properties"]["title"]: sh["properties"]["sheetId"] for sh in meta.get("sheets", [])}
+        if FULL_TEXT_TITLE in titles:
+            return
+        sid = max(list(titles.values()) + [1000]) + 1
+        header = [{"userEnteredValue": {"stringValue": h}, "userEnteredFormat": {"textFormat": {"bold": True}}}
+                  for h in FULL_TEXT_HEADERS]
+        self.client.spreadsheet_batch_update(self.spreadsheet_id, [
+            {"addSheet": {"properties": {"sheetId": sid, "title": FULL_TEXT_TITLE, "gridProperties": {
+                "rowCount": layout.INITIAL_ROWS, "columnCount": len(FULL_TEXT_HEADERS), "frozenRowCount": 1}}}},
+            {"updateCells": {"start": {"sheetId": sid, "rowIndex": 0, "columnIndex": 0}, "rows": [{"values": header}],
+                             "fields": "userEnteredValue,userEnteredFormat.textFormat"}},
+        ], idempotent=False)
+
+    def full_text(self, ticket_id: str) -> str | None:
+        try:
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [self._texts_table])
+        except SheetsApiError as e:
+            if e.bad_range:
+                return None
+            raise
+        parts: dict[int, str] = {}
+        for cells in vr.get("values", [])[1:]:
+            if len(cells) >= 2 and read_text(cells[0]).strip() == ticket_id:
+                number = read_text(cells[1]).split("/")[0]
+                if number.isdigit():
+                    parts.setdefault(int(number), read_text(cells[2]) if len(cells) > 2 else "")
+        return "".join(parts[n] for n in sorted(parts)) if parts else None
 
     def latest_for(self, channel_user_id: str, since: datetime) -> ContactRecord | None:
         if not channel_user_id:

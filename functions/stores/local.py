@@ -8,7 +8,10 @@ contact spreadsheet is separate. Every write is one IMMEDIATE transaction with
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
+import threading
 from contextlib import contextmanager
 from functools import lru_cache
 from datetime import datetime
@@ -28,11 +31,12 @@ def prepare_dir(directory: Path) -> Path:
     """Create the data directory or fail with a message that names it."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-test"
+        # one probe per process and thread: parallel jobs must not delete each other's probe
+        probe = directory / f".write-test-{os.getpid()}-{threading.get_ident()}"
         probe.write_text("ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)
     except OSError as e:
-        raise StorageUnavailable(f"data directory {str(directory)!r} is not writable: {e.strerror or e}") from e
+        raise StorageUnavailable(f"folder data {str(directory)!r} tidak dapat ditulisi: {e.strerror or e}") from e
     return directory
 
 
@@ -95,6 +99,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rules (
   position INTEGER PRIMARY KEY, opd TEXT NOT NULL DEFAULT '', topic TEXT NOT NULL DEFAULT '',
   keywords TEXT NOT NULL DEFAULT '', exclude TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS directory (position INTEGER PRIMARY KEY, cells TEXT NOT NULL);
 """
 
 
@@ -252,6 +257,29 @@ class LocalWorkbook:
             rows = conn.execute(q, (kind,) if kind else ()).fetchall()
         return [LogEntry(k, key, datetime.fromisoformat(at), d) for k, key, at, d in rows]
 
+    @contextmanager
+    def job_lock(self, name: str) -> Iterator[bool]:
+        """True while this caller alone runs job `name` (see services/lease.py): an exclusive,
+        non-blocking `flock` on a file beside the database. It holds across threads (each call
+        opens its own file description) and processes, and the kernel drops it when a process
+        dies, so a crashed run never blocks the next one."""
+        import fcntl
+
+        path = self.db.path.with_name(f".job-{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise StorageUnavailable(f"kunci job {name} tidak dapat dibuat: {e.strerror or e}") from e
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # closing the description releases the lock
+
     def cell_usage(self) -> tuple[int, int]:
         """(cells, 10,000,000) as the Google sheet would count them: rows + header x columns."""
         with self.db.connect() as conn:
@@ -285,6 +313,47 @@ class LocalWorkbook:
                 (position, *(str(row.get(k, "")) for k in RULE_KEYS)),
             )
 
+    # -- the Kontak OPD tab (functions/directory.py) -----------------------------------------
+    def read_directory(self) -> list[dict[str, str]] | None:
+        """The directory rows in order, or None before bootstrap seeded them."""
+        with self.db.connect() as conn:
+            rows = conn.execute("SELECT cells FROM directory ORDER BY position").fetchall()
+        return [json.loads(c) for (c,) in rows] if rows else None
+
+    def seed_directory(self, rows: Sequence[dict[str, str]]) -> int:
+        """Add the rows of OPD keys the directory lacks (all of them when it is empty: bootstrap;
+        an OPD added to opds.toml later); never touches admins' edits. Returns rows added."""
+        with self.db.connect(write=True) as conn:
+            stored = conn.execute("SELECT position, cells FROM directory").fetchall()
+            known = {str(json.loads(c).get("opd", "")).strip().upper() for _, c in stored}
+            last = max((p for p, _ in stored), default=1)
+            new = [r for r in rows if r["opd"] not in known]
+            conn.executemany("INSERT INTO directory (position, cells) VALUES (?, ?)",
+                             [(i, json.dumps(dict(r), ensure_ascii=False)) for i, r in enumerate(new, start=last + 1)])
+        return len(new)
+
+    def write_directory_row(self, row: dict[str, str]) -> None:
+        """Replace the row of `row["opd"]` (or add it): what `opd set` does on the local store."""
+        cells = json.dumps(dict(row), ensure_ascii=False)
+        with self.db.connect(write=True) as conn:
+            for position, old in conn.execute("SELECT position, cells FROM directory ORDER BY position"):
+                if str(json.loads(old).get("opd", "")).strip().upper() == row["opd"]:
+                    conn.execute("UPDATE directory SET cells = ? WHERE position = ?", (cells, position))
+                    return
+            (last,) = conn.execute("SELECT COALESCE(MAX(position), 1) FROM directory").fetchone()
+            conn.execute("INSERT INTO directory (position, cells) VALUES (?, ?)", (last + 1, cells))
+
+    # -- the learned routing model (routing_model.py; written by the daily job) -----------
+    def read_routing_model(self) -> str | None:
+        with self.db.connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'routing_model'").fetchone()
+        return row[0] if row else None
+
+    def write_routing_model(self, text: str) -> None:
+        with self.db.connect(write=True) as conn:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('routing_model', ?)"
+                         " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (text,))
+
     # -- what staff do by hand (used by tests and the demo) -----------------------------
     def sort_tab(self, tab: str, key: str, reverse: bool = False) -> None:
         """Reorder a tab as a staff member sorting a column would."""
@@ -302,6 +371,7 @@ CREATE TABLE IF NOT EXISTS contacts (
   email TEXT NOT NULL DEFAULT '', anonymous INTEGER NOT NULL DEFAULT 0, received_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS contacts_by_user ON contacts (channel_user_id, received_at);
 CREATE INDEX IF NOT EXISTS contacts_by_phone ON contacts (phone);
+CREATE TABLE IF NOT EXISTS full_texts (ticket_id TEXT PRIMARY KEY, text TEXT NOT NULL);
 """
 
 
@@ -323,6 +393,17 @@ class LocalContactBook:
                 (record.ticket_id, record.channel, c.name, c.phone, c.channel_user_id, c.email,
                  int(c.anonymous), record.received_at.isoformat()),
             )
+
+    def keep_text(self, ticket_id: str, text: str) -> None:
+        """The whole text of a complaint too long for a cell (the OPD row shows it cut)."""
+        with self.db.connect(write=True) as conn:
+            conn.execute("INSERT INTO full_texts (ticket_id, text) VALUES (?, ?) ON CONFLICT(ticket_id)"
+                         " DO UPDATE SET text = excluded.text", (ticket_id, text))
+
+    def full_text(self, ticket_id: str) -> str | None:
+        with self.db.connect() as conn:
+            row = conn.execute("SELECT text FROM full_texts WHERE ticket_id = ?", (ticket_id,)).fetchone()
+        return row[0] if row else None
 
     @staticmethod
     def _record(row: tuple) -> ContactRecord:

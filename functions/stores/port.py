@@ -152,6 +152,13 @@ class Workbook(Protocol):
     def seed_rules(self, rows: Sequence[dict[str, str]]) -> bool:
         """Fill the `Rute` tab when it is empty (bootstrap); never overwrites admins' edits."""
 
+    def read_routing_model(self) -> str | None:
+        """The learned routing model as last stored (JSON text), None when none was stored;
+        ValueError when the stored copy is damaged (routing then uses the rules alone)."""
+
+    def write_routing_model(self, text: str) -> None:
+        """Keep the learned routing model durably (replaces the previous one whole)."""
+
 
 @dataclass(frozen=True)
 class ContactRecord:

@@ -157,6 +157,22 @@ def tab_specs(schema: Schema) -> list[TabSpec]:
     return specs
 
 
+DIRECTORY_TAB = "_KONTAK_OPD"
+
+
+def directory_spec() -> TabSpec:
+    """The `Kontak OPD` tab (functions/directory.py): all text cells (numbers stay strings),
+    protected whole so OPD staff who share the spreadsheet cannot edit it; the spreadsheet's
+    owners (KMC admins) and the service account can. Laid out by bootstrap only (not one of
+    `tab_specs`: the jobs read it through `read_directory`, never with the OPD tabs)."""
+    from ..directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
+
+    widths = {"opd": 110, "opd_name": 260, "head_name": 200, "head_title": 220, "email": 260,
+              "whatsapp": 200, "cc": 260}
+    columns = tuple(Column(k, h, "system", "text", widths.get(k, 160)) for k, h in DIRECTORY_COLUMNS)
+    return TabSpec(DIRECTORY_TAB, DIRECTORY_TITLE, columns, staff_editable=False)
+
+
 class LayoutPlan:
     """Collects requests and operator messages for one bootstrap run."""
 

@@ -158,5 +158,5 @@ def test_contacts_live_in_their_own_file(tmp_path):
 def test_unwritable_data_dir_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(StorageUnavailable, match="not writable"):
+    with pytest.raises(StorageUnavailable, match="tidak dapat ditulisi"):
         prepare_dir(blocker / "data")

@@ -256,3 +256,51 @@ def test_rute_tab_is_seeded_once_and_read_back_as_admins_see_it(store):
     assert store.wb.read_rules() == rows
     assert store.wb.seed_rules(rows[:1]) is False  # admins' rules are never overwritten
     assert len(store.reopen().read_rules()) == len(rows)
+
+
+def test_routing_model_is_kept_whole_across_instances_and_replaced_whole(store):
+    """The learned model survives a restart (a new store instance), larger than one Sheets cell
+    (50,000 characters, Google Sheets' per-cell limit), and a shorter model replaces a longer one
+    without leftovers."""
+    assert store.wb.read_routing_model() is None  # nothing learned yet: rules alone
+    big = '{"format":"x","pad":"' + "kata " * 30_000 + '"}'  # 150,000 characters: several cells
+    store.wb.write_routing_model(big)
+    assert store.reopen().read_routing_model() == big
+    small = '{"format":"y"}'
+    store.wb.write_routing_model(small)
+    assert store.reopen().read_routing_model() == small
+
+
+def test_routing_model_tab_is_hidden_and_each_cell_under_the_sheets_limit():
+    with sheets_env() as env:
+        wb = env.workbook()
+        wb.bootstrap()
+        wb.write_routing_model("é" * 120_000)
+        sheet = env.fake.sheet(env.spreadsheet_id, "Model Rute")
+        assert sheet.properties()["hidden"] is True
+        cells = [c for r in env.fake.values(env.spreadsheet_id, "Model Rute") for c in r]
+        assert max(len(str(c)) for c in cells) <= 50_000
+        assert env.workbook().read_routing_model() == "é" * 120_000
+        assert [t for t in wb.read_all()] == [t for t in env.workbook().read_all()]
+        assert "Model Rute" not in wb.read_all()  # never mistaken for an OPD tab
+
+
+def test_a_routing_model_edited_by_hand_in_the_sheet_reads_as_corrupt():
+    with sheets_env() as env:
+        wb = env.workbook()
+        wb.bootstrap()
+        wb.write_routing_model('{"format":"kmc-routing-model/1","classes":["PUTR"]}')
+        env.fake.staff_set(env.spreadsheet_id, "Model Rute", "A2", '{"format":"diubah"}', respect_protection=False)
+        with pytest.raises(ValueError, match="checksum"):
+            env.workbook().read_routing_model()
+
+
+def test_a_longer_model_grows_the_model_tab_instead_of_failing():
+    with sheets_env() as env:
+        wb = env.workbook()
+        wb.bootstrap()
+        wb.write_routing_model("a" * 10)
+        rows_before = env.fake.sheet(env.spreadsheet_id, "Model Rute").row_count
+        longer = "b" * (45_000 * (rows_before + 5))  # more chunks than the tab has rows
+        wb.write_routing_model(longer)
+        assert env.workbook().read_routing_model() == longer

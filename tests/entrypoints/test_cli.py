@@ -44,7 +44,8 @@ def seeded(cli_env):
 
 def test_bootstrap_creates_tabs_then_changes_nothing(cli_env):
     first = run(cli_env, "bootstrap").stdout
-    assert "tab PUTR" in first and "tab Rute diisi" in first and "31 perubahan" in first
+    assert "tab PUTR" in first and "tab Rute diisi" in first and "tab Kontak OPD diisi" in first
+    assert "32 perubahan" in first  # one more than before issue 19: the Kontak OPD rows are seeded
     assert "0 perubahan" in run(cli_env, "bootstrap").stdout
 
 
@@ -105,7 +106,10 @@ def test_export_xlsx_never_writes_a_formula(seeded, tmp_path):
     book = load_workbook(out)
     cells = [c for ws in book.worksheets for r in ws.iter_rows() for c in r if isinstance(c.value, str)]
     assert not [c for c in cells if c.data_type == "f"]
-    assert any(c.value.startswith("'=HYPERLINK") for c in cells)
+    # the text as typed, marked as text: no visible apostrophe (issue 16, item 23)
+    (cell,) = [c for c in cells if c.value.startswith("=HYPERLINK")]
+    assert cell.data_type == "s" and cell.quotePrefix
+    assert not any(c.value.startswith("'") for c in cells)
     assert book["PUTR"]["A1"].value == "No. Tiket" and book["PUTR"]["A2"].value == a
 
 
@@ -135,7 +139,7 @@ def test_unknown_backend_is_a_clear_error(cli_env):
 def test_unwritable_data_dir_is_a_clear_error(cli_env, tmp_path):
     (tmp_path / "blocker").write_text("x")
     result = run({**cli_env, "KMC_DATA_DIR": str(tmp_path / "blocker" / "data")}, "bootstrap", check_ok=False)
-    assert result.returncode == 3 and "not writable" in result.stderr
+    assert result.returncode == 3 and "tidak dapat ditulisi" in result.stderr
 
 
 def test_forget_erases_personal_data(seeded):

@@ -127,7 +127,12 @@ def test_the_page_form_logs_a_finding_and_answers_in_html(web, svc):
     page = reply.get_data(as_text=True)
     assert reply.status_code == 201 and reply.content_type.startswith("text/html")
     ticket = rows(svc)[0][1]["ticket_id"]
-    assert f"Tercatat dengan tiket {ticket}" in page and "Peringatan sudah dikirim" in page
+    assert f"Tercatat dengan tiket {ticket}" in page
+    # PUTR's head has no contact yet: the page says where the alert really went (issue 16, item 22)
+    assert ("Peringatan dikirim lewat email ke alamat cadangan KMC (bupati@example.go.id, "
+            "sekda@example.go.id) karena kontak kepala OPD belum diisi di tab Kontak OPD; BELUM "
+            "sampai ke kepala OPD") in page
+    assert "Peringatan sudah dikirim ke kepala OPD" not in page
     assert "warga_sandai" not in page  # a fresh, empty form for the next finding
 
 

@@ -129,7 +129,8 @@ def test_anonymous_hides_the_identity_from_the_opd_but_keeps_it_private(browser,
 def test_kecamatan_and_identity_are_optional(browser, svc):
     reply = browser.submit(**filled(kecamatan="", desa="", nama="", telepon=""))
     row = svc.workbook.find(ticket_of(reply)).row
-    assert row["reporter"] == "Anonim" and row["contact"] == ""
+    # no name given is not the same as asking to stay anonymous (issue 16, item 24)
+    assert row["reporter"] == "Tanpa Nama" and row["contact"] == ""
 
 
 def test_double_click_and_retry_give_the_same_ticket(browser, svc):
@@ -152,7 +153,7 @@ def test_going_back_and_sending_a_different_complaint_is_not_swallowed(browser, 
 @pytest.mark.parametrize("field, value, message", [
     ("isi", "   \n ", "Isi aduan tidak boleh kosong."),
     ("isi", "jalan", "terlalu singkat"),
-    ("isi", "x" * 4001, "Isi aduan terlalu panjang (4001 karakter)"),
+    ("isi", "x" * 4001, "Isi aduan terlalu panjang (4.001 karakter)"),
     ("telepon", "12345", "Nomor HP tidak valid"),
     ("telepon", "0812-abc", "Nomor HP tidak valid"),
     ("kecamatan", "Pontianak Kota", "Pilih kecamatan dari daftar."),

@@ -5,7 +5,15 @@ Endpoints: `POST /{version}/{phone-number-id}/messages` (WhatsApp Cloud API), `P
 (public answers). Every accepted message is kept in `sent` with its recipient and text; a bad or
 missing bearer token answers Meta's 190 error. Faults (`inject`) mirror the Sheets fake: "500",
 "503", "429", "timeout" (nothing applied, the reply never comes), "reset" (connection reset
-before anything was applied) and "applied_timeout" (the message went out, the reply was lost).
+before anything was applied) and "applied_timeout" (the message went out, the reply was lost),
+and "code:N" (Meta's error N in the body, e.g. "code:130429" rate limit hit).
+
+Templates are checked as the Cloud API checks them: `type=template` needs `template.name` and
+`template.language.code`; each component a `type` and text parameters without new lines, tabs or
+more than four spaces in a row (131009). With `templates` set ({name: body parameter count},
+the approved ones in language "id"), an unknown name answers 132001 and a wrong parameter count
+132000. Shape from Meta's template object (whatsapp.github.io/WhatsApp-Nodejs-SDK
+api-reference/types/TemplateObject) and error codes from Meta's Cloud API error-code table.
 
 Use it in-process with `responses` (`fake.install(rsps)`) or on loopback (`with fake.serve() as
 base_url:`) for META_GRAPH_URL.
@@ -48,6 +56,8 @@ class FakeGraph:
     attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    templates: dict[str, int] | None = None  # approved templates -> body parameter count
+    bodies: list[dict] = field(default_factory=list)  # every accepted request body, as sent
 
     def inject(self, kind: str, times: int = 1) -> None:
         self.faults.append(GraphFault(kind, times))
@@ -76,6 +86,8 @@ class FakeGraph:
                                         "code": 4 if code == 429 else 2, "fbtrace_id": "FAKE"}}, None
             if fault in {"timeout", "reset"}:
                 return 0, {}, fault
+            if fault and fault.startswith("code:"):
+                return 400, _error(int(fault[5:]), "Injected error"), None
             if headers.get("Authorization", headers.get("authorization", "")) != f"Bearer {self.token}":
                 return 401, {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException",
                                        "code": 190, "fbtrace_id": "FAKE"}}, None
@@ -86,7 +98,12 @@ class FakeGraph:
             message = _message_of(path, data)
             if message is None:
                 return 400, {"error": {"message": f"Unsupported post request: {path}", "code": 100}}, None
+            if data.get("type") == "template":
+                refused = self._check_template(data)
+                if refused:
+                    return 400, refused, None
             self.sent.append(message)
+            self.bodies.append(data)
             mid = f"wamid.FAKE{next(self._ids):08d}"
             reply: dict[str, Any] = ({"messaging_product": "whatsapp", "contacts": [{"input": message.to,
                                                                                       "wa_id": message.to}],
@@ -96,6 +113,33 @@ class FakeGraph:
             if fault == "applied_timeout":
                 return 200, reply, "timeout"
             return 200, reply, None
+
+    def _check_template(self, data: dict) -> dict | None:
+        if data.get("messaging_product") != "whatsapp" or not (data.get("to") or data.get("recipient")):
+            return _error(100, "(#100) The parameter messaging_product is required.")
+        template = data.get("template")
+        if not isinstance(template, dict) or not isinstance(template.get("name"), str):
+            return _error(131008, "Required parameter is missing: template.name")
+        language = template.get("language")
+        if not isinstance(language, dict) or not isinstance(language.get("code"), str):
+            return _error(131008, "Required parameter is missing: template.language.code")
+        count = 0
+        for component in template.get("components", []):
+            if component.get("type") not in {"header", "body", "button"}:
+                return _error(131009, "Parameter value is not valid: component type")
+            for p in component.get("parameters", []):
+                text = p.get("text")
+                if p.get("type") != "text" or not isinstance(text, str) or not text:
+                    return _error(131009, "Parameter value is not valid")
+                if "\n" in text or "\t" in text or "     " in text:
+                    return _error(131009, "Param text cannot have new-line/tab characters or more than 4 consecutive spaces")
+                count += component.get("type") == "body"
+        if self.templates is not None:
+            if template["name"] not in self.templates or language["code"] != "id":
+                return _error(132001, "(#132001) Template name does not exist in the translation")
+            if self.templates[template["name"]] != count:
+                return _error(132000, "(#132000) Number of parameters does not match the expected number of params")
+        return None
 
     # -- transports ---------------------------------------------------------------------------
     def install(self, rsps, base_url: str = GRAPH) -> None:
@@ -128,6 +172,11 @@ class FakeGraph:
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> "GraphServer":
         return GraphServer(self, host, port)
+
+
+def _error(code: int, message: str) -> dict:
+    return {"error": {"message": message, "type": "OAuthException", "code": code,
+                      "error_data": {"messaging_product": "whatsapp", "details": message}, "fbtrace_id": "FAKE"}}
 
 
 def _message_of(path: str, data: dict) -> GraphMessage | None:

@@ -7,7 +7,9 @@ real store does, so a job that forgets to write back is caught.
 from __future__ import annotations
 
 import copy
+import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -25,6 +27,8 @@ class MemoryWorkbook:
     usage: int | tuple[int, int] | None = None  # what cell_usage() answers; None = method absent
     sheet_id: str = "SHEET"
     with_links: bool = False
+    routing_model: str | None = None  # what read_routing_model() answers
+    _job_locks: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         if self.usage is None:
@@ -131,9 +135,29 @@ class MemoryWorkbook:
         self.requests["log_has"] += 1
         return (kind, key) in self.log
 
+    @contextmanager
+    def job_lock(self, name: str):
+        """The store's job lock (services/lease.py): this store lives in one process."""
+        lock = self._job_locks.setdefault(name, threading.Lock())
+        held = lock.acquire(blocking=False)
+        try:
+            yield held
+        finally:
+            if held:
+                lock.release()
+
     def log_entries(self, kind: str | None = None) -> list[LogEntry]:
         self.requests["log_entries"] += 1
         return sorted((e for e in self.log.values() if kind is None or e.kind == kind), key=lambda e: e.at)
+
+    # -- the learned routing model ------------------------------------------------------
+    def read_routing_model(self) -> str | None:
+        self.requests["read_routing_model"] += 1
+        return self.routing_model
+
+    def write_routing_model(self, text: str) -> None:
+        self.requests["write_routing_model"] += 1
+        self.routing_model = text
 
     # -- optional methods ---------------------------------------------------------------
     def cell_usage(self):  # noqa: F811 - replaced by None in __post_init__ when absent

@@ -102,8 +102,9 @@ def test_markup_and_formulas_travel_as_text_through_mail_pages_and_export(tmp_pa
         for row in ws.iter_rows():
             for cell in row:
                 assert cell.data_type != "f", f"{ws.title}!{cell.coordinate} is a formula: {cell.value!r}"
-                if isinstance(cell.value, str):
-                    assert not re.match(r"^[=+\-@\t\r]", cell.value), f"{ws.title}!{cell.coordinate}: {cell.value!r}"
+                if isinstance(cell.value, str) and re.match(r"^[=+\-@\t\r]", cell.value):
+                    # text as typed, marked as text (quotePrefix), never an apostrophe added (issue 16, item 23)
+                    assert cell.data_type == "s" and cell.quotePrefix, f"{ws.title}!{cell.coordinate}: {cell.value!r}"
 
 
 @pytest.mark.parametrize("bad", [m for m in MARKUP if "<" in m])

@@ -255,10 +255,16 @@ def test_formula_and_bidi_text_is_stored_as_plain_text(svc, clock, messenger):
     assert svc.workbook.find(out.ticket).row["text"] == "=HYPERLINK(\"http://x\",\"klik\") jalan rusak parah"
 
 
-def test_too_long_text_gets_an_indonesian_answer_and_no_row(svc, clock, messenger):
-    out = handle(svc, messenger, inbound(clock, "jalan rusak " * 500))
-    assert out.action == "invalid" and all_rows(svc) == []
-    assert "terlalu panjang" in messenger.texts_to(WA)[0]
+def test_an_over_long_text_is_stored_whole_privately_and_cut_visibly_in_the_cell(svc, clock, messenger):
+    # issue 16, item 26: a citizen's message is never refused for its content (it used to be
+    # answered "terlalu panjang" and lost)
+    text = "jalan rusak di desa kami " + "x" * 999_975
+    out = handle(svc, messenger, inbound(clock, text))
+    assert out.action == "created" and "Nomor tiket" in messenger.texts_to(WA)[0]
+    cell = svc.workbook.find(out.ticket).row["text"]
+    assert len(cell) <= 50_000 and cell.endswith("…[dipotong, 1.000.000 karakter]")
+    assert cell.startswith("jalan rusak di desa kami")
+    assert svc.contacts.full_text(out.ticket) == text
 
 
 def test_business_scoped_user_without_phone_is_keyed_on_its_id(svc, clock, messenger):

@@ -22,7 +22,7 @@ from functions.config import Settings
 from functions.mail.outbox import OutboxMailer
 from functions.model import Sentiment, StorageUnavailable
 from functions.schema import load_schema
-from functions.services.media import (FEED_STATE, FetchLimits, load_media_config, media_job,
+from functions.services.media import (FEED_STATE, MEDIA_SEEN, FetchLimits, load_media_config, media_job,
                                       similarity, title_key)
 from tests.fakes.clock import WIB
 from tests.fakes.feed_server import FeedServer, Route
@@ -308,7 +308,9 @@ def test_storage_failure_stops_the_run_alerts_what_was_stored_and_the_next_run_r
     with pytest.raises(StorageUnavailable):
         media_job(svc)
     assert len(cases(svc)) == 1 and len(mails(svc)) == 1  # the stored one was alerted
-    assert real.log_entries() == []  # nothing remembered: the next run reads the feed again
+    # nothing remembered (the next run reads the feed again); only the alert that went is recorded
+    assert real.log_entries(FEED_STATE) == [] and real.log_entries(MEDIA_SEEN) == []
+    assert [e.kind for e in real.log_entries()] == ["notify"]
     svc.workbook = real
     clock.advance(hours=1)
     report = media_job(svc)
@@ -460,7 +462,8 @@ def test_the_job_keeps_its_state_in_the_sheet_and_an_unchanged_run_costs_one_rea
         env.fake.reset_counts()
         first = media_job(instance())
         assert first.cases_created == 2 and first.non_negative == 1
-        assert env.fake.write_requests == 2 * first.cases_created + 2  # rows + contacts + 2 Log rows
+        # rows + contacts + ONE Log append (feed state, links seen and the alerts sent, together)
+        assert env.fake.write_requests == 2 * first.cases_created + 1
         clock.advance(hours=1)
         env.fake.reset_counts()
         second = media_job(instance())

@@ -46,7 +46,7 @@ def test_head_gets_one_reminder_per_case_within_twelve_hours_of_the_deadline(rsv
     (mail,) = mailer.sent
     assert mail.to == ("kadis.putr@ketapangkab.go.id",)
     assert first.ticket_id in mail.text and first.ticket_id in mail.html and second.ticket_id not in mail.text
-    assert "Pengingat" in mail.subject and "jatuh tempo" in mail.text.lower() and "batas 04/11 08:00" in mail.text
+    assert "Pengingat" in mail.subject and "jatuh tempo" in mail.text.lower() and "batas 04/11 08.00 WIB" in mail.text
 
     clock.advance(minutes=15)
     assert sweep_job(rsvc).reminded == {} and len(mailer.sent) == 1  # never the same case twice

@@ -332,3 +332,30 @@ def test_rule_source_keeps_routing_when_the_tab_is_unreadable_or_empty():
     clock.now = 40
     assert route("lampu jalan mati", source.get()).opd == "DISHUB"
     assert "bawaan" in source.problems[-1]
+
+
+@pytest.mark.parametrize(
+    "text, opd",
+    [
+        # trees: care of living trees (pruning, cutting before they fall) is DLH; a fallen tree is BPBD
+        ("dahan pohon trembesi di simpang sudah menjulur ke kabel, minta dipangkas", "DLH"),
+        ("tolong tebang pohon yang rawan tumbang di samping balai desa", "DLH"),
+        ("pohon tumbang menimpa dua rumah warga semalam", "BPBD"),
+        # drainage: water standing over a blocked drain is PUTR's; a river or sea coming in is BPBD's
+        ("selokan di gang kami mampet, tiap hujan air tergenang di jalan", "PUTR"),
+        ("banjir tiap hujan gara-gara got tersumbat sampah", "PUTR"),
+        ("sungai meluap, rumah warga terendam dan sebagian mengungsi", "BPBD"),
+        # NIK / KK named in a social-assistance complaint: the matter is the assistance
+        ("bantuan PKH ibu saya tidak cair, padahal NIK dan KK sudah dicek benar", "DINSOS"),
+        ("NIK saya dobel di data kependudukan, tolong diperbaiki", "DISDUKCAPIL"),
+        # health: the hospital's wards and emergency room vs the puskesmas
+        ("keluarga kami lama menunggu di UGD rumah sakit daerah tanpa ditangani", "RSUD"),
+        ("ambulans puskesmas tidak bisa dipinjam warga yang darurat", "DINKES"),
+        # DISHUB: street lights, parking, traffic
+        ("lampu di tiang pinggir jalan poros mati sudah dua minggu", "DISHUB"),
+        ("kendaraan parkir di badan jalan depan pasar bikin sempit", "DISHUB"),
+        ("kemacetan parah tiap sore di simpang empat, tidak ada pengaturan lalu lintas", "DISHUB"),
+    ],
+)
+def test_neighbouring_opds_are_kept_apart(rules, text, opd):
+    assert route(text, rules).opd == opd
