@@ -138,8 +138,8 @@ def test_names_a_contact_spreadsheet_shared_read_only(env):
 
 def test_cli_selftest_on_the_local_backend(tmp_path, capsys):
     env = {"KMC_DATA_DIR": str(tmp_path)}
-    assert main(["selftest"], env) == 1  # not bootstrapped yet: the tabs are missing
-    assert "jalankan `python main.py bootstrap`" in capsys.readouterr().out
+    assert main(["selftest"], env) == 2  # no store there yet: refused (it never starts one), says what to do
+    assert "python main.py bootstrap" in capsys.readouterr().err
     assert main(["bootstrap"], env) == 0
     assert main(["selftest"], env) == 0
     assert "SEMUA LULUS" in capsys.readouterr().out
