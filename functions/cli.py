@@ -26,6 +26,7 @@ COMMANDS = {
     "drain": "drain the local intake queue once; list what waits and the dead letters",
     "archive": "archive --before DATE: move closed cases to a yearly archive",
     "forget": "forget TICKET|PHONE: erase a citizen's personal data (UU 27/2022)",
+    "selftest": "exercise the store contract on the configured backend; pass/fail list, non-zero on failure",
     "opd": "opd list | opd set KEY FIELD=VALUE...: the OPD heads' directory (Kontak OPD)",
 }
 
@@ -146,6 +147,12 @@ def _dispatch(args, env) -> int:
             print(f"- {line}")
         print(f"bootstrap selesai: {len(actions)} perubahan ({settings.backend})")
         return 0
+    if command == "selftest":
+        from .selftest import run_selftest
+
+        report = run_selftest(settings, svc.schema, svc.workbook, svc.contacts, svc.now())
+        print("\n".join(report.lines()))
+        return 0 if report.ok else 1
     if command in {"sweep", "daily", "media"}:
         from .services import jobs
 

@@ -80,7 +80,7 @@ PASSTHROUGH_ENV=(
 )
 # Set by this script itself, whatever the environment says.
 FIXED_ENV=(KMC_BACKEND KMC_DATA_DIR KMC_SPREADSHEET_ID KMC_CONTACTS_SPREADSHEET_ID KMC_PUBLIC_URL
-  GOOGLE_CLOUD_PROJECT KMC_QUEUE KMC_TASKS_QUEUE KMC_TASKS_INVOKER KMC_INTAKE_URL)
+  GOOGLE_CLOUD_PROJECT KMC_QUEUE KMC_TASKS_QUEUE KMC_TASKS_INVOKER KMC_INTAKE_URL KMC_SERVICE_ACCOUNT)
 RECOMMENDED_ENV=(WHATSAPP_PHONE_NUMBER_ID SMTP_HOST MAIL_FROM DIGEST_TO)
 
 usage() {
@@ -224,6 +224,8 @@ build_env_vars() {
   pairs+=("KMC_TASKS_QUEUE=projects/$PROJECT/locations/$TASKS_LOCATION/queues/$TASKS_QUEUE_NAME")
   pairs+=("KMC_TASKS_INVOKER=$TASKS_SA")
   pairs+=("KMC_INTAKE_URL=$BASE_URL/intake")
+  # the runtime identity: bootstrap names it as editor of the protected system columns
+  pairs+=("KMC_SERVICE_ACCOUNT=${KMC_SERVICE_ACCOUNT:-$RUNTIME_SA}")
   local skip=" ${FIXED_ENV[*]} ${SECRETS[*]} ${OPTIONAL_SECRETS[*]} "
   for name in $(compgen -e KMC_) "${PASSTHROUGH_ENV[@]}"; do
     if [[ -n ${!name:-} && $skip != *" $name "* ]]; then

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 from ..case import case_from_row
+from ..config import ConfigError
 from ..logs import log
 from ..model import Contact, StorageUnavailable
 from ..schema import Schema
@@ -47,6 +48,13 @@ EPOCH = datetime(1899, 12, 30)
 CELL_LIMIT = 10_000_000
 SETTLE_SECONDS = 5.0  # a timed-out write may still be applied server-side for a moment
 DEFAULT_TZ = ZoneInfo("Asia/Jakarta")
+BOOTSTRAP_BATCH = 400  # sub-requests per bootstrap batchUpdate (whole tabs): small replies, short requests
+REFUSE_WITHOUT_EDITOR = (
+    "bootstrap ditolak: KMC_SERVICE_ACCOUNT belum diisi, padahal Anda masuk dengan akun pribadi. Proteksi "
+    "kolom sistem hanya akan mengizinkan akun yang menjalankan bootstrap, sehingga fungsi (akun layanan "
+    "kmc-runtime) tidak bisa menulis aduan. Isi KMC_SERVICE_ACCOUNT=kmc-runtime@PROJECT_ID.iam.gserviceaccount.com "
+    "(di ~/kmc.env) lalu jalankan bootstrap lagi.")
+SPARE_ROWS = 5  # blank rows a tab keeps below its header when deletes would empty its grid
 SEEN_MAX_AGE = 900.0  # a job's read_all serves as the "before" of its commit this long (seconds)
 TAB_IDS_LOG = "tab_ids"  # Log entries recording sheet ids, so a cold job needs no metadata read
 
@@ -106,6 +114,9 @@ def cell_data(value: Any, is_datetime: bool, tz: ZoneInfo, pattern: str) -> dict
 
 
 CELL_FIELDS = "userEnteredValue,userEnteredFormat.numberFormat"
+# A new case row carries its own dropdowns: data validation belongs to each cell in Sheets, and a
+# rule set by bootstrap covers only the rows the grid had then, not the rows appends add later.
+ROW_FIELDS = CELL_FIELDS + ",dataValidation"
 
 
 def raw_value(value: Any, tz: ZoneInfo) -> Any:
@@ -265,11 +276,14 @@ class GoogleWorkbook:
         self._log_at = float("-inf")
         self._logged_ids: dict[str, int] = {}  # tab key -> sheet id, as last recorded in the Log
         self._seen: tuple[float, Snapshot] | None = None  # the last read_all, by ticket, with positions
+        self._grid_rows: dict[str, int] = {}  # tab key -> rows of its grid, from the last whole-tab read
         self.last_problems: list[str] = []
         self.appends = Coalescer(self._flush_appends, window=coalesce_window, clock=clock, sleep=sleep)
         self.refreshes = Coalescer(self._flush_refresh, window=min(coalesce_window, index_max_age) or 0.0,
                                    clock=clock, sleep=sleep)
         self._keys_headers = [(c.key, c.header) for c in schema.columns]
+        self._rules = {c.key: layout.validation_rule(schema, c) for c in schema.columns
+                       if layout.validation_rule(schema, c) is not None}
 
     @classmethod
     def from_settings(cls, settings, schema: Schema, **kw) -> "GoogleWorkbook":
@@ -394,27 +408,48 @@ class GoogleWorkbook:
 
     # -- bootstrap ---------------------------------------------------------------------------
     def bootstrap(self) -> list[str]:
-        meta = self.client.get_metadata(self.spreadsheet_id, layout.METADATA_FIELDS)
-        sheets = layout.parse_metadata(meta)
-        ranges = [f"{layout.quote_title(s.title)}!1:1" for s in sheets]
-        log_sheet = layout.identify(sheets, layout.LOG_TAB, layout.LOG_TITLE)
-        if log_sheet is not None:  # the Log comes along: are the sheet ids recorded there?
-            ranges.append(layout.quote_title(log_sheet.title))
-        started = self.clock()
-        values = self.client.batch_get(self.spreadsheet_id, ranges)
-        headers = {s.sheet_id: (vr.get("values") or [[]])[0] for s, vr in zip(sheets, values)}
+        """Create or upgrade every tab; safe to interrupt and run again.
+
+        The requests go in batches of whole tabs (each atomic, each carrying its tab's layout
+        fingerprint), so a tab is either done or planned again. A lost reply (AmbiguousWrite)
+        is answered by looking at the spreadsheet afresh and planning what is still missing."""
         editors = list(dict.fromkeys([*self.editors, self.client.service_account_email]))
         editors = [e for e in editors if e]
-        plan = layout.plan_bootstrap(self.schema, meta, headers, editors,
-                                     specs=[*layout.tab_specs(self.schema), layout.directory_spec()])
-        if not editors:
-            plan.done.append("PERINGATAN: email service account tidak diketahui; set KMC_SERVICE_ACCOUNT agar "
-                             "fungsi tetap bisa menulis kolom sistem yang diproteksi")
-        if plan.requests:
-            self.client.spreadsheet_batch_update(self.spreadsheet_id, plan.requests, idempotent=False)
+        done: list[str] = []
+        changed = False
+        for attempt in range(self.client.retry.attempts):
+            meta = self.client.get_metadata(self.spreadsheet_id, layout.METADATA_FIELDS)
+            sheets = layout.parse_metadata(meta)
+            ranges = [f"{layout.quote_title(s.title)}!1:1" for s in sheets]
+            log_sheet = layout.identify(sheets, layout.LOG_TAB, layout.LOG_TITLE)
+            if log_sheet is not None:  # the Log comes along: are the sheet ids recorded there?
+                ranges.append(layout.quote_title(log_sheet.title))
+            started = self.clock()
+            values = self.client.batch_get(self.spreadsheet_id, ranges)
+            headers = {s.sheet_id: (vr.get("values") or [[]])[0] for s, vr in zip(sheets, values)}
+            plan = layout.plan_bootstrap(self.schema, meta, headers, editors,
+                                         specs=[*layout.tab_specs(self.schema), layout.directory_spec()])
+            if not editors and any("addProtectedRange" in r for r in plan.requests):
+                raise ConfigError(REFUSE_WITHOUT_EDITOR)
+            done += [d for d in plan.done if d not in done]
+            if not plan.requests:
+                break
+            try:
+                for batch in plan.batches(BOOTSTRAP_BATCH):
+                    self.client.spreadsheet_batch_update(self.spreadsheet_id, batch, idempotent=False)
+                    changed = True
+            except AmbiguousWrite:
+                changed = True
+                log("WARNING", "bootstrap reply lost; looking at the spreadsheet again", attempt=attempt + 1)
+                self._settle(attempt)
+                continue
+            break
+        else:
+            raise StorageUnavailable("bootstrap belum tuntas setelah beberapa percobaan; jalankan lagi "
+                                     "`python main.py bootstrap` (yang sudah jadi tidak diulang)")
         self.forget_metadata()
         # Record the sheet ids in the Log: a cold job instance then needs no metadata read.
-        if plan.requests or log_sheet is None:
+        if changed or log_sheet is None:
             self._load_metadata()
             self._fresh_log(force=True)
         else:
@@ -423,7 +458,7 @@ class GoogleWorkbook:
         if self._ids_entry():
             self.log_add_many(self._ids_entry())
             self._meta_at = float("-inf")  # the Log grew: count cells afresh (ids stay known)
-        return plan.done  # empty: nothing to change, as the local store answers
+        return done  # empty: nothing to change, as the local store answers
 
     # -- reading -----------------------------------------------------------------------------
     def _decode(self, tab: Tab, cells: list[Any]) -> Row:
@@ -478,6 +513,7 @@ class GoogleWorkbook:
         seen = Snapshot(tabs={t.key for t in tabs})
         for tab, vr in zip(tabs, result):
             values = vr.get("values", [])
+            self._note_grid(tab.key, vr)
             tab = self._check_header(tab, values[0] if values else [], problems)
             if "ticket_id" not in tab.columns:
                 problems.append(f"Tab {tab.key}: kolom No. Tiket tidak ditemukan; tab dilewati")
@@ -589,6 +625,8 @@ class GoogleWorkbook:
             if e.bad_range:
                 self.forget_metadata()
                 return None
+            if e.beyond_grid:  # rows were deleted since: the caller locates afresh
+                return None
             raise
         tab = self._check_header(tab, (vr[0].get("values") or [[]])[0], [])
         cells = (vr[1].get("values") or [[]])[0]
@@ -644,6 +682,9 @@ class GoogleWorkbook:
         cells: list[dict] = [{} for _ in range(width)]
         for c in self.schema.columns:
             cells[tab.columns[c.key]] = cell_data(row.get(c.key, ""), c.type == "datetime", self.tz, self.pattern)
+            rule = self._rules.get(c.key)
+            if rule is not None:
+                cells[tab.columns[c.key]]["dataValidation"] = rule
         return cells
 
     def _append_rows(self, cases: list[NewCase]) -> None:
@@ -653,7 +694,7 @@ class GoogleWorkbook:
         for case in cases:
             tab = self._tab(case.tab)
             by_tab.setdefault(case.tab, []).append({"values": self._row_cells(tab, case.row)})
-        requests = [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": CELL_FIELDS}}
+        requests = [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": ROW_FIELDS}}
                     for k, rows in by_tab.items()]
         self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
 
@@ -802,6 +843,7 @@ class GoogleWorkbook:
                     "start": {"sheetId": tab.sheet_id, "rowIndex": place.row, "columnIndex": start},
                     "rows": [{"values": run}], "fields": CELL_FIELDS}})
             intent.wrote(place.tab, values)
+        requests += self._keep_rows(list(plan.deletes))
         for place in sorted(plan.deletes, key=lambda p: (p.tab, -p.row)):
             requests.append({"deleteDimension": {"range": {
                 "sheetId": self._tab(place.tab).sheet_id, "dimension": "ROWS",
@@ -814,7 +856,7 @@ class GoogleWorkbook:
         if plan.put_back:
             report.repaired += [f"{t}: sel sistem tertimpa saat staf mengubah urutan baris; dikembalikan"
                                 for t in plan.put_back]
-        requests += [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": CELL_FIELDS}}
+        requests += [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": ROW_FIELDS}}
                      for k, rows in appends.items()]
         if entries:
             log_tab = self._log_tab()
@@ -881,6 +923,7 @@ class GoogleWorkbook:
         at = 0
         for tab, starts in plans:
             if not starts:
+                self._note_grid(tab.key, result[at])
                 values = result[at].get("values", [])
                 header, at = (values[0] if values else []), at + 1
             else:
@@ -915,6 +958,34 @@ class GoogleWorkbook:
         if log_tab is not None:
             self._set_log(log_tab, result[-1].get("values", []), started)
         return snap
+
+    def _note_grid(self, key: str, value_range: dict) -> None:
+        """A whole-tab read reports the grid (`'PUTR'!A1:U200`): remember its rows for deletes."""
+        rows = grid_rows(value_range.get("range", ""))
+        if rows:
+            self._grid_rows[key] = rows
+
+    def _keep_rows(self, deletes: list[Place]) -> list[dict]:
+        """appendDimension requests that keep rows below the frozen header after `deletes`.
+
+        Sheets refuses a deleteDimension that leaves no non-frozen row ("Sorry, it is not
+        possible to delete all non-frozen rows."), and a tab grown by appends is exactly header +
+        cases: removing all its cases would fail, every time. Blank rows are added at the end in
+        the same atomic batch (before the deletes, so no position moves) when fewer than
+        SPARE_ROWS would stay."""
+        requests = []
+        for key in sorted({p.tab for p in deletes}):
+            n = sum(1 for p in deletes if p.tab == key)
+            grid = self._grid_rows.get(key)
+            left = grid - n if grid else 0
+            if left < SPARE_ROWS:
+                requests.append({"appendDimension": {"sheetId": self._tab(key).sheet_id, "dimension": "ROWS",
+                                                     "length": SPARE_ROWS - left}})
+                if grid:
+                    self._grid_rows[key] = grid + SPARE_ROWS - left
+            if key in self._grid_rows:
+                self._grid_rows[key] -= n
+        return requests
 
     def _after_commit(self, intent: Intent, after: Snapshot) -> None:
         with self.lock:
@@ -1020,7 +1091,9 @@ class GoogleWorkbook:
         from ..routing import RULE_COLUMNS
 
         try:
-            (vr,) = self.client.batch_get(self.spreadsheet_id, [f"{layout.quote_title(RULES_TITLE)}!A1:Z"])
+            # The whole tab, never `A1:Z`: an admin may trim the grid to the columns in use, and
+            # an explicit bound past it is a 400 "exceeds grid limits", not a missing tab.
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(RULES_TITLE)])
         except SheetsApiError as e:
             if e.bad_range:
                 return []  # no Rute tab yet: the shipped rules stand in
@@ -1060,19 +1133,33 @@ class GoogleWorkbook:
             "range": f"{layout.quote_title(RULES_TITLE)}!A1", "values": values, "majorDimension": "ROWS"}])
         return True
 
+    def remove_tabs(self, keys: Sequence[str]) -> int:
+        """Delete the sheets of these tab keys (the `selftest` scratch tabs) in one request."""
+        meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title),developerMetadata)")
+        sheets = layout.parse_metadata(meta)
+        titles = {spec.key: spec.title for spec in layout.tab_specs(self.schema)}
+        found = [s for k in keys if (s := layout.identify(sheets, k, titles.get(k, k))) is not None]
+        if found:
+            self.client.spreadsheet_batch_update(self.spreadsheet_id, [
+                {"deleteSheet": {"sheetId": s.sheet_id}} for s in found], idempotent=False)
+        self.forget_metadata()
+        return len(found)
+
     # -- the Kontak OPD tab (functions/directory.py) -------------------------------------------------
     # Created and protected by bootstrap (sheets_layout.directory_spec); KMC admins edit it; jobs
     # read it through directory.DirectorySource's cache. Columns are found by header text.
     @staticmethod
     def _directory_range() -> str:
-        return f"{layout.quote_title(layout.directory_spec().title)}!A1:Z"
+        """The table for appends: exactly the tab's columns (a bound past the grid is a 400)."""
+        spec = layout.directory_spec()
+        return f"{layout.quote_title(spec.title)}!A1:{layout.col_letter(len(spec.columns) - 1)}"
 
     def read_directory(self) -> list[dict[str, str]] | None:
         """The tab's rows as {column key: text}, or None when the tab does not exist yet."""
         from ..directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
 
         try:
-            (vr,) = self.client.batch_get(self.spreadsheet_id, [self._directory_range()])
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(layout.directory_spec().title)])
         except SheetsApiError as e:
             if e.bad_range:
                 return None
@@ -1101,7 +1188,7 @@ class GoogleWorkbook:
         else:
             header = [title for _, title in DIRECTORY_COLUMNS]
             self.client.values_batch_update_raw(self.spreadsheet_id, [{
-                "range": self._directory_range().removesuffix(":Z"), "values": [header, *new],
+                "range": self._directory_range().split(":", 1)[0], "values": [header, *new],
                 "majorDimension": "ROWS"}])
         return len(new)
 
@@ -1113,7 +1200,8 @@ class GoogleWorkbook:
     # (corrupt: routing falls back to the rules). Intake reads it once an hour per instance.
     def read_routing_model(self) -> str | None:
         try:
-            (vr,) = self.client.batch_get(self.spreadsheet_id, [f"{layout.quote_title(MODEL_TITLE)}!A1:C"])
+            # the whole tab: `A1:C` would be "exceeds grid limits" should someone shrink it
+            (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(MODEL_TITLE)])
         except SheetsApiError as e:
             if e.bad_range:
                 return None  # no model tab yet: no model
@@ -1186,6 +1274,14 @@ def _parse_ids(detail: str) -> dict[str, int]:
 
 def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def grid_rows(a1: str) -> int:
+    """Last row of a whole-sheet range as the API reports it (`'PUTR'!A1:U200` -> 200); 0 if none."""
+    import re
+
+    m = re.search(r"!([A-Z]+)(\d+):([A-Z]+)(\d+)$", a1)
+    return int(m.group(4)) if m else 0
 
 
 def grid_cells(a1: str) -> int:

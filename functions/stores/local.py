@@ -151,6 +151,13 @@ class LocalWorkbook:
             )
         return done
 
+    def remove_tabs(self, keys: Sequence[str]) -> int:
+        """Drop tabs and their rows (the `selftest` scratch tabs); returns how many tabs went."""
+        with self.db.connect(write=True) as conn:
+            marks = ",".join("?" * len(keys))
+            conn.execute(f"DELETE FROM rows WHERE tab IN ({marks})", tuple(keys))
+            return conn.execute(f"DELETE FROM tabs WHERE key IN ({marks})", tuple(keys)).rowcount
+
     def tabs(self) -> list[tuple[str, str]]:
         with self.db.connect() as conn:
             return [(k, t) for k, t in conn.execute("SELECT key, title FROM tabs ORDER BY position")]

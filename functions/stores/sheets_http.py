@@ -47,8 +47,14 @@ class SheetsApiError(StorageUnavailable):
 
     @property
     def bad_range(self) -> bool:
-        """A range named a tab that no longer exists (renamed by staff): refresh metadata."""
-        return self.status == 400 and "range" in str(self).lower()
+        """A range named a tab that does not exist (renamed by staff): refresh metadata. Only
+        Google's "Unable to parse range"; a range past the grid is another error (`beyond_grid`)."""
+        return self.status == 400 and "unable to parse range" in str(self).lower()
+
+    @property
+    def beyond_grid(self) -> bool:
+        """An explicit range past the sheet's last row or column: "... exceeds grid limits"."""
+        return self.status == 400 and "exceeds grid limits" in str(self).lower()
 
 
 class AmbiguousWrite(SheetsApiError):

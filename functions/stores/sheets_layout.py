@@ -180,6 +180,7 @@ class LayoutPlan:
         self.schema = schema
         self.editors = [e for e in editors if e]
         self.requests: list[dict] = []
+        self.groups: list[list[dict]] = []  # the requests of each tab, in order
         self.done: list[str] = []
         fmts = schema.values.get("formats", {})
         self.datetime_pattern = fmts.get("datetime", "yyyy-mm-dd hh:mm")
@@ -196,6 +197,20 @@ class LayoutPlan:
 
     def add(self, request: dict) -> None:
         self.requests.append(request)
+
+    def batches(self, limit: int) -> list[list[dict]]:
+        """The requests in batches of whole tabs, at most `limit` sub-requests unless one tab has more."""
+        out: list[list[dict]] = []
+        covered = {id(r) for g in self.groups for r in g}
+        rest = [r for r in self.requests if id(r) not in covered]  # added outside a tab's plan
+        for group in [*self.groups, rest]:
+            if not group:
+                continue
+            if out and len(out[-1]) + len(group) <= limit:
+                out[-1] = out[-1] + group
+            else:
+                out.append(list(group))
+        return out
 
     def plan_tab(self, spec: TabSpec, sheet: ExistingSheet | None, header: Sequence[Any], new_id: int,
                  index: int, taken_titles: set[str]) -> tuple[int, dict[str, int]]:
@@ -284,12 +299,9 @@ class LayoutPlan:
             add({"repeatCell": {"range": _grid(sheet_id, 1, None, col, col + 1),
                                 "cell": {"userEnteredFormat": {"numberFormat": number}},
                                 "fields": "userEnteredFormat.numberFormat"}})
-            if c.key in ("status", "forward_to") and spec.staff_editable:
-                values = [{"userEnteredValue": v} for v in self.schema.choices(c.key)]
-                add({"setDataValidation": {"range": _grid(sheet_id, 1, None, col, col + 1), "rule": {
-                    "condition": {"type": "ONE_OF_LIST", "values": values},
-                    "inputMessage": f"Pilih {c.header} dari daftar (teks lain akan ditandai).",
-                    "strict": False, "showCustomUi": True}}})
+            rule = validation_rule(self.schema, c) if spec.staff_editable else None
+            if rule is not None:
+                add({"setDataValidation": {"range": _grid(sheet_id, 1, None, col, col + 1), "rule": rule}})
         # Overdue rows: replace our rule (found by its formula), never pile up copies.
         ours = [i for i, rule in enumerate(conditional)
                 if any(f'="{OVERDUE}"' in v.get("userEnteredValue", "")
@@ -324,6 +336,15 @@ class LayoutPlan:
             protect(_grid(sheet_id, 1, None, start, end + 1), f"kolom sistem {col_letter(start)}-{col_letter(end)}")
 
 
+def validation_rule(schema: Schema, column: Column) -> dict | None:
+    """The dropdown of a staff choice column (free text allowed, flagged by Sheets); None if none."""
+    if column.key not in ("status", "forward_to"):
+        return None
+    return {"condition": {"type": "ONE_OF_LIST", "values": [{"userEnteredValue": v} for v in schema.choices(column.key)]},
+            "inputMessage": f"Pilih {column.header} dari daftar (teks lain akan ditandai).",
+            "strict": False, "showCustomUi": True}
+
+
 def _runs(cols: list[int]) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     for c in cols:
@@ -345,7 +366,9 @@ def plan_bootstrap(schema: Schema, meta: dict, headers: dict[int, list[Any]], ed
         sheet = identify(sheets, spec.key, spec.title)
         if sheet is not None:
             taken.discard(sheet.title)
+        start = len(plan.requests)
         plan.plan_tab(spec, sheet, headers.get(sheet.sheet_id, []) if sheet else [], next_id, index, taken)
+        plan.groups.append(plan.requests[start:])
         if sheet is None:
             next_id += 1
         taken.add(spec.title)

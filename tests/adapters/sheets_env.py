@@ -25,12 +25,23 @@ class SheetsEnv:
     contacts_id: str
     clients: list[SheetsHTTPClient] = field(default_factory=list)
 
-    def client(self, **kw) -> SheetsHTTPClient:
+    def client(self, identity: str = SERVICE_ACCOUNT, *, service_account: bool = True, **kw) -> SheetsHTTPClient:
+        """A client whose requests the fake sees as coming from `identity` (a bearer token);
+        `service_account=False` makes it a person's login (the client then knows no SA email)."""
         kw.setdefault("retry", RetryPolicy())
-        c = SheetsHTTPClient(requests.Session, clock=self.time.clock, sleep=self.time.sleep, rng=lambda: 0.5,
-                             service_account_email=SERVICE_ACCOUNT, **kw)
+        c = SheetsHTTPClient(self.session_factory(identity), clock=self.time.clock, sleep=self.time.sleep,
+                             rng=lambda: 0.5, service_account_email=identity if service_account else "", **kw)
         self.clients.append(c)
         return c
+
+    def session_factory(self, identity: str):
+        token = self.fake.token_for(identity)
+
+        def make() -> requests.Session:
+            session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {token}"
+            return session
+        return make
 
     def workbook(self, client: SheetsHTTPClient | None = None, **kw) -> GoogleWorkbook:
         """A new instance (cold caches), as another Cloud Functions instance would be."""

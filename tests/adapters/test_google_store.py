@@ -411,7 +411,9 @@ def test_whole_adapter_over_a_loopback_emulator(tmp_path):
     assert fake.values(sid, "PUTR")[1][0] == A
     assert wb.client.base_url == f"http://{host}"
     # anonymous credentials name no service account: the configured one stays editor of system columns
-    assert {u for pr in fake.sheet(sid, "PUTR").protected_ranges for u in pr["editors"]["users"]} == {SERVICE_ACCOUNT}
+    # (next to the requester, whom Sheets makes an editor of what it protects)
+    assert all(pr["editors"]["users"] == [SERVICE_ACCOUNT, fake.default_caller]
+               for pr in fake.sheet(sid, "PUTR").protected_ranges)
 
 
 def test_timeouts_over_a_real_socket_are_retried(tmp_path):
@@ -427,11 +429,17 @@ def test_timeouts_over_a_real_socket_are_retried(tmp_path):
         assert client.retries["values.batchGet"] == 2
 
 
-def test_bootstrap_warns_when_it_cannot_name_the_service_account(env):
+def test_bootstrap_refuses_when_it_cannot_name_the_service_account(env):
+    """Issue 15: protections without the runtime account lock it out, so this is refused, not
+    merely warned about (see test_sheets_conformance.py for the operator's case)."""
+    from functions.config import ConfigError
+
     wb = env.workbook(client=env.client())
     wb.client._service_account_email = ""
     wb.client._session = __import__("requests").Session()
-    assert any("KMC_SERVICE_ACCOUNT" in line for line in wb.bootstrap())
+    with pytest.raises(ConfigError, match="KMC_SERVICE_ACCOUNT"):
+        wb.bootstrap()
+    assert env.fake.write_requests == 0
 
 
 def test_many_forwards_cost_constant_requests_and_land_in_their_tabs_after_a_sort(env, wb):

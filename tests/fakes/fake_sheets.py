@@ -13,6 +13,23 @@ Faithful in what matters to the adapter:
   JSON error shape; injectable faults (500/503/429, timeouts, connection resets, "applied but the
   reply was lost"); request counts by kind.
 
+Strict where the real API is strict (issue 15; each rule has a test with its citation in
+`tests/adapters/test_fake_strictness.py`):
+- every request body, query parameter and `fields` mask is checked against Google's own
+  discovery document (`sheets.v4.json`, shipped by google-api-python-client): unknown fields,
+  wrong types, values outside an enum -> 400 as Google words it; `fields` selects the response;
+- an explicit range past the grid -> 400 "exceeds grid limits" (reads and writes); open ends clip;
+- a deleteDimension leaving no non-frozen row -> 400 "Sorry, it is not possible to delete all
+  non-frozen rows."; a batchUpdate is all or nothing;
+- Drive sharing per spreadsheet (owner, writers, readers; default: anyone with the link may
+  edit): 403 PERMISSION_DENIED for a caller it is not shared with, 404 for an unknown id;
+- protections by identity: the caller (bearer token -> `token_for`, else `default_caller`) may
+  write a protected cell only as the owner or an editor; the requester of addProtectedRange
+  becomes an editor; `editors` is shown only to editors, `requestingUserCanEdit` per caller;
+- formats and data validation are per cell: repeatCell / setDataValidation reach the rows the
+  grid has at that moment; protections and conditional formats keep unbounded GridRanges;
+- a formula reads back as its value (FORMATTED/UNFORMATTED_VALUE), as its text only with FORMULA.
+
 Use it in-process with `responses` (`fake.install(rsps)`) or as a loopback HTTP server
 (`with fake.serve() as host:` / `python -m tests.fakes.fake_sheets --port 8765 --spreadsheet ID`)
 for `SHEETS_EMULATOR_HOST`. Staff actions (sort, insert/delete rows, typing into a cell) are
@@ -22,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import re
 import threading
@@ -33,6 +51,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.fakes import sheets_discovery as discovery
 from tests.fakes.loopback import LoopbackServer as _Loopback
 
 EPOCH = datetime(1899, 12, 30)
@@ -126,14 +145,23 @@ def render_date(serial: float, pattern: str) -> str:
 
 # ----------------------------------------------------------------------------- state
 class Cell:
-    __slots__ = ("v", "f", "fmt")
+    """A cell: value `v`, formula `f` (then `v` is what the formula computed), number format and
+    data validation (a property of each cell in Sheets, like the format)."""
+    __slots__ = ("v", "f", "fmt", "dv")
 
-    def __init__(self, v: Any = None, f: str | None = None, fmt: dict | None = None):
-        self.v, self.f, self.fmt = v, f, fmt
+    def __init__(self, v: Any = None, f: str | None = None, fmt: dict | None = None, dv: dict | None = None):
+        self.v, self.f, self.fmt, self.dv = v, f, fmt, dv
+
+    def with_value(self, v: Any, f: str | None = None) -> "Cell":
+        """A new cell holding `v` (and formula `f`) that keeps this cell's format and validation."""
+        return Cell(v, f, self.fmt, self.dv)
 
     @property
     def has_data(self) -> bool:
         return (self.v is not None and self.v != "") or self.f is not None
+
+
+BLANK = Cell()
 
 
 class ApiError(Exception):
@@ -149,6 +177,11 @@ def bad(message: str) -> ApiError:
     return ApiError(400, "INVALID_ARGUMENT", message)
 
 
+# Google's words for an API write into a protected range by someone who is not its editor.
+PROTECTED = ("You are trying to edit a protected cell or object. Please contact the spreadsheet owner to "
+             "remove protection if you need to edit.")
+
+
 @dataclass
 class Sheet:
     sheet_id: int
@@ -161,7 +194,6 @@ class Sheet:
     rows: list[list[Cell | None]] = field(default_factory=list)
     col_formats: dict[int, tuple[int, dict]] = field(default_factory=dict)  # col -> (from row, format)
     col_widths: dict[int, int] = field(default_factory=dict)
-    validations: list[dict] = field(default_factory=list)
     conditional_formats: list[dict] = field(default_factory=list)
     protected_ranges: list[dict] = field(default_factory=list)
     developer_metadata: list[dict] = field(default_factory=list)
@@ -191,6 +223,33 @@ class Sheet:
             cell = Cell()
             self.put(r, c, cell)
         return cell
+
+    @property
+    def validations(self) -> list[dict]:
+        """Data validation as runs of cells per column and rule (Sheets keeps a rule per cell)."""
+        runs: list[dict] = []
+        for c in range(self.col_count):
+            current = None
+            for r, row in enumerate(self.rows):
+                dv = row[c].dv if c < len(row) and row[c] is not None else None
+                if current is not None and dv == current["rule"] and current["range"]["endRowIndex"] == r:
+                    current["range"]["endRowIndex"] = r + 1
+                    continue
+                current = None
+                if dv is not None:
+                    current = {"range": {"sheetId": self.sheet_id, "startRowIndex": r, "endRowIndex": r + 1,
+                                         "startColumnIndex": c, "endColumnIndex": c + 1}, "rule": dv}
+                    runs.append(current)
+        return runs
+
+    def validation_at(self, r: int, c: int) -> dict | None:
+        cell = self.cell(r, c)
+        return cell.dv if cell is not None else None
+
+    def covered(self, ranges: list[dict], r: int, c: int) -> bool:
+        """Whether cell (r, c) lies in one of these GridRanges (a missing index = unbounded)."""
+        return any(g.get("startRowIndex", 0) <= r < g.get("endRowIndex", self.row_count)
+                   and g.get("startColumnIndex", 0) <= c < g.get("endColumnIndex", self.col_count) for g in ranges)
 
     def fmt_of(self, r: int, c: int) -> dict | None:
         cell = self.cell(r, c)
@@ -226,12 +285,18 @@ class Sheet:
         self._shift_ranges(start, -(end - start))
 
     def _shift_ranges(self, at: int, n: int) -> None:
-        for pr in self.protected_ranges:
-            rng = pr["range"]
-            if rng.get("startRowIndex", 0) >= at and "startRowIndex" in rng and n > 0:
-                rng["startRowIndex"] += n
-            if "endRowIndex" in rng and rng["endRowIndex"] > at:
-                rng["endRowIndex"] = max(rng.get("startRowIndex", 0), rng["endRowIndex"] + n)
+        grids = [pr["range"] for pr in self.protected_ranges] + [g for rule in self.conditional_formats
+                                                                  for g in rule.get("ranges", [])]
+        def moved(index: int) -> int:  # where row boundary `index` goes after the insert/delete
+            if n > 0:
+                return index + n if index >= at else index
+            return index if index <= at else max(at, index + n)
+
+        for rng in grids:  # a missing index is unbounded and stays so (rows added later are covered)
+            if "startRowIndex" in rng and (n < 0 or rng["startRowIndex"] >= at):
+                rng["startRowIndex"] = moved(rng["startRowIndex"])
+            if "endRowIndex" in rng:
+                rng["endRowIndex"] = moved(rng["endRowIndex"]) if rng["endRowIndex"] > at else rng["endRowIndex"]
 
     def properties(self) -> dict:
         props = {
@@ -255,12 +320,25 @@ class Sheet:
         return out
 
 
+OWNER = "admin.kmc@ketapangkab.go.id"  # who owns the spreadsheets the fake creates (a person's Drive)
+DEFAULT_CALLER = "kmc-runtime@emulator.iam.gserviceaccount.com"  # an anonymous (emulator) request
+
+
 @dataclass
 class Spreadsheet:
     spreadsheet_id: str
     title: str
     sheets: list[Sheet] = field(default_factory=list)
     next_id: int = 1000
+    owner: str = OWNER
+    writers: set[str] | None = None  # Drive sharing: None = anyone with the link may edit
+    readers: set[str] = field(default_factory=set)
+
+    def can_read(self, who: str) -> bool:
+        return self.writers is None or who == self.owner or who in self.writers or who in self.readers
+
+    def can_write(self, who: str) -> bool:
+        return self.writers is None or who == self.owner or who in self.writers
 
     def by_title(self, title: str) -> Sheet | None:
         for s in self.sheets:
@@ -300,6 +378,11 @@ class Spreadsheet:
             raise bad(f"Unable to parse range: {a1}") from None
         r0 = 0 if r0 is None else r0
         c0 = 0 if c0 is None else c0
+        if (r1 or 0) > sheet.row_count or (c1 or 0) > sheet.col_count or r0 >= sheet.row_count or c0 >= sheet.col_count:
+            # An explicit bound past the grid is refused (an open end such as `A:A` or `A2:S` is
+            # clipped to the grid instead): "Range ('Rute'!A1:Z) exceeds grid limits".
+            raise bad(f"Range ({quote_title(sheet.title)}!{cells}) exceeds grid limits. "
+                      f"Max rows: {sheet.row_count}, max columns: {sheet.col_count}")
         r1 = sheet.row_count if r1 is None else r1
         c1 = sheet.col_count if c1 is None else c1
         if r1 <= r0 or c1 <= c0:
@@ -332,8 +415,12 @@ class FakeSheets:
 
     def __init__(self, *, write_quota_per_minute: int | None = None, read_quota_per_minute: int | None = None,
                  window_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic,
-                 server_timeout_delay: float = 2.0):
+                 server_timeout_delay: float = 2.0, default_caller: str = DEFAULT_CALLER):
         self.spreadsheets: dict[str, Spreadsheet] = {}
+        self.default_caller = default_caller  # who a request without a known bearer token is
+        self.tokens: dict[str, str] = {}  # bearer token -> identity (email)
+        self.caller = default_caller  # identity of the request being handled
+        self._transport = threading.local()  # headers of the request a transport is handing over
         self.write_quota = write_quota_per_minute
         self.read_quota = read_quota_per_minute
         self.window = window_seconds
@@ -343,6 +430,7 @@ class FakeSheets:
         self.rejected: Counter[str] = Counter()  # by status
         self.requests: list[RequestRecord] = []
         self.sub_requests: Counter[str] = Counter()  # batchUpdate request types
+        self.batch_sizes: list[int] = []  # sub-requests of each applied batchUpdate
         self.formulas_written: list[tuple[str, str, str, str]] = []  # (spreadsheet, tab, A1, formula)
         self.value_input: Counter[str] = Counter()  # RAW / USER_ENTERED / (cells API)
         self.faults: deque[Fault] = deque()
@@ -354,10 +442,14 @@ class FakeSheets:
 
     # -- setup / inspection ------------------------------------------------------------
     def create(self, title: str = "Untitled spreadsheet", spreadsheet_id: str | None = None,
-               first_sheet: str | None = "Sheet1") -> str:
+               first_sheet: str | None = "Sheet1", *, owner: str = OWNER,
+               writers: set[str] | None = None, readers: set[str] = frozenset()) -> str:
+        """A spreadsheet in `owner`'s Drive, shared for editing with `writers` (None: anyone
+        with the link) and for viewing with `readers`."""
         with self.lock:
             sid = spreadsheet_id or uuid.uuid4().hex[:20]
-            ss = Spreadsheet(sid, title)
+            ss = Spreadsheet(sid, title, owner=owner, writers=None if writers is None else set(writers),
+                             readers=set(readers))
             if first_sheet:
                 ss.sheets.append(Sheet(0, first_sheet, 0))
             self.spreadsheets[sid] = ss
@@ -371,6 +463,19 @@ class FakeSheets:
                 return self.spreadsheets[spreadsheet_id]
             raise ApiError(404, "NOT_FOUND", "Requested entity was not found.")
         return ss
+
+    def token_for(self, identity: str) -> str:
+        """A bearer token that makes requests come from `identity` (a user or service account)."""
+        token = "fake-" + hashlib.sha256(identity.encode()).hexdigest()[:16]
+        self.tokens[token] = identity
+        return token
+
+    def identity_of(self, headers: Any) -> str:
+        auth = ""
+        if headers is not None:
+            auth = headers.get("Authorization") or headers.get("authorization") or ""
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        return self.tokens.get(token, self.default_caller)
 
     def sheet(self, spreadsheet_id: str, title: str) -> Sheet:
         sheet = self.book(spreadsheet_id).by_title(title)
@@ -399,6 +504,7 @@ class FakeSheets:
             self.rejected.clear()
             self.requests.clear()
             self.sub_requests.clear()
+            self.batch_sizes.clear()
 
     def inject(self, kind: str, times: int = 1, only: tuple[str, ...] | frozenset[str] = (), delay: float = 3.0) -> None:
         """Make the next `times` matching requests fail: 500, 503, 429, timeout, reset, applied_timeout
@@ -468,8 +574,10 @@ class FakeSheets:
         return False
 
     # -- transport-agnostic entry point ---------------------------------------------------
-    def handle(self, method: str, url: str, body: bytes | str | None) -> tuple[int, dict, Fault | None]:
+    def handle(self, method: str, url: str, body: bytes | str | None, headers: Any = None) -> tuple[int, dict, Fault | None]:
         """(status, JSON body, fault to enact by the transport) for one HTTP request."""
+        if headers is None:  # a transport passes them aside, so `handle` keeps its 3-argument shape
+            headers = getattr(self._transport, "headers", None)
         parts = urlsplit(url)
         query = parse_qs(parts.query, keep_blank_values=True)
         path = parts.path
@@ -483,7 +591,11 @@ class FakeSheets:
                 self.handle(due[1], due[2], due[3])
             try:
                 kind, sid, action = self._route(method.upper(), path)
+                self.caller = self.identity_of(headers)
+                self._conform(kind, query, payload)
+                self._check_access(kind, sid)
             except ApiError as e:
+                self.rejected[e.code] += 1
                 return e.code, e.body(), None
             fault = self._take_fault(kind)
             if fault and fault.kind == "late_apply":
@@ -505,7 +617,7 @@ class FakeSheets:
                 self.requests.append(RequestRecord(method, kind, sid, 429))
                 return 429, quota.body(), None
             try:
-                result = action(query, payload)
+                result = self._select(kind, query, action(query, payload))
             except ApiError as e:
                 self.rejected[e.code] += 1
                 self.requests.append(RequestRecord(method, kind, sid, e.code))
@@ -515,6 +627,52 @@ class FakeSheets:
             if fault and fault.kind == "applied_timeout":
                 return 0, {}, Fault("timeout")
             return 200, result, None
+
+    def _conform(self, kind: str, query: dict, payload: Any) -> None:
+        """The request as the discovery document declares it: parameters, body, `fields`."""
+        try:
+            discovery.check_query(kind, query)
+            discovery.check_body(kind, payload)
+            if "fields" in query:
+                tree = discovery.parse_mask(query["fields"][0])
+                discovery.check_mask(tree, discovery.response_schema(kind), "fields")
+        except discovery.SchemaError as e:
+            raise bad(str(e)) from None
+
+    @staticmethod
+    def _select(kind: str, query: dict, result: dict) -> dict:
+        """Only what the `fields` parameter asks for (standard system parameter of every method)."""
+        if "fields" not in query:
+            return result
+        return discovery.apply_mask(result, discovery.parse_mask(query["fields"][0]))
+
+    def _check_access(self, kind: str, sid: str) -> None:
+        """Drive sharing: 404 for an unknown id, 403 for a spreadsheet not shared with the caller."""
+        if not sid:
+            return
+        ss = self.book(sid)
+        allowed = ss.can_write(self.caller) if kind in WRITE_KINDS else ss.can_read(self.caller)
+        if not allowed:
+            raise ApiError(403, "PERMISSION_DENIED", "The caller does not have permission")
+
+    def may_edit(self, ss: Spreadsheet, sheet: Sheet, r: int, c: int, who: str | None = None) -> bool:
+        """Whether `who` (default: the caller) may change cell (r, c): the owner always; else only
+        editors of every protected range (not warning-only) that covers it."""
+        who = who or self.caller
+        if who == ss.owner:
+            return True
+        for pr in sheet.protected_ranges:
+            if pr.get("warningOnly") or not sheet.covered([pr["range"]], r, c):
+                continue
+            if sheet.covered(pr.get("unprotectedRanges", []), r, c):
+                continue
+            if who not in pr.get("editors", {}).get("users", []):
+                return False
+        return True
+
+    def _guard(self, ss: Spreadsheet, sheet: Sheet, r: int, c: int) -> None:
+        if not self.may_edit(ss, sheet, r, c):
+            raise bad(PROTECTED)
 
     def _take_fault(self, kind: str) -> Fault | None:
         for fault in list(self.faults):
@@ -600,10 +758,20 @@ class FakeSheets:
         ss = self.book(sid)
         if query.get("includeGridData", ["false"])[0].lower() == "true":
             raise bad("includeGridData is not supported by this fake (the adapter never needs it)")
+        sheets = []
+        for sheet in sorted(ss.sheets, key=lambda s: s.index):
+            meta = sheet.metadata()
+            for pr in meta.get("protectedRanges", []):
+                # As the caller sees it: `editors` only for those who may edit the range.
+                pr["requestingUserCanEdit"] = self.caller == ss.owner or pr.get("warningOnly", False) or (
+                    self.caller in pr.get("editors", {}).get("users", []))
+                if not pr["requestingUserCanEdit"] or pr.get("warningOnly"):
+                    pr.pop("editors", None)
+            sheets.append(meta)
         return {
             "spreadsheetId": ss.spreadsheet_id,
             "properties": {"title": ss.title, "locale": "id_ID", "timeZone": "Asia/Jakarta"},
-            "sheets": [s.metadata() for s in sorted(ss.sheets, key=lambda s: s.index)],
+            "sheets": sheets,
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{ss.spreadsheet_id}/edit",
         }
 
@@ -622,6 +790,7 @@ class FakeSheets:
             del self.formulas_written[formulas:]
             self.sub_requests = subs
             raise
+        self.batch_sizes.append(len(reqs))
         return {"spreadsheetId": sid, "replies": replies}
 
     def _validate_ids(self, ss: Spreadsheet, i: int, req: dict) -> None:
@@ -640,6 +809,10 @@ class FakeSheets:
     def _apply(self, ss: Spreadsheet, i: int, req: dict, dry: bool) -> dict:
         self._validate_ids(ss, i, req)
         (name, spec), = req.items()
+        try:
+            discovery.check_request_mask(name, spec, f"Invalid requests[{i}].{name}")
+        except discovery.SchemaError as e:
+            raise bad(str(e)) from None
         if not dry:
             self.sub_requests[name] += 1
         try:
@@ -666,9 +839,11 @@ class FakeSheets:
     def _render(self, sheet: Sheet, r: int, c: int, cell: Cell | None, render: str, dt_render: str) -> Any:
         if cell is None or not cell.has_data:
             return ""
-        if cell.f is not None:
-            return cell.f  # formulas are not evaluated by the fake
-        v = cell.v
+        if cell.f is not None and render == "FORMULA":
+            return cell.f
+        v = cell.v  # a formula reads back as the value it computed (FORMATTED/UNFORMATTED_VALUE)
+        if v is None or v == "":
+            return ""
         if isinstance(v, bool):
             return v if render != "FORMATTED_VALUE" else ("TRUE" if v else "FALSE")
         if isinstance(v, (int, float)):
@@ -710,34 +885,33 @@ class FakeSheets:
             for dc, value in enumerate(row):
                 if value is None:
                     continue
+                if r0 + dr < sheet.row_count and c0 + dc < sheet.col_count:
+                    self._guard(ss, sheet, r0 + dr, c0 + dc)
                 if option == "RAW":
                     if isinstance(value, (dict, list)):
                         raise bad("Invalid values: nested structures")
-                    cell = sheet.cell(r0 + dr, c0 + dc)
-                    fmt = cell.fmt if cell is not None else None
-                    sheet.put(r0 + dr, c0 + dc, Cell(value, None, fmt))
+                    sheet.put(r0 + dr, c0 + dc, (sheet.cell(r0 + dr, c0 + dc) or BLANK).with_value(value))
                 else:
                     self._write_user_entered(ss, sheet, r0 + dr, c0 + dc, value)
                 written += 1
         return written
 
     def _write_user_entered(self, ss: Spreadsheet, sheet: Sheet, r: int, c: int, value: Any) -> None:
-        cell = sheet.cell(r, c)
-        fmt = cell.fmt if cell is not None else None
+        old = sheet.cell(r, c) or BLANK
         if isinstance(value, str):
             if value.startswith("="):
                 self.formulas_written.append((ss.spreadsheet_id, sheet.title, f"{col_letter(c)}{r + 1}", value))
-                sheet.put(r, c, Cell(None, value, fmt))
+                sheet.put(r, c, old.with_value(_evaluate(value), value))
                 return
             if value.startswith("'"):
-                sheet.put(r, c, Cell(value[1:], None, fmt))
+                sheet.put(r, c, old.with_value(value[1:]))
                 return
             parsed = _parse_user_number(value)
             if parsed is not None:
                 number, date_fmt = parsed
-                sheet.put(r, c, Cell(number, None, fmt or date_fmt))
+                sheet.put(r, c, Cell(number, None, old.fmt or date_fmt, old.dv))
                 return
-        sheet.put(r, c, Cell(value, None, fmt))
+        sheet.put(r, c, old.with_value(value))
 
     def _update(self, sid: str, a1: str, query: dict, body: dict) -> dict:
         ss = self.book(sid)
@@ -804,8 +978,9 @@ class FakeSheets:
         for r in range(r0, min(r1, len(sheet.rows))):
             for c in range(c0, min(c1, len(sheet.rows[r]))):
                 cell = sheet.rows[r][c]
-                if cell is not None:
-                    cell.v, cell.f = None, None
+                if cell is not None and cell.has_data:
+                    self._guard(ss, sheet, r, c)
+                    sheet.rows[r][c] = cell.with_value(None)
         return {"spreadsheetId": sid, "clearedRange": a1_of(sheet, r0, c0, r1, c1)}
 
     def _batch_clear(self, sid: str, query: dict, body: dict) -> dict:
@@ -815,12 +990,19 @@ class FakeSheets:
         return {"spreadsheetId": sid, "clearedRanges": [self._clear(sid, a1, query, body)["clearedRange"] for a1 in ranges]}
 
     # -- transports --------------------------------------------------------------------------
+    def _via_transport(self, headers: Any, method: str, url: str, body: Any) -> tuple[int, dict, Fault | None]:
+        self._transport.headers = headers
+        try:
+            return self.handle(method, url, body)  # tests may wrap `handle` (staff acting mid-request)
+        finally:
+            self._transport.headers = None
+
     def install(self, rsps, base_url: str = "https://sheets.googleapis.com") -> None:
         """Route every Sheets request of a `responses.RequestsMock` to this fake."""
         import requests
 
         def callback(request):
-            status, body, fault = self.handle(request.method, request.url, request.body)
+            status, body, fault = self._via_transport(request.headers, request.method, request.url, request.body)
             if fault is not None:
                 if fault.kind == "reset":
                     raise requests.exceptions.ConnectionError("Connection reset by peer (injected)")
@@ -838,7 +1020,8 @@ class FakeSheets:
         path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
         if "?" not in path and environ.get("QUERY_STRING"):
             path += "?" + environ["QUERY_STRING"]
-        status, payload, fault = self.handle(environ["REQUEST_METHOD"], path, body)
+        status, payload, fault = self._via_transport({"Authorization": environ.get("HTTP_AUTHORIZATION", "")},
+                                                     environ["REQUEST_METHOD"], path, body)
         if fault is not None:
             # Over a real socket a timeout is a reply that comes too late (set server_timeout_delay
             # above the client's read timeout); should the client still wait, it gets a 504.
@@ -950,15 +1133,20 @@ def _fields(spec: dict) -> set[str]:
     for part in re.findall(r"[\w.]+\([^)]*\)|[\w.*]+", raw):  # "a(b,c),d" -> a.b, a.c, d
         if "(" in part:
             head, inner = part[:-1].split("(", 1)
-            out |= {f"{head}.{x.strip()}" for x in inner.split(",")} | {head}
+            out |= {f"{head}.{x.strip()}" for x in inner.split(",")}
         else:
             out.add(part.strip())
     return out
 
 
 def _cell_from(fake: FakeSheets, ss: Spreadsheet, sheet: Sheet, r: int, c: int, data: dict, fields: set[str], dry: bool) -> None:
+    """Set the fields the mask names (a named field absent from `data` is cleared, as documented)."""
+    if r < sheet.row_count and c < sheet.col_count:
+        fake._guard(ss, sheet, r, c)
     existing = sheet.cell(r, c)
-    cell = Cell(existing.v, existing.f, existing.fmt) if existing is not None else Cell()
+    cell = Cell(existing.v, existing.f, existing.fmt, existing.dv) if existing is not None else Cell()
+    if "*" in fields or "dataValidation" in fields:
+        cell.dv = data.get("dataValidation")  # the parsed request's own object: never mutated
     if "*" in fields or "userEnteredValue" in fields:
         uev = data.get("userEnteredValue") or {}
         cell.v, cell.f = None, None
@@ -970,6 +1158,7 @@ def _cell_from(fake: FakeSheets, ss: Spreadsheet, sheet: Sheet, r: int, c: int, 
             cell.v = bool(uev["boolValue"])
         elif "formulaValue" in uev:
             cell.f = uev["formulaValue"]
+            cell.v = _evaluate(cell.f)
             if not dry:
                 fake.formulas_written.append((ss.spreadsheet_id, sheet.title, f"{col_letter(c)}{r + 1}", cell.f))
     if "*" in fields or "userEnteredFormat" in fields or "userEnteredFormat.numberFormat" in fields:
@@ -1013,19 +1202,12 @@ def _h_update_cells(fake, ss, spec, dry):
 
 
 def _h_repeat_cell(fake, ss, spec, dry):
+    """Sets every cell of the range as it is NOW (an unbounded range ends at the grid's last
+    row): like the format and validation of a cell, nothing carries over to rows added later."""
     sheet = ss.by_id(spec["range"]["sheetId"])
     fields = _fields(spec)
     r0, c0, r1, c1 = _box(sheet, spec["range"])
     cell = spec.get("cell", {})
-    fmt_only = fields <= {"userEnteredFormat", "userEnteredFormat.numberFormat", "userEnteredFormat.textFormat",
-                          "userEnteredFormat.backgroundColor", "userEnteredFormat.wrapStrategy",
-                          "userEnteredFormat.verticalAlignment"} or all(f.startswith("userEnteredFormat") for f in fields)
-    if fmt_only and "endRowIndex" not in spec["range"]:
-        nf = (cell.get("userEnteredFormat") or {}).get("numberFormat")
-        for c in range(c0, c1):
-            if nf is not None or "userEnteredFormat.numberFormat" in fields:
-                sheet.col_formats[c] = (r0, nf)
-        return {}
     for r in range(r0, r1):
         for c in range(c0, c1):
             _cell_from(fake, ss, sheet, r, c, cell, fields, dry)
@@ -1093,6 +1275,15 @@ def _h_delete_dimension(fake, ss, spec, dry):
     if rng.get("dimension") == "ROWS":
         if end > sheet.row_count or start >= end:
             raise bad("Invalid dimension range")
+        if sheet.row_count - (end - start) <= sheet.frozen_rows:
+            # The Sheets UI and API keep at least one row that is not frozen.
+            raise bad("Sorry, it is not possible to delete all non-frozen rows." if sheet.frozen_rows
+                      else "You can't delete all the rows on the sheet.")
+        for pr in sheet.protected_ranges:  # deleting a row deletes its protected cells
+            g = pr["range"]
+            if (not pr.get("warningOnly") and g.get("startRowIndex", 0) < end
+                    and start < g.get("endRowIndex", sheet.row_count)):
+                fake._guard(ss, sheet, max(start, g.get("startRowIndex", 0)), g.get("startColumnIndex", 0))
         sheet.delete_rows(start, end)
     else:
         for row in sheet.rows:
@@ -1125,10 +1316,15 @@ def _h_append_dimension(fake, ss, spec, dry):
 
 
 def _h_set_data_validation(fake, ss, spec, dry):
+    """A rule per cell of the range as it is now (see `_h_repeat_cell`); no rule clears it."""
     sheet = ss.by_id(spec["range"]["sheetId"])
-    sheet.validations = [v for v in sheet.validations if v["range"] != spec["range"]]
-    if spec.get("rule"):
-        sheet.validations.append({"range": copy.deepcopy(spec["range"]), "rule": copy.deepcopy(spec["rule"])})
+    r0, c0, r1, c1 = _box(sheet, spec["range"])
+    rule = copy.deepcopy(spec.get("rule"))
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            fake._guard(ss, sheet, r, c)
+            old = sheet.cell(r, c) or BLANK
+            sheet.put(r, c, Cell(old.v, old.f, old.fmt, rule))
     return {}
 
 
@@ -1164,18 +1360,29 @@ def _all_protected(ss: Spreadsheet):
 
 
 def _h_add_protected_range(fake, ss, spec, dry):
+    """The requester is an editor of what it protects, with the `editors` named (and the owner,
+    who can always edit); nobody else: a runtime account left out cannot write there."""
     pr = copy.deepcopy(spec["protectedRange"])
     sheet = ss.by_id(pr["range"]["sheetId"])
+    if pr.get("warningOnly") and pr.get("editors"):
+        raise bad("ProtectedRange is warningOnly. Editors cannot be set on it.")
     ss.next_id += 1
     pr["protectedRangeId"] = ss.next_id
-    pr.setdefault("requestingUserCanEdit", True)
+    pr.pop("requestingUserCanEdit", None)  # read-only, computed per caller
+    if not pr.get("warningOnly"):
+        users = pr.setdefault("editors", {}).setdefault("users", [])
+        if fake.caller not in users:
+            users.append(fake.caller)
     sheet.protected_ranges.append(pr)
-    return {"addProtectedRange": {"protectedRange": copy.deepcopy(pr)}}
+    return {"addProtectedRange": {"protectedRange": {**copy.deepcopy(pr), "requestingUserCanEdit": True}}}
 
 
 def _h_delete_protected_range(fake, ss, spec, dry):
     for s, pr in list(_all_protected(ss)):
         if pr["protectedRangeId"] == spec["protectedRangeId"]:
+            if not (pr.get("warningOnly") or fake.caller == ss.owner
+                    or fake.caller in pr.get("editors", {}).get("users", [])):
+                raise bad(PROTECTED)
             s.protected_ranges.remove(pr)
             return {}
     raise bad(f"No protected range with id {spec['protectedRangeId']}")
@@ -1246,6 +1453,22 @@ _HANDLERS: dict[str, Callable[..., dict | None]] = {
     "sortRange": _h_sort_range, "updateSpreadsheetProperties": _h_update_spreadsheet_properties,
 }
 
+
+def _evaluate(formula: str) -> Any:
+    """What a formula shows: a quoted text, plain arithmetic; anything else an error value (the
+    fake evaluates no references or functions). Never the formula text itself."""
+    expr = formula[1:].strip()
+    m = re.fullmatch(r'"((?:[^"]|"")*)"', expr)
+    if m:
+        return m.group(1).replace('""', '"')
+    if re.fullmatch(r"[\d.+\-*/() ]+", expr):
+        try:
+            return float(eval(expr, {"__builtins__": {}}, {}))  # digits and operators only
+        except (SyntaxError, ZeroDivisionError, TypeError, ValueError):
+            return "#DIV/0!" if "/0" in expr.replace(" ", "") else "#ERROR!"
+    return "#NAME?"
+
+
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d+)?|\.\d+)$")
 _DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
@@ -1276,10 +1499,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spreadsheet", action="append", default=[], help="an id to create (repeatable)")
     parser.add_argument("--write-quota", type=int, default=None, help="writes per minute before 429")
     parser.add_argument("--auto-create", action="store_true", help="create unknown spreadsheet ids on first use")
+    parser.add_argument("--identity", default=DEFAULT_CALLER,
+                        help="who an anonymous request is (protections and sharing are checked against it)")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the fake serves on loopback only")
-    fake = FakeSheets(write_quota_per_minute=args.write_quota)
+    fake = FakeSheets(write_quota_per_minute=args.write_quota, default_caller=args.identity)
     fake.auto_create = args.auto_create
     for sid in args.spreadsheet:
         fake.create(spreadsheet_id=sid)
