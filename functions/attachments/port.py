@@ -23,5 +23,8 @@ class TranscriptionFailed(Exception):
     pass
 
 
+MB = 1024 * 1024
+
+
 def too_large(size: int, limit: int) -> FetchFailed:
-    return FetchFailed("too_large", f"berkas {size / 1e6:.1f} MB melebihi batas {limit / 1e6:g} MB")
+    return FetchFailed("too_large", f"berkas {size / MB:.1f} MB melebihi batas {limit / MB:g} MB")

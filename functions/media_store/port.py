@@ -4,13 +4,16 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from ..model import StorageUnavailable
+
 # Object names we write: kasus/2026/KMC-20261205-AB12CD-1.jpg, arsip/2026/...; nothing else is
 # accepted back from a URL or a request path (no "..", no absolute paths, no odd characters).
 NAME = re.compile(r"^(kasus|arsip)/[0-9]{4}/[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
 
-class MediaUnavailable(RuntimeError):
-    """The store could not be reached or refused the operation."""
+class MediaUnavailable(StorageUnavailable):
+    """The store could not be reached or refused the operation: the job waits and is retried
+    (the Meta media id stays valid for 7 days), `archive` stops before removing anything."""
 
 
 def valid_name(name: str) -> bool:

@@ -20,7 +20,6 @@ from typing import Any, Callable
 from ..attachments.port import Fetched, FetchFailed, TranscriptionFailed, too_large
 from ..attachments.sniff import FAMILY_OF_KIND, clock_text, opus_seconds, sniff
 from ..logs import log
-from ..model import StorageUnavailable
 
 VOICE_PLACEHOLDER = "[pesan suara]"
 AUTO_MARK = "[transkrip otomatis]"
@@ -92,10 +91,7 @@ def prepare_inbound(svc, msg, ticket: str) -> Prepared:
             log("WARNING", "media item not kept", kind=kind, code=e.code, message_id=msg.message_id)
             continue
         name = f"kasus/{year}/{ticket}-{index}.{item.ext}"
-        try:
-            kit.store.put(name, item.data, item.mime)
-        except Exception as e:  # noqa: BLE001 - the store is down: the job waits and is retried
-            raise StorageUnavailable(f"media store: {e}") from e
+        kit.store.put(name, item.data, item.mime)  # MediaUnavailable (a StorageUnavailable): the job waits
         stored.append(name)
         links.append(kit.store.url(name))
         if item.family == "audio":
@@ -192,13 +188,24 @@ def media_names(store, link_cell: str) -> list[str]:
     return [n for n in (store.name_of(line) for line in str(link_cell or "").split("\n")) if n]
 
 
-def forget_media(kit: MediaKit | None, cases: list) -> int:
-    """Delete the files linked from each case (a StoredCase-like object with .ticket_id, .row,
-    and an `update(link)` to rewrite its Tautan); returns how many files were deleted."""
+def forget_case_media(svc, tickets: list[str]) -> int:
+    """`forget`: delete the files linked from each ticket's row (live workbook or its year's
+    archive) and say so in the Tautan cell; returns how many files were deleted."""
+    from ..stores.port import CellUpdate
+    from .archive import existing_archives, ticket_year
+
+    kit = kit_of(svc)
     if kit is None:
         return 0
     deleted = 0
-    for case, write_link in cases:
+    for ticket in tickets:
+        book = svc.workbook
+        case = book.find(ticket)
+        if case is None and ticket_year(ticket) is not None:
+            book = existing_archives(svc)(ticket_year(ticket))
+            case = book.find(ticket) if book is not None else None
+        if case is None:
+            continue
         link = str(case.row.get("link") or "")
         names = media_names(kit.store, link)
         if not names:
@@ -206,7 +213,7 @@ def forget_media(kit: MediaKit | None, cases: list) -> int:
         for name in names:
             deleted += bool(kit.store.delete(name))
         kept = [line for line in link.split("\n") if line.strip() and kit.store.name_of(line) is None]
-        write_link("\n".join([*kept, ERASED_MEDIA]))
+        book.update([CellUpdate(ticket, {"link": "\n".join([*kept, ERASED_MEDIA])}, case.tab)])
     return deleted
 
 

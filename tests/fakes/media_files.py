@@ -162,6 +162,7 @@ class FakeBucket:
     def __init__(self, name: str):
         self.name = name
         self.objects: dict[str, tuple[bytes, str]] = {}
+        self.down = False  # every call answers 503 (an outage)
 
     def install(self, rsps) -> None:
         base = re.escape(f"{self.API}/storage/v1/b/{self.name}/o/")
@@ -180,6 +181,8 @@ class FakeBucket:
         return unquote(path.split("/o/")[1].split("/")[0] if index == 0 else path.rsplit("/o/", 1)[1])
 
     def _upload(self, request):
+        if self.down:
+            return 503, {}, json.dumps({"error": {"code": 503, "message": "Backend Error"}})
         query = parse_qs(urlsplit(request.url).query)
         if query.get("uploadType") != ["media"] or not query.get("name"):
             return 400, {}, json.dumps({"error": {"code": 400, "message": "Required parameter: name"}})
