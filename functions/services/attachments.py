@@ -39,7 +39,7 @@ class MediaKit:
 
 
 def kit_of(svc) -> MediaKit | None:
-    make = svc.extras.get("attachments")
+    make = getattr(svc, "extras", {}).get("attachments")
     return make() if callable(make) else None
 
 
