@@ -6,9 +6,10 @@ from typing import Protocol
 
 from ..model import StorageUnavailable
 
-# Object names we write: kasus/2026/KMC-20261205-AB12CD-1.jpg, arsip/2026/...; nothing else is
-# accepted back from a URL or a request path (no "..", no absolute paths, no odd characters).
-NAME = re.compile(r"^(kasus|arsip)/[0-9]{4}/[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+# Object names we write: kasus/2026/KMC-261205-AB12C-1.jpg (a case's files), arsip/2026/... (moved
+# with an archived case), masuk/2026/... (a web-form photo waiting for the worker); nothing else
+# is accepted back from a URL or a request path (no "..", no absolute paths, no odd characters).
+NAME = re.compile(r"^(kasus|arsip|masuk)/[0-9]{4}/[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
 
 class MediaUnavailable(StorageUnavailable):

@@ -250,3 +250,74 @@ class MediaArchiver:
                 deleted += bool(self.kit.store.delete(name))
         self.originals = []
         return deleted
+
+
+# -- photos from the web form -----------------------------------------------------------------------
+
+UPLOAD_PREFIX = "unggahan:"  # a Tautan line naming a web-form photo waiting in masuk/
+FORM_MAX_PHOTOS = 3
+FORM_PHOTO_TYPES = {"image/jpeg", "image/png", "image/webp"}
+
+
+def check_form_photo(data: bytes, limit: int) -> str:
+    """The door's quick check of one uploaded photo: '' when fine, else the Indonesian reason.
+    Decoding and stripping happen in the worker."""
+    if len(data) > limit:
+        return f"terlalu besar ({len(data) / (1024 * 1024):.1f} MB; paling besar {limit // (1024 * 1024)} MB)"
+    found = sniff(data)
+    if found is None or found.mime not in FORM_PHOTO_TYPES:
+        return "bukan foto JPG, PNG atau WebP"
+    return ""
+
+
+def queue_form_photos(svc, photos: list[bytes], token: str, year: int) -> list[str]:
+    """Keep the raw uploads durably (masuk/, private) before the door answers; returns the Tautan
+    lines the queued complaint carries. Raises StorageUnavailable when the store is down."""
+    kit = kit_of(svc)
+    lines = []
+    for n, data in enumerate(photos, 1):
+        name = f"masuk/{year}/{token}-{n}"
+        kit.store.put(name, data, sniff(data).mime)
+        lines.append(f"{UPLOAD_PREFIX}{name}")
+    return lines
+
+
+def prepare_complaint(svc, complaint, ticket: str):
+    """The worker's half for web-form photos: strip each waiting upload, store it with the case,
+    say so in the text; the GPS position of a photo is the location only when none was given.
+    Idempotent: a retried job finds the case's file already there."""
+    ups = [line[len(UPLOAD_PREFIX):] for line in complaint.link.split("\n") if line.startswith(UPLOAD_PREFIX)]
+    kit = kit_of(svc)
+    if not ups or kit is None:
+        return complaint
+    from ..attachments.images import BadImage, clean_image
+
+    links = [line for line in complaint.link.split("\n") if line.strip() and not line.startswith(UPLOAD_PREFIX)]
+    notes, location = [], complaint.location
+    year = complaint.received_at.year
+    for n, raw_name in enumerate(ups, 1):
+        label = f"foto {n} dari {len(ups)}" if len(ups) > 1 else "foto"
+        done = [f"kasus/{year}/{ticket}-{n}.{ext}" for ext in ("jpg", "png")]
+        found = kit.store.get(raw_name)
+        if found is None:
+            existing = next((d for d in done if kit.store.exists(d)), None)
+            if existing:
+                links.append(kit.store.url(existing))
+                notes.append(f"[{label}]")
+            else:
+                notes.append(f"[{label} tidak dapat disimpan: unggahan tidak ditemukan]")
+            continue
+        try:
+            clean = clean_image(found[0])
+        except BadImage:
+            notes.append(f"[{label} tidak dapat disimpan: gambar rusak atau tidak dapat dibaca]")
+            kit.store.delete(raw_name)
+            continue
+        name = f"kasus/{year}/{ticket}-{n}.{clean.ext}"
+        kit.store.put(name, clean.data, clean.mime)
+        kit.store.delete(raw_name)
+        links.append(kit.store.url(name))
+        notes.append(f"[{label}]")
+        if clean.gps and not location:
+            location = f"{clean.gps[0]}, {clean.gps[1]} (posisi dari foto)"
+    return replace(complaint, text="\n".join([complaint.text, *notes]), link="\n".join(links), location=location)

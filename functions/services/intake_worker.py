@@ -146,8 +146,10 @@ def _inbound(svc, job: Job) -> Result:
 
 
 def _complaint(svc, job: Job) -> Result:
+    from .attachments import prepare_complaint
+
     try:
-        receipt = svc.intake(decode_complaint(job.body))
+        receipt = svc.intake(prepare_complaint(svc, decode_complaint(job.body), job.ticket))
     except InvalidComplaint as e:
         # The door validated it; a complaint intake still refuses is reported, not retried.
         log("WARNING", "queued complaint refused by intake", ticket=job.ticket, error=e.message)

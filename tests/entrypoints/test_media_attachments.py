@@ -304,3 +304,51 @@ def test_archive_moves_the_files_with_the_case(svc, graph, clock, capsys):
     reply = make_app(svc).test_client().get(archived["link"].removeprefix("http://localhost:8080"), headers=AUTH)
     assert reply.status_code == 200 and reply.headers["Content-Type"] == "image/jpeg"
     assert open_link(svc, row["link"]).status_code == 404  # the old place is empty
+
+
+# -- the web form takes photos ---------------------------------------------------------------------
+
+def _form_browser(svc):
+    from tests.entrypoints.test_web_form import Browser
+
+    return Browser(make_app(svc))
+
+
+def test_the_form_states_the_photo_limits_before_submitting(svc):
+    page = _form_browser(svc).get("/form").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page and page.count('type="file"') == 3
+    assert "Paling banyak 3 foto JPG, PNG atau WebP, masing-masing paling besar 5 MB" in page
+    assert "<script" not in page
+
+
+def test_a_form_photo_is_stripped_filed_with_the_case_and_only_counted_on_the_status_page(svc):
+    from tests.entrypoints.test_web_form import filled, ticket_of
+
+    browser = _form_browser(svc)
+    photo = mf.jpeg(gps=(-1.8457, 109.9716))
+    reply = browser.submit(**filled(kecamatan="", desa=""), foto=[(io.BytesIO(photo), "IMG_20261102.jpg")])
+    assert reply.status_code == 200
+    ticket = ticket_of(reply)
+    row = only_row(svc)
+    assert row["ticket_id"] == ticket and row["text"].endswith("\n[foto]")
+    assert row["location"] == "-1.8457, 109.9716 (posisi dari foto)"
+    stored = open_link(svc, row["link"])
+    assert stored.status_code == 200 and b"SAMSUNG" not in stored.data and b"Exif" not in stored.data
+    assert not list((svc.settings.data_dir / "media" / "masuk").rglob("*-1"))  # the raw upload is gone
+    status = browser.get(f"/form/status?tiket={ticket}").get_data(as_text=True)
+    assert "1 foto terlampir (hanya dapat dilihat petugas)" in status
+    assert "/media/" not in status and "<img" not in status
+
+
+@pytest.mark.parametrize("photos, message", [
+    ([mf.jpeg()] * 4, "Paling banyak 3 foto."),
+    ([mf.pdf()], "Foto ke-1 bukan foto JPG, PNG atau WebP"),
+    ([mf.jpeg(), mf.jpeg(size=(2400, 2400)) + b"\x00" * (5 * 1024 * 1024)], "Foto ke-2 terlalu besar"),
+])
+def test_bad_form_photos_are_refused_in_indonesian_and_nothing_is_stored(svc, photos, message):
+    from tests.entrypoints.test_web_form import filled
+
+    browser = _form_browser(svc)
+    reply = browser.submit(**filled(), foto=[(io.BytesIO(p), f"foto{n}.jpg") for n, p in enumerate(photos)])
+    assert reply.status_code == 422 and message in reply.get_data(as_text=True)
+    assert rows(svc) == [] and not (svc.settings.data_dir / "media").exists()
