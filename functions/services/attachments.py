@@ -20,6 +20,7 @@ from typing import Any, Callable
 from ..attachments.port import Fetched, FetchFailed, TranscriptionFailed, too_large
 from ..attachments.sniff import FAMILY_OF_KIND, clock_text, opus_seconds, sniff
 from ..logs import log
+from ..model import Channel
 
 VOICE_PLACEHOLDER = "[pesan suara]"
 AUTO_MARK = "[transkrip otomatis]"
@@ -73,12 +74,16 @@ def prepare_inbound(svc, msg, ticket: str) -> Prepared:
     if kit is None or kit.fetch is None or not msg.media:
         return Prepared(msg)
     refs = [parse_ref(r) for r in msg.media]
-    total = {k: sum(1 for r in refs if r[0] == k) for k in {r[0] for r in refs}}
+    total = {k: sum(1 for r in refs if r[0] == k) for k in {r[0] for r in refs}}  # per kind, for "1 dari 2"
     seen: dict[str, int] = {}
     links, notes, problems, stored = [], [], [], []
     location = msg.location
     year = msg.sent_at.year
+    whatsapp = msg.channel == Channel.WHATSAPP
     for index, (kind, value, filename) in enumerate(refs, 1):
+        if kind not in FAMILY_OF_KIND or not (value.startswith("https://") or (whatsapp and value.isdigit())):
+            links.append(msg.media[index - 1])  # a shared post, a reel, a Messenger sticker id: kept as is
+            continue
         seen[kind] = seen.get(kind, 0) + 1
         label = LABEL.get(kind, "berkas")
         numbered = f"{label} {seen[kind]} dari {total[kind]}" if total[kind] > 1 else label

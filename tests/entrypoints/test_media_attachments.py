@@ -352,3 +352,18 @@ def test_bad_form_photos_are_refused_in_indonesian_and_nothing_is_stored(svc, ph
     reply = browser.submit(**filled(), foto=[(io.BytesIO(p), f"foto{n}.jpg") for n, p in enumerate(photos)])
     assert reply.status_code == 422 and message in reply.get_data(as_text=True)
     assert rows(svc) == [] and not (svc.settings.data_dir / "media").exists()
+
+
+def test_a_shared_post_stays_a_link_and_only_real_media_are_fetched(svc, rsps, clock):
+    photo = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=9&signature=abc"
+    rsps.add("GET", photo, body=mf.jpeg(), content_type="image/jpeg")
+    shared = {"type": "share", "payload": {"url": "https://www.instagram.com/p/C0abcDEF/"}}
+    payload = mp.instagram([mp.dm_event("17841401234567890", at=clock(), text="Lihat postingan ini, jalan rusak",
+                                        attachments=[shared, mp.image_attachment(photo)])], at=clock())
+    body, headers = mp.signed(payload)
+    assert draining_client(svc).post("/meta", data=body, headers=headers).status_code == 200
+    row = only_row(svc)
+    assert row["text"] == "Lihat postingan ini, jalan rusak\n[foto]"
+    links = row["link"].split("\n")
+    assert links[0] == "share:https://www.instagram.com/p/C0abcDEF/" and links[1].startswith("http://localhost:8080/media/")
+    assert [c.request.url for c in rsps.calls] == [photo]  # the post page itself was never fetched
