@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import struct
 
+from ..gcp_auth import adc_session as gcp_adc_session
 from ..http_client import HttpClient, HttpUnavailable
 from .port import TranscriptionFailed
 
@@ -36,15 +37,8 @@ def opus_rate(data: bytes) -> int:
 
 
 def adc_session():
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-    from google.auth.transport.requests import AuthorizedSession
-
-    try:
-        credentials, _ = google.auth.default(scopes=[SCOPE])
-    except DefaultCredentialsError as e:
-        raise TranscriptionFailed("no Google credentials for Speech-to-Text") from e
-    return AuthorizedSession(credentials)
+    """An authorised requests session with the runtime service account (metadata server)."""
+    return gcp_adc_session(SCOPE, TranscriptionFailed, "Speech-to-Text")
 
 
 class SpeechToText:

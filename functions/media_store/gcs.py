@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Callable
 from urllib.parse import quote
 
+from ..gcp_auth import adc_session as gcp_adc_session
 from ..http_client import HttpClient, HttpUnavailable
 from .port import MediaUnavailable, valid_name
 
@@ -32,15 +33,7 @@ SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
 
 def adc_session():
     """An authorised requests session with the runtime service account (metadata server)."""
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-    from google.auth.transport.requests import AuthorizedSession
-
-    try:
-        credentials, _ = google.auth.default(scopes=[SCOPE])
-    except DefaultCredentialsError as e:
-        raise MediaUnavailable("no Google credentials for Cloud Storage") from e
-    return AuthorizedSession(credentials)
+    return gcp_adc_session(SCOPE, MediaUnavailable, "Cloud Storage")
 
 
 class GcsMediaStore:
@@ -74,6 +67,14 @@ class GcsMediaStore:
         message = error.get("message", "") if isinstance(error, dict) else ""
         return MediaUnavailable(f"Cloud Storage {what}: HTTP {resp.status} {message}"[:300])
 
+    def _found(self, what: str, resp) -> bool:
+        """True for 2xx, False for 404 (no such object), MediaUnavailable otherwise."""
+        if resp.status == 404:
+            return False
+        if not resp.ok:
+            raise self._fail(what, resp)
+        return True
+
     def put(self, name: str, data: bytes, mime: str) -> None:
         if not valid_name(name):
             raise ValueError(f"not a media object name: {name!r}")
@@ -92,12 +93,7 @@ class GcsMediaStore:
         return resp.body, resp.headers.get("Content-Type", "application/octet-stream")
 
     def exists(self, name: str) -> bool:
-        resp = self._call("GET", self._object(name))
-        if resp.status == 404:
-            return False
-        if not resp.ok:
-            raise self._fail("lookup", resp)
-        return True
+        return self._found("lookup", self._call("GET", self._object(name)))
 
     def copy(self, name: str, new_name: str) -> None:
         url = f"{self._object(name)}/rewriteTo/b/{self.bucket}/o/{quote(new_name, safe='')}"
@@ -115,12 +111,7 @@ class GcsMediaStore:
         raise MediaUnavailable(f"Cloud Storage copy of {name} did not finish")
 
     def delete(self, name: str) -> bool:
-        resp = self._call("DELETE", self._object(name))
-        if resp.status == 404:
-            return False
-        if not resp.ok:
-            raise self._fail("delete", resp)
-        return True
+        return self._found("delete", self._call("DELETE", self._object(name)))
 
     def url(self, name: str) -> str:
         return f"{BROWSER}/{self.bucket}/{name}"
