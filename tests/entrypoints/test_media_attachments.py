@@ -227,6 +227,7 @@ def test_in_the_cloud_a_voice_note_is_stored_in_the_bucket_transcribed_and_route
                            "berlubang besar")
     tabs = {tab: r for tab, r in svc.workbook.read_all().items() if r}
     assert list(tabs) == ["PUTR"]  # routed on the transcript, not left in triage
+    assert row["sentiment"] == "Negatif"  # and read for negativity (a bare "[pesan suara]" is Netral)
     name = row["link"].removeprefix(f"https://storage.cloud.google.com/{BUCKET}/")
     assert name.startswith("kasus/2026/") and bucket.objects[name] == (note, "audio/ogg")
     config = speech.requests[0]["config"]
