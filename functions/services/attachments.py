@@ -90,6 +90,11 @@ def prepare_inbound(svc, msg, ticket: str) -> Prepared:
         try:
             item = _fetch_checked(kit, kind, value)
         except FetchFailed as e:
+            kept = _kept_before(kit, f"kasus/{year}/{ticket}-{index}", FAMILY_OF_KIND[kind])
+            if kept:  # a retried job: the first attempt stored it before the link expired
+                links.append(kit.store.url(kept))
+                notes.append(f"[{numbered}]")
+                continue
             links.append(msg.media[index - 1])
             notes.append(f"[{numbered} tidak dapat disimpan: {e.reason}]")
             problems.append(Problem(msg.media[index - 1], numbered, e.reason))
@@ -149,6 +154,15 @@ def _fetch_checked(kit: MediaKit, kind: str, value: str) -> _Item:
         return _Item("image", clean.data, clean.mime, clean.ext, gps=clean.gps)
     seconds = opus_seconds(got.data) if found.ext == "ogg" else None
     return _Item(found.family, got.data, found.mime, found.ext, seconds=seconds)
+
+
+EXTENSIONS = {"image": ("jpg", "png"), "audio": ("ogg", "oga", "amr", "mp3", "m4a", "mp4"), "video": ("mp4", "3gp"),
+              "document": ("pdf", "docx", "xlsx", "pptx", "doc", "zip", "txt", "jpg", "png", "ogg", "mp4")}
+
+
+def _kept_before(kit: MediaKit, stem: str, family: str) -> str | None:
+    """The object an earlier attempt of the same job stored, if any (only asked after a failure)."""
+    return next((f"{stem}.{ext}" for ext in EXTENSIONS[family] if kit.store.exists(f"{stem}.{ext}")), None)
 
 
 def _compatible(declared: str, actual: str) -> bool:

@@ -368,3 +368,21 @@ def test_a_shared_post_stays_a_link_and_only_real_media_are_fetched(svc, rsps, c
     links = row["link"].split("\n")
     assert links[0] == "share:https://www.instagram.com/p/C0abcDEF/" and links[1].startswith("http://localhost:8080/media/")
     assert [c.request.url for c in rsps.calls] == [photo]  # the post page itself was never fetched
+
+
+def test_a_retried_job_keeps_the_file_its_first_attempt_stored_after_meta_s_link_expired(svc, graph, clock):
+    """Sheets was down after the photo was stored; when the job runs again Meta's link is gone."""
+    from functions.model import StorageUnavailable
+
+    graph.add("1479537139650973", mf.jpeg(), "image/jpeg")
+    real_append = svc.workbook.append
+    svc.workbook.append = lambda *a, **k: (_ for _ in ()).throw(StorageUnavailable("Sheets 503"))
+    reply = deliver(svc, mp.wa_image(caption="Saluran air tersumbat", at=clock()))
+    assert reply.stored == [] and rows(svc) == []
+    svc.workbook.append = real_append
+    graph.expired_ids.add("1479537139650973")
+    later = svc.queue.clock() + 3600
+    svc.queue.clock = lambda: later
+    assert [r.action for r in drain(svc).results] == ["created"]
+    row = only_row(svc)
+    assert row["text"] == "Saluran air tersumbat\n[foto]" and open_link(svc, row["link"]).status_code == 200
