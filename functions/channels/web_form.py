@@ -157,12 +157,13 @@ class _View:
         return int(self.settings.media_limits.get("image", 5 * 1024 * 1024))
 
     def submit(self) -> Page:
-        too_big = self.error(413, "Kiriman terlalu besar",
-                             "Aduan Anda terlalu besar untuk dikirim. Tekan tombol Kembali di peramban, "
-                             f"persingkat isi aduan (paling banyak {thousands(MAX_TEXT_CHARS)} karakter) atau "
-                             f"kirim paling banyak {FORM_MAX_PHOTOS} foto yang masing-masing paling besar "
-                             f"{self.photo_limit // (1024 * 1024)} MB, lalu kirim lagi.")
         multipart = (self.request.mimetype or "") == "multipart/form-data"
+        photos_hint = (f" Foto: paling banyak {FORM_MAX_PHOTOS}, masing-masing paling besar "
+                       f"{self.photo_limit // (1024 * 1024)} MB." if multipart else "")
+        too_big = self.error(413, "Kiriman terlalu besar",
+                             "Aduan Anda terlalu panjang untuk dikirim. Tekan tombol Kembali di peramban, "
+                             f"persingkat isi aduan (paling banyak {thousands(MAX_TEXT_CHARS)} karakter), "
+                             "lalu kirim lagi." + photos_hint)
         max_body = MAX_BODY_BYTES + FORM_MAX_PHOTOS * (self.photo_limit + 4096) if multipart else MAX_BODY_BYTES
         if (self.request.content_length or 0) > max_body:
             return too_big

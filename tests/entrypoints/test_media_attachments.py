@@ -386,3 +386,13 @@ def test_a_retried_job_keeps_the_file_its_first_attempt_stored_after_meta_s_link
     assert [r.action for r in drain(svc).results] == ["created"]
     row = only_row(svc)
     assert row["text"] == "Saluran air tersumbat\n[foto]" and open_link(svc, row["link"]).status_code == 200
+
+
+def test_a_form_body_too_large_for_three_photos_gets_an_indonesian_413(svc):
+    from tests.entrypoints.test_web_form import filled
+
+    big = mf.jpeg() + b"\x00" * (6 * 1024 * 1024)
+    reply = _form_browser(svc).submit(**filled(), foto=[(io.BytesIO(big), f"f{n}.jpg") for n in range(3)])
+    page = reply.get_data(as_text=True)
+    assert reply.status_code == 413 and "Foto: paling banyak 3, masing-masing paling besar 5 MB." in page
+    assert rows(svc) == [] and not (svc.settings.data_dir / "media").exists()
