@@ -172,6 +172,10 @@ def test_a_document_keeps_its_name_in_the_text(svc, graph, clock):
 
 
 def test_messenger_attachments_are_fetched_from_their_url_and_numbered(svc, rsps, clock):
+    """Messenger/Instagram `messages` webhooks carry `attachments[].payload.url`, a platform CDN
+    link that needs no token and expires on its own schedule (Messenger Platform webhook reference,
+    developers.facebook.com/docs/messenger-platform/reference/webhook-events/messages; the same
+    contract restated in docs.rs/crate/late .../WebhookPayloadMessageMessageAttachmentsInner.md)."""
     urls = [f"https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id={n}&signature=abc" for n in (1, 2)]
     for url in urls:
         rsps.add("GET", url, body=mf.jpeg(), content_type="image/jpeg")
