@@ -71,7 +71,8 @@ MOUNTED_SECRETS=()
 # Jobs run one at a time (max-instances 1): an overlapping retry waits instead of racing.
 # intake (called by Cloud Tasks) takes the queue's 10 concurrent tasks in ONE instance, so their
 # rows coalesce into one Sheets write and one instance-local ticket index sees every row.
-# daily_digest renders charts (pandas/matplotlib), hence 512Mi.
+# daily_digest renders charts (pandas/matplotlib), hence 512Mi. intake downloads attachments (one
+# at a time, up to 100 MB for a document, held in memory while checked and uploaded): 512Mi, 300s.
 FUNCTIONS=(
   "meta       meta_webhook      public  256Mi 60s  3  20 1"
   "form       web_form          public  256Mi 60s  5  1  0.167"
@@ -80,7 +81,7 @@ FUNCTIONS=(
   "sweep      sweep             private 512Mi 300s 1  1  0.333"
   "daily      daily_digest      private 512Mi 540s 1  1  0.333"
   "media      media_monitor     private 256Mi 300s 1  1  0.167"
-  "intake     intake_worker     private 256Mi 120s 1  10 1"
+  "intake     intake_worker     private 512Mi 300s 1  10 1"
 )
 
 # Plain (non-secret) settings passed through from the environment when set: every KMC_* variable

@@ -14,6 +14,7 @@ says) is named in the text and recorded for the digest's system notes; the case 
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
@@ -22,6 +23,9 @@ from ..attachments.sniff import FAMILY_OF_KIND, clock_text, opus_seconds, sniff
 from ..logs import log
 from ..model import Channel
 
+# One download at a time per process: the worker instance takes 10 jobs at once, and a 100 MB
+# document is held in memory while it is checked and uploaded (deploy.sh gives `intake` 512Mi).
+ONE_FILE_AT_A_TIME = threading.Lock()
 VOICE_PLACEHOLDER = "[pesan suara]"
 AUTO_MARK = "[transkrip otomatis]"
 MAX_TRANSCRIBE_SECONDS = 59.0  # Speech-to-Text synchronous recognition: one minute at most
@@ -88,7 +92,8 @@ def prepare_inbound(svc, msg, ticket: str) -> Prepared:
         label = LABEL.get(kind, "berkas")
         numbered = f"{label} {seen[kind]} dari {total[kind]}" if total[kind] > 1 else label
         try:
-            item = _fetch_checked(kit, kind, value)
+            with ONE_FILE_AT_A_TIME:  # bounded memory: Cloud Tasks runs 10 jobs in one instance
+                item = _fetch_checked(kit, kind, value)
         except FetchFailed as e:
             kept = _kept_before(kit, f"kasus/{year}/{ticket}-{index}", FAMILY_OF_KIND[kind])
             if kept:  # a retried job: the first attempt stored it before the link expired
