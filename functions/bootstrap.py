@@ -190,7 +190,7 @@ def _default_media(settings: Settings) -> Callable[[], Any]:
             if settings.transcribe:
                 from .attachments.speech import SpeechToText
 
-                transcribe = SpeechToText().transcribe
+                transcribe = SpeechToText(bucket=settings.media_bucket).transcribe
             made.append(MediaKit(store, fetch, transcribe, dict(settings.media_limits)))
         return made[0]
 

@@ -23,6 +23,10 @@ class TranscriptionFailed(Exception):
     pass
 
 
+class TooLongToTranscribe(TranscriptionFailed):
+    """Longer than the transcriber takes (the note is kept untranscribed)."""
+
+
 MB = 1024 * 1024
 
 

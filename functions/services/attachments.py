@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from ..attachments.port import Fetched, FetchFailed, TranscriptionFailed, too_large
+from ..attachments.port import Fetched, FetchFailed, TooLongToTranscribe, TranscriptionFailed, too_large
 from ..attachments.sniff import FAMILY_OF_KIND, clock_text, opus_seconds, sniff
 from ..logs import log
 from ..model import Channel
@@ -28,7 +28,6 @@ from ..model import Channel
 ONE_FILE_AT_A_TIME = threading.Lock()
 VOICE_PLACEHOLDER = "[pesan suara]"
 AUTO_MARK = "[transkrip otomatis]"
-MAX_TRANSCRIBE_SECONDS = 59.0  # Speech-to-Text synchronous recognition: one minute at most
 ERASED_MEDIA = "[lampiran dihapus atas permintaan pelapor (UU 27/2022)]"
 LABEL = {"image": "foto", "sticker": "stiker", "video": "video", "audio": "pesan suara", "document": "dokumen",
          "file": "berkas"}
@@ -39,7 +38,7 @@ class MediaKit:
     """What the composition root gives the media step."""
     store: Any  # functions/media_store/port.MediaStore
     fetch: Callable[[str, int], Fetched] | None  # None: downloads are off (local, no Meta token)
-    transcribe: Callable[[bytes], str] | None  # None: notes are kept untranscribed
+    transcribe: Callable[[bytes, str], str] | None  # (note, stored name) -> text; None: untranscribed
     limits: dict[str, int] = field(default_factory=dict)  # family -> bytes
 
 
@@ -110,7 +109,7 @@ def prepare_inbound(svc, msg, ticket: str) -> Prepared:
         stored.append(name)
         links.append(kit.store.url(name))
         if item.family == "audio":
-            notes += _voice_lines(kit, item, numbered)
+            notes += _voice_lines(kit, item, numbered, name)
         elif kind == "document" and filename:
             notes.append(f"[{numbered}: {filename}]")
         else:
@@ -175,15 +174,16 @@ def _compatible(declared: str, actual: str) -> bool:
     return declared == "document" or declared == actual or (declared == "audio" and actual == "video")
 
 
-def _voice_lines(kit: MediaKit, item: _Item, numbered: str) -> list[str]:
+def _voice_lines(kit: MediaKit, item: _Item, numbered: str, name: str) -> list[str]:
     head = f"[{numbered} {clock_text(item.seconds)}]" if item.seconds is not None else f"[{numbered}]"
     if kit.transcribe is None:
         return [head, "[belum ditranskripsi; dengarkan pesan suara di kolom Tautan]"]
-    if item.ext != "ogg" or item.seconds is None or item.seconds > MAX_TRANSCRIBE_SECONDS:
-        return [head, "[tidak ditranskripsi otomatis (lebih dari 1 menit atau bukan Ogg/Opus); "
-                      "dengarkan pesan suara di kolom Tautan]"]
+    if item.ext != "ogg" or item.seconds is None:
+        return [head, "[tidak ditranskripsi otomatis (bukan Ogg/Opus); dengarkan pesan suara di kolom Tautan]"]
     try:
-        transcript = kit.transcribe(item.data)
+        transcript = kit.transcribe(item.data, name)
+    except TooLongToTranscribe:
+        return [head, "[tidak ditranskripsi otomatis (terlalu panjang); dengarkan pesan suara di kolom Tautan]"]
     except TranscriptionFailed as e:
         log("WARNING", "voice note not transcribed", error=str(e)[:200])
         return [head, "[transkrip otomatis gagal; dengarkan pesan suara di kolom Tautan]"]

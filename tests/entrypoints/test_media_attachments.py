@@ -65,12 +65,14 @@ def svc(msettings, clock):
 @pytest.fixture
 def cloud(msettings, clock, rsps, graph):
     """The cloud wiring: a Cloud Storage bucket and Speech-to-Text, each behind `responses`."""
-    bucket, speech = mf.FakeBucket(BUCKET), mf.FakeSpeech("jalan di desa sungai awan rusak parah berlubang besar")
+    bucket = mf.FakeBucket(BUCKET)
+    speech = mf.FakeSpeech("jalan di desa sungai awan rusak parah berlubang besar", bucket=bucket)
     bucket.install(rsps)
     speech.install(rsps)
     store = GcsMediaStore(BUCKET, http=quick_http())
     kit = MediaKit(store, MetaMediaFetcher(msettings.meta_graph_url, mf.TOKEN, http=quick_http()).fetch,
-                   SpeechToText(http=quick_http()).transcribe, dict(msettings.media_limits))
+                   SpeechToText(http=quick_http(), bucket=BUCKET, sleep=lambda s: None).transcribe,
+                   dict(msettings.media_limits))
     s = build(replace(msettings, media_bucket=BUCKET, transcribe=True), clock=clock,
               messenger=OutboxMessenger(msettings.outbox_dir), attachments=lambda: kit)
     s.workbook.bootstrap()
@@ -236,6 +238,26 @@ def test_in_the_cloud_a_voice_note_is_stored_in_the_bucket_transcribed_and_route
     assert name.startswith("kasus/2026/") and bucket.objects[name] == (note, "audio/ogg")
     config = speech.requests[0]["config"]
     assert config["languageCode"] == "id-ID" and config["encoding"] == "OGG_OPUS" and config["sampleRateHertz"] == 16000
+
+
+def test_a_voice_note_over_a_minute_is_read_from_the_bucket_asynchronously(cloud, graph, clock):
+    svc, bucket, speech = cloud
+    graph.add("5179537139650977", mf.ogg_opus(95), "audio/ogg; codecs=opus")
+    deliver(svc, mp.wa_audio(at=clock()))
+    row = only_row(svc)
+    assert row["text"].startswith("[pesan suara 1:35]\n[transkrip otomatis] jalan di desa sungai awan")
+    name = row["link"].removeprefix(f"https://storage.cloud.google.com/{BUCKET}/")
+    assert speech.requests[0]["audio"] == {"uri": f"gs://{BUCKET}/{name}"} and speech.polls == 2
+
+
+def test_a_voice_note_over_five_minutes_is_kept_untranscribed(cloud, graph, clock):
+    svc, bucket, speech = cloud
+    graph.add("5179537139650977", mf.ogg_opus(400), "audio/ogg; codecs=opus")
+    deliver(svc, mp.wa_audio(at=clock()))
+    row = only_row(svc)
+    assert row["text"] == ("[pesan suara 6:40]\n[tidak ditranskripsi otomatis (terlalu panjang); dengarkan pesan "
+                           "suara di kolom Tautan]")
+    assert speech.requests == [] and len(bucket.objects) == 1
 
 
 def test_in_the_cloud_a_photo_is_stripped_before_upload(cloud, graph, clock):

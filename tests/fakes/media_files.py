@@ -221,16 +221,44 @@ class FakeBucket:
 
 class FakeSpeech:
     """`speech:recognize`: enforces what the v1 API checks for OGG_OPUS (a sample rate among 8000,
-    12000, 16000, 24000, 48000; a languageCode; base64 audio content) and answers `transcript`."""
+    12000, 16000, 24000, 48000; a languageCode; base64 audio content; at most one minute of audio)
+    and answers `transcript`. `speech:longrunningrecognize` reads `gs://` audio from `bucket` (404
+    when the object is missing) and answers an operation, done on the second `operations.get`."""
     URL = "https://speech.googleapis.com/v1/speech:recognize"
+    LONG = "https://speech.googleapis.com/v1/speech:longrunningrecognize"
+    OPERATIONS = "https://speech.googleapis.com/v1/operations/"
 
-    def __init__(self, transcript: str = "", status: int = 200):
+    def __init__(self, transcript: str = "", status: int = 200, bucket: "FakeBucket | None" = None):
         self.transcript = transcript
         self.status = status
+        self.bucket = bucket
         self.requests: list[dict] = []
+        self.polls = 0
 
     def install(self, rsps) -> None:
         rsps.add_callback("POST", self.URL, callback=self._recognize)
+        rsps.add_callback("POST", self.LONG, callback=self._long)
+        rsps.add_callback("GET", re.compile(re.escape(self.OPERATIONS) + r"\d+$"), callback=self._operation)
+
+    def _results(self) -> list:
+        return [{"alternatives": [{"transcript": self.transcript, "confidence": 0.91}]}] if self.transcript else []
+
+    def _long(self, request):
+        body = json.loads(request.body)
+        self.requests.append(body)
+        uri = (body.get("audio") or {}).get("uri", "")
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        if self.bucket is None or bucket != self.bucket.name or name not in self.bucket.objects:
+            return 404, {}, json.dumps({"error": {"code": 404, "message": f"Requested entity was not found: {uri}"}})
+        return 200, {}, json.dumps({"name": "7215893101"})
+
+    def _operation(self, request):
+        self.polls += 1
+        if self.polls < 2:
+            return 200, {}, json.dumps({"name": "7215893101", "metadata": {"progressPercent": 40}})
+        return 200, {}, json.dumps({"name": "7215893101", "done": True,
+                                    "response": {"@type": "type.googleapis.com/google.cloud.speech.v1."
+                                                          "LongRunningRecognizeResponse", "results": self._results()}})
 
     def _recognize(self, request):
         body = json.loads(request.body)
@@ -243,7 +271,11 @@ class FakeSpeech:
         audio = base64.b64decode(body["audio"]["content"], validate=True)
         if not audio.startswith(b"OggS"):
             return 400, {}, json.dumps({"error": {"code": 400, "message": "bad encoding"}})
+        from functions.attachments.sniff import opus_seconds
+
+        if (opus_seconds(audio) or 0) > 60:
+            return 400, {}, json.dumps({"error": {"code": 400, "message": "Sync input too long. For audio longer "
+                                                  "than 1 min use LongRunningRecognize with a 'uri' parameter."}})
         if self.status != 200:
             return self.status, {}, json.dumps({"error": {"code": self.status, "message": "unavailable"}})
-        results = [{"alternatives": [{"transcript": self.transcript, "confidence": 0.91}]}] if self.transcript else []
-        return 200, {}, json.dumps({"results": results, "totalBilledTime": "15s"})
+        return 200, {}, json.dumps({"results": self._results(), "totalBilledTime": "15s"})
