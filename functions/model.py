@@ -40,12 +40,6 @@ TRIAGE = "TRIASE"
 OUTSIDE = "LUAR_PEMDA"
 ANONYMOUS = "Anonim"  # the citizen asked to stay anonymous
 NO_NAME = "Tanpa Nama"  # no (usable) name was given
-WITHDRAWN_MARK = "Dibatalkan oleh pelapor"  # in the row's note when the citizen sent BATAL
-
-
-def is_withdrawn(row: dict) -> bool:
-    """A case the citizen withdrew: no longer owed an answer, so never marked overdue."""
-    return WITHDRAWN_MARK in str(row.get("note") or "")
 
 
 @dataclass(frozen=True)

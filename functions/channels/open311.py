@@ -565,16 +565,13 @@ def _csv(value: str) -> list[str]:
 def list_requests(request, svc) -> list[dict]:
     args = request.args
     tz = svc.settings.tz
-    from ..stores.port import StoredCase
-
     ids = list(dict.fromkeys(_csv(args.get("service_request_id", ""))))
     if len(ids) > MAX_IDS:
         raise Open311Error(400, f"service_request_id paling banyak {MAX_IDS} nomor per permintaan.")
     misses = _Misses(request, svc) if ids else None
     if misses:
         misses.check()
-    rows = [StoredCase(tab, row) for tab, tab_rows in snapshot_of(svc).get().items() for row in tab_rows
-            if row.get("ticket_id")]
+    rows = [case for tab_rows in snapshot_of(svc).get().values() for case in tab_rows if case.ticket_id]
     if ids:  # "This overrides all other arguments."
         wanted = [tickets.parse_ticket(i, svc.settings.ticket_prefix) for i in ids]
         by_ticket = {s.row["ticket_id"]: s for s in rows}

@@ -13,7 +13,7 @@ from datetime import datetime
 from ..model import OUTSIDE, TRIAGE, Sla, Status
 from ..schema import Schema
 from ..timefmt import long_wib
-from ..stores.port import StoredCase
+from ..case import Case as StoredCase
 
 DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",

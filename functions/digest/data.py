@@ -1,4 +1,4 @@
-"""Digest numbers from the rows of every tab. Pure: rows and `now` in, a Digest out.
+"""Digest numbers from the cases of every tab. Pure: cases and `now` in, a Digest out.
 
 Definitions (the README repeats them for the readers of the email):
 
@@ -18,12 +18,12 @@ Definitions (the README repeats them for the readers of the email):
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Callable, Iterable, Mapping
 
-from ..model import OUTSIDE, TRIAGE, Channel, Sentiment, Sla
+from ..case import Case, case_from_row
+from ..model import OUTSIDE, TRIAGE, Channel, Sentiment
 from ..text import excerpt
 
 WINDOW_DAYS = 30
@@ -32,8 +32,6 @@ Z95 = 1.959964
 CELL_LIMIT = 10_000_000  # cells in one Google spreadsheet
 CAPACITY_WARNING = 0.80
 TICK = timedelta(microseconds=1)
-# one move in the `forward_history` cell, as the sweep writes it: `2026-11-27 10:15 PUTR → DINKES`
-FORWARD_ENTRY = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}) (\S+) → (\S+)")
 MEDIA_CHANNELS = frozenset({str(Channel.MASS_MEDIA), str(Channel.SOCIAL_MEDIA)})
 
 # (tab, ticket) -> (url or "", human hint such as "python main.py sheet show PUTR")
@@ -211,8 +209,35 @@ class Digest:
         }
 
 
-def _dt(value) -> datetime | None:
-    return value if isinstance(value, datetime) else None
+@dataclass
+class _Window:
+    """The digest's days: the series covers [first_day, yesterday]; WIB has no DST (24 h days)."""
+
+    now: datetime
+    days: int
+
+    def __post_init__(self) -> None:
+        self.first_day = self.now.date() - timedelta(days=self.days)
+        self.start = self.now - timedelta(days=self.days)
+        self.media_since = self.now - timedelta(hours=24)
+        self.origin = datetime.combine(self.first_day, time(0), self.now.tzinfo)
+        self.received = [0] * self.days
+        self.on_time = [0] * self.days
+        self.late = [0] * self.days
+        self.overdue_delta = [0] * (self.days + 1)  # difference array over day ends
+        self.on_time_yesterday = self.late_yesterday = 0
+
+    def index(self, moment: datetime) -> int:
+        """Whole days since the first day of the window."""
+        return int((moment - self.origin).total_seconds() // 86400)
+
+    def series(self) -> list[DayPoint]:
+        out, running = [], 0
+        for i in range(self.days):
+            running += self.overdue_delta[i]
+            out.append(DayPoint(self.first_day + timedelta(days=i), self.received[i], self.on_time[i],
+                                self.late[i], running))
+        return out
 
 
 def build_digest(
@@ -225,108 +250,91 @@ def build_digest(
     min_sample: int = MIN_SAMPLE,
     unranked_keys: Iterable[str] = (TRIAGE, OUTSIDE),
 ) -> Digest:
-    """One pass over every row; O(rows), no sorting of rows except the overdue list."""
-    tz = now.tzinfo
-    today = now.date()
-    yesterday = today - timedelta(days=1)
-    first_day = today - timedelta(days=window_days)  # the series covers [first_day, yesterday]
-    window_start = now - timedelta(days=window_days)
-    media_since = now - timedelta(hours=24)
+    """One pass over every case; O(cases), no sorting except the overdue and media lists.
+    A case the citizen withdrew is owed nothing: never overdue, running or judged."""
+    win = _Window(now, window_days)
     unranked_keys = set(unranked_keys)
-    n_days = window_days
-    received_by_day = [0] * n_days
-    on_time_by_day = [0] * n_days
-    late_by_day = [0] * n_days
-    overdue_delta = [0] * (n_days + 1)  # difference array over day ends
-    on_time_yesterday = late_yesterday = 0
     lines: list[OpdLine] = []
     overdue: list[CaseRef] = []
     media: list[CaseRef] = []
     forwarded_from: dict[str, int] = {}
-
-    origin = datetime.combine(first_day, time(0), tz)
-
-    def day_index(moment: datetime) -> int:
-        """Whole days since the first day of the window (WIB has no DST: days are 24 h)."""
-        return int((moment - origin).total_seconds() // 86400)
-
     for key, rows in tabs.items():
-        c = dict(total=0, new_yesterday=0, on_time=0, late=0, overdue=0, running=0, judged_overdue=0)
         title = titles.get(key, key)
-        for row in rows:
-            ticket = str(row.get("ticket_id") or "").strip()
-            if not ticket:
+        counts = dict(total=0, new_yesterday=0, on_time=0, late=0, overdue=0, running=0, judged_overdue=0)
+        for case in (case_from_row(key, r) for r in rows):
+            if not case.ticket_id:
                 continue
-            received = _dt(row.get("received_at"))
-            due = _dt(row.get("deadline"))
-            responded = _dt(row.get("responded_at"))
-            state = str(row.get("sla") or "")
-            if received is not None:
-                i = day_index(received)
-                if received >= window_start:
-                    c["total"] += 1
-                if 0 <= i < n_days:
-                    received_by_day[i] += 1
-                    if i == n_days - 1:
-                        c["new_yesterday"] += 1
-            if responded is not None:
-                i = day_index(responded)
-                if 0 <= i < n_days:
-                    if state == Sla.LATE or (due is not None and responded > due):
-                        late_by_day[i] += 1
-                        late_yesterday += i == n_days - 1
-                    else:
-                        on_time_by_day[i] += 1
-                        on_time_yesterday += i == n_days - 1
-            if due is not None and window_start < due <= now:
-                if responded is not None:
-                    if responded <= due:
-                        c["on_time"] += 1
-                    else:
-                        c["late"] += 1
-                else:
-                    c["judged_overdue"] += 1
-            if due is not None and (responded is None or responded > due):
-                # overdue at the end of day i when due < end(i) and the answer (if any) came after end(i)
-                start = max(0, day_index(due))
-                stop = n_days if responded is None else min(n_days, day_index(responded - TICK))
-                if start < stop:
-                    overdue_delta[start] += 1
-                    overdue_delta[stop] -= 1
-            if responded is None and not str(row.get("response") or "").strip():
-                if state == Sla.OVERDUE or (due is not None and now > due):
-                    c["overdue"] += 1
-                    overdue.append(case_ref(key, title, row, now, locate))
-                else:
-                    c["running"] += 1
-            if (received is not None and received > media_since
-                    and str(row.get("channel") or "") in MEDIA_CHANNELS
-                    and str(row.get("sentiment") or "") == Sentiment.NEGATIVE):
-                media.append(case_ref(key, title, row, now, locate))
-            history = str(row.get("forward_history") or "")
-            if history:
-                for stamp, source, _ in FORWARD_ENTRY.findall(history):
-                    try:
-                        moved_at = datetime.fromisoformat(stamp).replace(tzinfo=tz)
-                    except ValueError:
-                        continue
-                    if moved_at > window_start:
-                        forwarded_from[source] = forwarded_from.get(source, 0) + 1
-        lines.append(OpdLine(key, title, rankable=key not in unranked_keys, **c))
-
-    lines = [_with_forwarded(line, forwarded_from.get(line.key, 0)) for line in lines]
-    lines = rank_lines(lines, min_sample)
-    overdue.sort(key=lambda case: case.received_at)
-    media.sort(key=lambda case: case.received_at, reverse=True)
-    running_total = 0
-    series = []
-    for i in range(n_days):
-        running_total += overdue_delta[i]
-        series.append(DayPoint(first_day + timedelta(days=i), received_by_day[i], on_time_by_day[i],
-                               late_by_day[i], running_total))
-    return Digest(today, now, lines, overdue, series=series, media=media,
-                  answered_on_time_yesterday=on_time_yesterday, answered_late_yesterday=late_yesterday,
+            _count_received(case, win, counts)
+            _count_answer(case, win, counts)
+            if case.overdue_at(now):
+                counts["overdue"] += 1
+                overdue.append(case_ref(key, title, case, now, locate))
+            elif case.owes_answer:
+                counts["running"] += 1
+            if _negative_media(case, win):
+                media.append(case_ref(key, title, case, now, locate))
+            _count_forwards(case, win, forwarded_from)
+        lines.append(OpdLine(key, title, rankable=key not in unranked_keys, **counts))
+    lines = rank_lines([_with_forwarded(line, forwarded_from.get(line.key, 0)) for line in lines], min_sample)
+    overdue.sort(key=lambda ref: ref.received_at)
+    media.sort(key=lambda ref: ref.received_at, reverse=True)
+    return Digest(now.date(), now, lines, overdue, series=win.series(), media=media,
+                  answered_on_time_yesterday=win.on_time_yesterday, answered_late_yesterday=win.late_yesterday,
                   window_days=window_days, min_sample=min_sample)
+
+
+def _count_received(case: Case, win: _Window, counts: dict[str, int]) -> None:
+    if case.received_at is None:
+        return
+    i = win.index(case.received_at)
+    if case.received_at >= win.start:
+        counts["total"] += 1
+    if 0 <= i < win.days:
+        win.received[i] += 1
+        counts["new_yesterday"] += i == win.days - 1
+
+
+def _count_answer(case: Case, win: _Window, counts: dict[str, int]) -> None:
+    """Answers by day, the judged cases (deadline in the window) and the overdue series."""
+    due, responded = case.deadline, case.responded_at
+    if responded is not None:
+        i = win.index(responded)
+        if 0 <= i < win.days:
+            if case.answered_late():
+                win.late[i] += 1
+                win.late_yesterday += i == win.days - 1
+            else:
+                win.on_time[i] += 1
+                win.on_time_yesterday += i == win.days - 1
+    if due is None or (case.withdrawn and responded is None):
+        return
+    if win.start < due <= win.now:
+        if responded is None:
+            counts["judged_overdue"] += 1
+        else:
+            counts["on_time" if responded <= due else "late"] += 1
+    if responded is None or responded > due:
+        # overdue at the end of day i when due < end(i) and the answer (if any) came after end(i)
+        start = max(0, win.index(due))
+        stop = win.days if responded is None else min(win.days, win.index(responded - TICK))
+        if start < stop:
+            win.overdue_delta[start] += 1
+            win.overdue_delta[stop] -= 1
+
+
+def _negative_media(case: Case, win: _Window) -> bool:
+    return (case.received_at is not None and case.received_at > win.media_since
+            and case.channel in MEDIA_CHANNELS and case.sentiment == Sentiment.NEGATIVE)
+
+
+def _count_forwards(case: Case, win: _Window, forwarded_from: dict[str, int]) -> None:
+    for stamp, source, _ in case.forward_moves():
+        try:
+            moved_at = datetime.fromisoformat(stamp).replace(tzinfo=win.now.tzinfo)
+        except ValueError:
+            continue
+        if moved_at > win.start:
+            forwarded_from[source] = forwarded_from.get(source, 0) + 1
 
 
 def _with_forwarded(line: OpdLine, n: int) -> OpdLine:
@@ -350,23 +358,22 @@ def rank_lines(lines: list[OpdLine], min_sample: int = MIN_SAMPLE) -> list[OpdLi
     return ranked + rest
 
 
-def case_ref(key: str, title: str, row: dict, now: datetime, locate: Locator) -> CaseRef:
-    received = _dt(row.get("received_at")) or now
-    due = _dt(row.get("deadline")) or now
-    url, where = locate(key, row["ticket_id"])
+def case_ref(key: str, title: str, case: Case | dict, now: datetime, locate: Locator) -> CaseRef:
+    case = case_from_row(key, case)
+    url, where = locate(key, case.ticket_id)
     return CaseRef(
-        ticket_id=row["ticket_id"],
+        ticket_id=case.ticket_id,
         opd=key,
         opd_title=title,
-        received_at=received,
-        deadline=due,
-        age_hours=max(0, int((now - received).total_seconds() // 3600)),  # a clock behind a case: 0, never negative
-        category=str(row.get("category") or ""),
-        location=str(row.get("location") or ""),
-        summary=excerpt(str(row.get("text") or ""), 90),
-        channel=str(row.get("channel") or ""),
+        received_at=case.received_at or now,
+        deadline=case.deadline or now,
+        age_hours=case.age_hours(now),  # a clock behind a case: 0, never negative
+        category=case.category,
+        location=case.location,
+        summary=excerpt(case.text, 90),
+        channel=case.channel,
         link=url,
         where=where,
-        forwarded=bool(str(row.get("forward_history") or "").strip()),
-        media_link=str(row.get("link") or ""),
+        forwarded=case.forwarded,
+        media_link=case.link,
     )

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Callable, Union
 
 from ..logs import log
+from ..case import Case, all_cases, case_from_row
 from ..model import Sla, Status, StorageUnavailable
 from ..stores.port import LogEntry, NewCase, Workbook
 
@@ -29,10 +30,12 @@ CHUNK = 500
 ArchiveTarget = Union[Workbook, Callable[[int], Workbook]]
 
 
-def is_closed(row: dict) -> bool:
-    if str(row.get("status", "")).strip() == Status.DONE:
+def is_closed(case: Case | dict) -> bool:
+    """`Selesai`, or answered and judged (on time or late): ready for the archive."""
+    case = case_from_row("", case) if not isinstance(case, Case) else case
+    if case.status.strip() == Status.DONE:
         return True
-    return str(row.get("sla", "")).strip() in CLOSED_SLA and bool(str(row.get("response", "")).strip())
+    return case.sla.strip() in CLOSED_SLA and bool(case.response.strip())
 
 
 @dataclass
@@ -66,18 +69,17 @@ def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: 
     rewrites a row just before it is copied (the attachments move with their case)."""
     report = ArchiveReport(before, dry_run)
     cutoff = datetime(before.year, before.month, before.day, tzinfo=tz)
-    chosen: dict[int, list[NewCase]] = {}
-    for tab, rows in workbook.read_all().items():
-        for row in rows:
-            if not is_closed(row):
-                continue
-            received = row.get("received_at")
-            if not isinstance(received, datetime):
-                report.problems.append(f"tiket {row.get('ticket_id')}: tanggal diterima kosong/tidak terbaca")
-                continue
-            if received.astimezone(tz) >= cutoff:
-                continue
-            chosen.setdefault(received.astimezone(tz).year, []).append(NewCase(tab, row))
+    chosen: dict[int, list[Case]] = {}
+    for case in all_cases(workbook.read_all()):
+        if not is_closed(case):
+            continue
+        received = case.received_at
+        if received is None:
+            report.problems.append(f"tiket {case.ticket_id}: tanggal diterima kosong/tidak terbaca")
+            continue
+        if received.astimezone(tz) >= cutoff:
+            continue
+        chosen.setdefault(received.astimezone(tz).year, []).append(case)
     for year, cases in sorted(chosen.items()):
         report.moved[year] = len(cases)
         for c in cases:
@@ -89,11 +91,10 @@ def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: 
         target.bootstrap()
         for i in range(0, len(cases), CHUNK):
             chunk = cases[i:i + CHUNK]
-            if relabel is not None:
-                chunk = [NewCase(c.tab, relabel(c.row)) for c in chunk]
-            created = target.append(chunk)  # raises before anything is removed if the archive fails
+            rows = [NewCase(c.tab, relabel(c.row) if relabel is not None else c.row) for c in chunk]
+            created = target.append(rows)  # raises before anything is removed if the archive fails
             report.already_archived += created.count(False)
-            report.removed += workbook.delete([c.row["ticket_id"] for c in chunk])
+            report.removed += workbook.delete([c.ticket_id for c in chunk])
         log("INFO", "cases archived", year=year, cases=len(cases))
     return report
 

@@ -25,7 +25,8 @@ from datetime import datetime, timedelta
 from .. import tickets
 from ..logs import log
 from ..model import ANONYMOUS, TRIAGE, Channel, Complaint, Contact, InvalidComplaint, Sentiment, Status
-from ..stores.port import CellUpdate, ContactRecord, LogEntry, StoredCase
+from ..case import Case, add_note
+from ..stores.port import CellUpdate, ContactRecord, LogEntry
 from ..text import clean_text, normalise_phone
 from . import replies
 
@@ -222,12 +223,12 @@ def handle_inbound(svc, msg: Inbound, *, messenger, limiter: FloodLimiter | None
         elif is_thanks(msg.text):
             return Outcome("thanks")
     case = open_case_of(svc, msg) if msg.joinable else None
-    if case is not None and len(str(case.row.get("text") or "")) + len(msg.text) < JOINED_TEXT_LIMIT:
+    if case is not None and len(case.text) + len(msg.text) < JOINED_TEXT_LIMIT:
         return _join(svc, msg, case, messenger)
     return _new_case(svc, msg, messenger)
 
 
-def open_case_of(svc, msg: Inbound) -> StoredCase | None:
+def open_case_of(svc, msg: Inbound) -> Case | None:
     """The sender's case this message joins: same channel, within the window, `Baru`, unanswered."""
     window = timedelta(minutes=svc.settings.conversation_window_minutes)
     record = svc.contacts.latest_for(msg.sender, msg.sent_at - window)
@@ -236,10 +237,7 @@ def open_case_of(svc, msg: Inbound) -> StoredCase | None:
     case = svc.workbook.find(record.ticket_id)
     if case is None:
         return None
-    row = case.row
-    if str(row.get("status") or "").strip() != Status.NEW or str(row.get("response") or "").strip():
-        return None
-    if svc.workbook.log_has(WITHDRAWN_LOG, case.ticket_id):
+    if case.status.strip() != Status.NEW or case.response.strip() or case.withdrawn:
         return None
     return case
 
@@ -261,16 +259,15 @@ def _piece(msg: Inbound) -> str:
         return ""
 
 
-def _join(svc, msg: Inbound, case: StoredCase, messenger) -> Outcome:
+def _join(svc, msg: Inbound, case: Case, messenger) -> Outcome:
     ticket = case.ticket_id
-    row = case.row
     values: dict = {}
     piece = _piece(msg)
-    old_text = str(row.get("text") or "")
+    old_text = case.text
     if piece and not old_text.endswith(piece):
         values["text"] = clean_text(f"{old_text}\n{piece}", max_chars=JOINED_TEXT_LIMIT)
-    link = _merge_refs(str(row.get("link") or ""), [*msg.media, msg.link])
-    if link != str(row.get("link") or ""):
+    link = _merge_refs(case.link, [*msg.media, msg.link])
+    if link != case.link:
         values["link"] = link
     if values and case.tab == TRIAGE and "text" in values:
         routed = svc.route(values["text"])
@@ -281,7 +278,7 @@ def _join(svc, msg: Inbound, case: StoredCase, messenger) -> Outcome:
             values = {}
     if values:
         svc.workbook.update([CellUpdate(ticket, values, case.tab)])
-    if msg.location and not str(row.get("location") or "").strip():
+    if msg.location and not case.location.strip():
         # Lokasi is a staff column; the system fills it only while it is still empty.
         svc.workbook.update([CellUpdate(ticket, {"location": msg.location}, case.tab)], staff=True)
     svc.workbook.log_add(LogEntry(MSG_LOG, msg.message_id, msg.sent_at, ticket))
@@ -366,26 +363,26 @@ def _first_time(svc, msg: Inbound, ticket: str) -> bool:
     return svc.workbook.log_add(LogEntry(MSG_LOG, msg.message_id, msg.sent_at, ticket))
 
 
-def _withdraw(svc, msg: Inbound, case: StoredCase, now: datetime) -> str:
-    row = case.row
-    status = str(row.get("status") or "").strip()
-    if status in {Status.DONE, Status.NOT_OURS}:
-        return replies.cannot_withdraw_text(case.ticket_id, status)
-    if not svc.workbook.log_add(LogEntry(WITHDRAWN_LOG, case.ticket_id, now, str(msg.channel))):
+def _withdraw(svc, msg: Inbound, case: Case, now: datetime) -> str:
+    """Withdrawal is the note mark (`case.WITHDRAWN_MARK`, decoded into `Case.withdrawn`),
+    written first; the `batal` Log entry is the audit trail. A repeated BATAL writes nothing."""
+    if case.closed:
+        return replies.cannot_withdraw_text(case.ticket_id, case.status.strip())
+    if case.withdrawn:
         return replies.withdrawn_text(case.ticket_id)
-    note = replies.withdrawn_note(now)
-    old = str(row.get("note") or "").strip()
-    svc.workbook.update([CellUpdate(case.ticket_id, {"note": f"{old}\n{note}".strip()}, case.tab)])
+    note = add_note(case.note, replies.withdrawn_note(now))
+    svc.workbook.update([CellUpdate(case.ticket_id, {"note": note}, case.tab)])
+    svc.workbook.log_add(LogEntry(WITHDRAWN_LOG, case.ticket_id, now, str(msg.channel)))
     log("INFO", "case withdrawn by the citizen", ticket=case.ticket_id, channel=str(msg.channel))
     return replies.withdrawn_text(case.ticket_id)
 
 
-def _anonymous(svc, msg: Inbound, case: StoredCase | None, record: ContactRecord | None, now: datetime) -> str:
+def _anonymous(svc, msg: Inbound, case: Case | None, record: ContactRecord | None, now: datetime) -> str:
     svc.workbook.log_add(LogEntry(ANON_LOG, sender_key(str(msg.channel), msg.sender), now, ""))
     if case is None or record is None:
         return replies.anonymous_text(None)
     svc.contacts.put(replace(record, contact=replace(record.contact, anonymous=True)))
-    if case.row.get("reporter") != ANONYMOUS or case.row.get("contact"):
+    if case.reporter != ANONYMOUS or case.contact:
         svc.workbook.update([CellUpdate(case.ticket_id, {"reporter": ANONYMOUS, "contact": ""}, case.tab)])
     log("INFO", "reporter made anonymous", ticket=case.ticket_id)
     return replies.anonymous_text(case.ticket_id)

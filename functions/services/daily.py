@@ -27,12 +27,12 @@ from ..digest.render import render_digest, render_opd_overdue
 from ..logs import log
 from ..mail.port import Attachment, InlineImage, Mailer, OutgoingMail, compose
 from ..messaging.port import Template
-from ..model import Sla, Status, is_withdrawn
+from ..case import Case, all_cases, as_cases
+from ..model import Sla, Status
 from ..text import excerpt
 from ..stores.port import CellUpdate, LogEntry, Workbook
 from .logbook import DIGEST, PROBLEM, add_many
 from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, channels_summary, tickets_param
-from .sweep import case_deadline
 
 DIGEST_LOG = DIGEST  # kept for callers of the first version
 PROBLEM_REPORTED = "problem-reported"  # key: a `problem` entry's key, once a digest listed it
@@ -84,41 +84,27 @@ class DailyReport:
         return text
 
 
-def overdue_updates(tabs: dict[str, list[dict]], now: datetime, sla_hours: float,
+def overdue_updates(tabs: Mapping[str, list[Case]], now: datetime, sla_hours: float,
                     deadline: sla.Deadline = sla.deadline) -> list[CellUpdate]:
-    """Unanswered cases past their deadline that are not yet marked `Terlambat`."""
+    """Cases owed an answer past their deadline that are not yet marked `Terlambat`."""
     updates = []
-    for tab, rows in tabs.items():
-        for row in rows:
-            ticket = str(row.get("ticket_id") or "").strip()
-            if not ticket or str(row.get("response") or "").strip() or isinstance(row.get("responded_at"), datetime):
-                continue
-            if is_withdrawn(row):
-                continue
-            due = case_deadline(row, sla_hours, deadline)
-            if due is not None and now > due and row.get("sla") != Sla.OVERDUE:
-                values = {"sla": str(Sla.OVERDUE)}
-                if row.get("deadline") != due:
-                    values["deadline"] = due
-                updates.append(CellUpdate(ticket, values, tab))
+    for case in all_cases(tabs):
+        due = case.due_at(sla_hours, deadline)
+        if due is None or not case.owes_answer or case.sla == Sla.OVERDUE or not now > due:
+            continue
+        values = {"sla": str(Sla.OVERDUE)}
+        if case.deadline != due:
+            values["deadline"] = due
+        updates.append(CellUpdate(case.ticket_id, values, case.tab))
     return updates
 
 
-KNOWN_STATUSES = frozenset(str(s).lower() for s in Status)
-
-
-def unknown_statuses(tabs: dict[str, list[dict]], titles: Mapping[str, str]) -> list[str]:
+def unknown_statuses(tabs: Mapping[str, list[Case]], titles: Mapping[str, str]) -> list[str]:
     """Cases whose Status staff typed outside the dropdown (`Beres`): listed in every digest
     until fixed; they count as open (status page, Open311) meanwhile."""
-    out = []
-    for tab, rows in tabs.items():
-        for row in rows:
-            status = " ".join(str(row.get("status") or "").split())
-            ticket = str(row.get("ticket_id") or "").strip()
-            if ticket and status and status.lower() not in KNOWN_STATUSES:
-                out.append(f"{ticket} ({titles.get(tab, tab)}): Status \"{excerpt(status, 40)}\" bukan pilihan baku "
-                           f"({', '.join(str(s) for s in Status)}); aduan dihitung masih berjalan.")
-    return out
+    return [f"{c.ticket_id} ({titles.get(c.tab, c.tab)}): Status \"{excerpt(c.status_text, 40)}\" bukan pilihan baku "
+            f"({', '.join(str(s) for s in Status)}); aduan dihitung masih berjalan."
+            for c in all_cases(tabs) if c.free_text_status]
 
 
 def capacity_of(workbook: Workbook) -> Capacity | None:
@@ -150,6 +136,24 @@ def run_learning(learning: Callable[[dict], str] | None, tabs: dict) -> str:
                 "(atau aturan saja) tetap dipakai.")
 
 
+@dataclass
+class DailyRun:
+    """What the steps of one daily share: the settings of the run, the one read, the Log."""
+
+    workbook: Workbook
+    now: datetime
+    titles: Mapping[str, str]
+    report: DailyReport
+    dry_run: bool
+    tabs: Mapping[str, list[Case]] = field(default_factory=dict)
+    sent: dict[str, LogEntry] = field(default_factory=dict)  # digests already sent (Log `digest`)
+    entries: list[LogEntry] = field(default_factory=list)  # Log entries written at the end
+
+    @property
+    def day(self) -> str:
+        return self.report.day
+
+
 def run_daily(
     workbook: Workbook,
     mailer: Mailer,
@@ -169,103 +173,138 @@ def run_daily(
     monthly: bool | None = None,
     learning: Callable[[dict], str] | None = None,
 ) -> DailyReport:
-    day = now.date().isoformat()
-    report = DailyReport(day, dry_run=dry_run)
-    tabs = workbook.read_all()
+    """Read once; learn routes; mark overdue; build and send the digest (with the monthly
+    evaluation on the 1st); send each OPD head its overdue list; write the Log once."""
+    run = DailyRun(workbook, now, titles, DailyReport(now.date().isoformat(), dry_run=dry_run), dry_run)
+    run.tabs = as_cases(workbook.read_all())
     started = time.process_time()
-    learned = run_learning(learning, tabs)
-    report.learning_cpu_s = time.process_time() - started
-    updates = overdue_updates(tabs, now, sla_hours, deadline)
-    report.marked_overdue = [u.ticket_id for u in updates]
-    if updates and not dry_run:
-        written = workbook.update(updates)
-        report.problems += [f"{t}: baris tidak ditemukan saat menandai Terlambat" for t in written.missing]
-        report.problems += written.problems
+    learned = run_learning(learning, run.tabs)
+    run.report.learning_cpu_s = time.process_time() - started
+    mark_overdue(run, sla_hours, deadline)
+    fresh = unreported_problems(run)
+    digest = assemble_digest(run, fresh, notes, learned, locate)
+    attachments = monthly_attachment(run, digest, now.day == 1 if monthly is None else monthly)
+    send_digest(run, mailer, digest, fresh, digest_to=digest_to, sheet_url=sheet_url,
+                mail_from=mail_from, attachments=attachments, chart=chart)
+    if notify is not None:
+        send_overdue_lists(run, notify, digest, sheet_url)
+    if run.entries and not dry_run:
+        add_many(workbook, run.entries)
+    return run.report
+
+
+def mark_overdue(run: DailyRun, sla_hours: float, deadline: sla.Deadline) -> None:
+    """Mark `Terlambat` in one batched write; the job's read is updated to match."""
+    updates = overdue_updates(run.tabs, run.now, sla_hours, deadline)
+    run.report.marked_overdue = [u.ticket_id for u in updates]
+    if updates and not run.dry_run:
+        written = run.workbook.update(updates)
+        run.report.problems += [f"{t}: baris tidak ditemukan saat menandai Terlambat" for t in written.missing]
+        run.report.problems += written.problems
     by_ticket = {u.ticket_id: u.values for u in updates}
-    for rows in tabs.values():
-        for row in rows:
-            values = by_ticket.get(row.get("ticket_id"))
-            if values:
-                row.update(values)
+    for cases in run.tabs.values():
+        for i, case in enumerate(cases):
+            if case.ticket_id in by_ticket:
+                cases[i] = case.with_cells(by_ticket[case.ticket_id])
 
-    logged = workbook.log_entries()
-    sent = {e.key: e for e in logged if e.kind == DIGEST}
-    previous = [e.at for k, e in sent.items() if ":" not in k and k < day]
-    # Problems not yet in a digest. A sweep running alongside the previous digest (both fire at
-    # 07:00) may have written its problems, stamped a moment before that digest's time, after the
-    # digest read the Log: each digest marks what it listed (kind `problem-reported`), and the
-    # window reaches back an hour before the previous digest to pick such problems up once.
-    since = (max(previous) - PROBLEM_OVERLAP) if previous else now - timedelta(days=1)
+
+def unreported_problems(run: DailyRun) -> list[LogEntry]:
+    """Problems not yet in a digest (one Log read, which also tells what was sent today).
+
+    A sweep running alongside the previous digest (both fire at 07:00) may have written its
+    problems, stamped a moment before that digest's time, after the digest read the Log: each
+    digest marks what it listed (kind `problem-reported`), and the window reaches back an hour
+    before the previous digest to pick such problems up once."""
+    logged = run.workbook.log_entries()
+    run.sent = {e.key: e for e in logged if e.kind == DIGEST}
+    previous = [e.at for k, e in run.sent.items() if ":" not in k and k < run.day]
+    since = (max(previous) - PROBLEM_OVERLAP) if previous else run.now - timedelta(days=1)
     reported = {e.key for e in logged if e.kind == PROBLEM_REPORTED}
-    fresh = [e for e in logged if e.kind == PROBLEM and since < e.at <= now and e.key not in reported]
+    return [e for e in logged if e.kind == PROBLEM and since < e.at <= run.now and e.key not in reported]
+
+
+def assemble_digest(run: DailyRun, fresh: list[LogEntry], notes: Sequence[str], learned: str,
+                    locate: Locator) -> Digest:
+    """The digest's numbers, with every note once: the Log's problems, this run's, the caller's
+    and the Status values staff typed outside the dropdown."""
+    digest = build_digest(run.tabs, run.titles, run.now, locate=locate)
+    statuses = unknown_statuses(run.tabs, run.titles)
     recorded = [e.detail for e in fresh]
-
-    digest = build_digest(tabs, titles, now, locate=locate)
-    statuses = unknown_statuses(tabs, titles)
-    digest.problems.extend(dict.fromkeys(recorded + report.problems + list(notes) + statuses))  # the same note once
-    digest.capacity = capacity_of(workbook)
+    digest.problems.extend(dict.fromkeys(recorded + run.report.problems + list(notes) + statuses))
+    digest.capacity = capacity_of(run.workbook)
     digest.routing = learned
-    report.learning = learned
-    report.digest = digest
+    run.report.learning = learned
+    run.report.digest = digest
+    return digest
 
-    if monthly is None:
-        monthly = now.day == 1
-    attachments: tuple[Attachment, ...] = ()
-    if monthly:
-        from .monthly import evaluate_month, previous_month, to_xlsx
 
-        month, _ = previous_month(now.date())
-        evaluation = evaluate_month(tabs, titles, month, now.tzinfo, now=now)
-        digest.monthly = evaluation
-        report.monthly = evaluation.filename
-        attachments = (Attachment(evaluation.filename, to_xlsx(evaluation), "application",
-                                  "vnd.openxmlformats-officedocument.spreadsheetml.sheet"),)
+def monthly_attachment(run: DailyRun, digest: Digest, monthly: bool) -> tuple[Attachment, ...]:
+    """On the 1st: the previous month's evaluation, in the digest and as an .xlsx attachment."""
+    if not monthly:
+        return ()
+    from .monthly import evaluate_month, previous_month, to_xlsx
 
-    entries: list[LogEntry] = []
-    report.already_sent = day in sent
-    if not report.already_sent:
-        mail = _digest_mail(digest, digest_to, sheet_url, mail_from, attachments, chart=chart)
-        report.sent_to = digest_to
-        report.email_bytes = mail[1]
-        if dry_run:
-            report.delivered = "dry-run"
-        else:
-            report.delivered = mailer.send(mail[0])  # a failure raises: the scheduler retries the job
-            entries.append(LogEntry(DIGEST, day, now, f"ke {len(digest_to)} penerima"
-                                    + (f"; evaluasi {report.monthly}" if report.monthly else "")))
-            entries += [LogEntry(PROBLEM_REPORTED, e.key, now, day) for e in fresh]
+    month, _ = previous_month(run.now.date())
+    evaluation = evaluate_month(run.tabs, run.titles, month, run.now.tzinfo, now=run.now)
+    digest.monthly = evaluation
+    run.report.monthly = evaluation.filename
+    return (Attachment(evaluation.filename, to_xlsx(evaluation), "application",
+                       "vnd.openxmlformats-officedocument.spreadsheetml.sheet"),)
 
+
+def send_digest(run: DailyRun, mailer: Mailer, digest: Digest, fresh: list[LogEntry], *,
+                digest_to: tuple[str, ...], sheet_url: str, mail_from: str,
+                attachments: tuple[Attachment, ...], chart: bool) -> None:
+    """The leadership email, once per date (Log `digest`, key DATE)."""
+    report = run.report
+    report.already_sent = run.day in run.sent
+    if report.already_sent:
+        return
+    mail, report.email_bytes = _digest_mail(digest, digest_to, sheet_url, mail_from, attachments, chart=chart)
+    report.sent_to = digest_to
+    if run.dry_run:
+        report.delivered = "dry-run"
+        return
+    report.delivered = mailer.send(mail)  # a failure raises: the scheduler retries the job
+    run.entries.append(LogEntry(DIGEST, run.day, run.now, f"ke {len(digest_to)} penerima"
+                                + (f"; evaluasi {report.monthly}" if report.monthly else "")))
+    run.entries += [LogEntry(PROBLEM_REPORTED, e.key, run.now, run.day) for e in fresh]
+
+
+def send_overdue_lists(run: DailyRun, notify: HeadNotifier, digest: Digest, sheet_url: str) -> None:
+    """Each OPD head's list of its overdue cases, once per date (Log `digest`, key DATE:OPD)."""
     overdue: dict[str, list] = {}
-    for case in digest.overdue:
-        overdue.setdefault(case.opd, []).append(case)
-    for tab, cases in overdue.items() if notify is not None else ():
-        key = f"{day}:{tab}"
+    for ref in digest.overdue:
+        overdue.setdefault(ref.opd, []).append(ref)
+    for tab, refs in overdue.items():
         contact = notify.directory.get(tab)
-        if key in sent or contact is None or not contact.reachable:
+        if f"{run.day}:{tab}" in run.sent or contact is None or not contact.reachable:
             continue
-        title = titles.get(tab, tab)
-        subject, text, html = render_opd_overdue(title, cases, day=now.date(), sheet_url=sheet_url)
-        report.opd_sent[tab] = len(cases)
-        if dry_run:
-            continue
-        tickets = tuple(c.ticket_id for c in cases)
-        sent_now = notify.send(Notice(
-            tab, f"overdue:{key}",
-            lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(to, s, t, h, tag=f"terlambat-{k}-{day}"),
-            Template("kmc_daftar_terlambat", LANGUAGE, (contact.addressee, f"{now:%d/%m/%Y}", str(len(cases)),
-                                                        contact.opd_name or title, tickets_param(list(tickets)))),
-            tickets))
-        report.problems += [f"Daftar terlambat: {p}" for p in sent_now.problems]
-        report.deliveries += sent_now.deliveries
-        entries += sent_now.log
-        if not sent_now.delivered and not sent_now.already:  # reported; a rerun of the day sends it
-            del report.opd_sent[tab]
-            log("ERROR", "overdue list not sent", opd=tab)
-            continue
-        entries.append(LogEntry(DIGEST, key, now, f"{len(cases)} aduan terlambat"))
-    if entries and not dry_run:
-        add_many(workbook, entries)
-    return report
+        run.report.opd_sent[tab] = len(refs)
+        if not run.dry_run:
+            _send_overdue_list(run, notify, contact, tab, refs, sheet_url)
+
+
+def _send_overdue_list(run: DailyRun, notify: HeadNotifier, contact, tab: str, refs: list, sheet_url: str) -> None:
+    day, now, report = run.day, run.now, run.report
+    key = f"{day}:{tab}"
+    title = run.titles.get(tab, tab)
+    subject, text, html = render_opd_overdue(title, refs, day=now.date(), sheet_url=sheet_url)
+    tickets = tuple(c.ticket_id for c in refs)
+    sent_now = notify.send(Notice(
+        tab, f"overdue:{key}",
+        lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(to, s, t, h, tag=f"terlambat-{k}-{day}"),
+        Template("kmc_daftar_terlambat", LANGUAGE, (contact.addressee, f"{now:%d/%m/%Y}", str(len(refs)),
+                                                    contact.opd_name or title, tickets_param(list(tickets)))),
+        tickets))
+    report.problems += [f"Daftar terlambat: {p}" for p in sent_now.problems]
+    report.deliveries += sent_now.deliveries
+    run.entries += sent_now.log
+    if not sent_now.delivered and not sent_now.already:  # reported; a rerun of the day sends it
+        del report.opd_sent[tab]
+        log("ERROR", "overdue list not sent", opd=tab)
+        return
+    run.entries.append(LogEntry(DIGEST, key, now, f"{len(refs)} aduan terlambat"))
 
 
 def _digest_mail(digest: Digest, to: tuple[str, ...], sheet_url: str, mail_from: str,

@@ -5,6 +5,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 
+from ..case import case_to_row
 from ..schema import Schema
 from ..text import thousands
 from ..stores.port import Workbook
@@ -46,10 +47,11 @@ def export_xlsx(workbook: Workbook, schema: Schema, path: Path) -> dict[str, int
         for cell in sheet[1]:
             cell.font = Font(bold=True)
             cell.fill = header_fill
-        for row in rows:
+        for case in rows:
+            cells = case_to_row(case)  # every column as stored, through the one codec
             values = []
             for column in schema.columns:
-                v = row.get(column.key)
+                v = cells.get(column.key)
                 if isinstance(v, datetime):
                     values.append(v.replace(tzinfo=None))
                 else:

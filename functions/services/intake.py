@@ -71,7 +71,7 @@ def submit_complaint(
     if complaint.source_id:
         existing = workbook.find(ticket)
         if existing is not None:
-            return Receipt(ticket, existing.tab, existing.row.get("deadline") or complaint.received_at, created=False)
+            return Receipt(ticket, existing.tab, existing.deadline or complaint.received_at, created=False)
     routed = route(text)
     opd = complaint.opd or routed.opd
     sentiment = complaint.sentiment or classify(text)[0]

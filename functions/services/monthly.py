@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Iterable, Mapping
 
-from ..digest.data import FORWARD_ENTRY, MIN_SAMPLE, wilson_centre
-from ..model import OUTSIDE, TRIAGE, Sla, Status
+from ..case import Case, case_from_row
+from ..digest.data import MIN_SAMPLE, wilson_centre
+from ..model import OUTSIDE, TRIAGE, Status
 
 COLUMNS = [  # (key, Indonesian header in the email and the sheet)
     ("rank", "Peringkat"),
@@ -61,6 +62,72 @@ def previous_month(day: date) -> tuple[date, date]:
     return (this_month - timedelta(days=1)).replace(day=1), this_month
 
 
+def _record(case: Case, now: datetime) -> dict:
+    """One case of the month: its outcome (a withdrawn, unanswered case is owed nothing: it is
+    neither judged nor running) and how long the answer took."""
+    responded, received = case.responded_at, case.received_at
+    arrived = case.forwarded_at or received
+    if responded is not None:
+        outcome = "late" if case.answered_late() else "on_time"
+    elif case.withdrawn:
+        outcome = "withdrawn"
+    elif case.deadline is not None and case.deadline < now:
+        outcome = "unanswered"
+    else:
+        outcome = "running"
+    return {
+        "key": case.tab,
+        "outcome": outcome,
+        "hours": (responded - arrived).total_seconds() / 3600 if responded else None,
+        "age_hours": (responded - received).total_seconds() / 3600 if responded else None,
+        "open": case.status != Status.DONE,
+    }
+
+
+def _month_records(tabs: Mapping[str, Iterable[dict]], start: datetime, end: datetime, now: datetime,
+                   tz) -> tuple[list[dict], dict[str, int]]:
+    """The month's received cases as records, and the moves out of each tab in the month."""
+    records = []
+    moved_out: dict[str, int] = {}
+    for key, rows in tabs.items():
+        for case in (case_from_row(key, r) for r in rows):
+            if not case.ticket_id:
+                continue
+            for stamp, source, _ in case.forward_moves():
+                try:
+                    moved = datetime.fromisoformat(stamp).replace(tzinfo=tz)
+                except ValueError:
+                    continue
+                if start <= moved < end:
+                    moved_out[source] = moved_out.get(source, 0) + 1
+            if case.received_at is not None and start <= case.received_at < end:
+                records.append(_record(case, now))
+    return records, moved_out
+
+
+def _line(key: str, title: str, part, moved_out: int, *, rankable: bool, min_sample: int) -> dict:
+    """One OPD's line of the evaluation (`part`: its records as a DataFrame)."""
+    counts = part["outcome"].value_counts()
+    on_time, late, unanswered = (int(counts.get(k, 0)) for k in ("on_time", "late", "unanswered"))
+    judged = on_time + late + unanswered
+    return {
+        "key": key,
+        "title": title,
+        "cases": int(len(part)),
+        "on_time": on_time,
+        "late": late,
+        "unanswered": unanswered,
+        "on_time_pct": round(100 * on_time / judged, 1) if judged else None,
+        "median_hours": _median(part["hours"]),
+        "median_age_hours": _median(part["age_hours"]),
+        "still_open": int(part["open"].sum()),
+        "forwarded_away": moved_out,
+        "_judged": judged,
+        "_score": wilson_centre(on_time, judged),
+        "_rankable": rankable and judged >= min_sample,
+    }
+
+
 def evaluate_month(tabs: Mapping[str, Iterable[dict]], titles: Mapping[str, str], month: date, tz,
                    *, min_sample: int = MIN_SAMPLE, unranked_keys: Iterable[str] = (TRIAGE, OUTSIDE),
                    now: datetime | None = None) -> MonthlyEvaluation:
@@ -69,68 +136,15 @@ def evaluate_month(tabs: Mapping[str, Iterable[dict]], titles: Mapping[str, str]
     start = datetime.combine(month, time(0), tz)
     end = datetime.combine((month + timedelta(days=32)).replace(day=1), time(0), tz)
     now = now or end
-    records = []
-    moved_out: dict[str, int] = {}
-    for key, rows in tabs.items():
-        for row in rows:
-            if not str(row.get("ticket_id") or "").strip():
-                continue
-            history = row.get("forward_history")
-            for stamp, source, _ in (FORWARD_ENTRY.findall(str(history)) if history else ()):
-                try:
-                    moved = datetime.fromisoformat(stamp).replace(tzinfo=tz)
-                except ValueError:
-                    continue
-                if start <= moved < end:
-                    moved_out[source] = moved_out.get(source, 0) + 1
-            received = row.get("received_at")
-            if not isinstance(received, datetime) or not (start <= received < end):
-                continue
-            due = row.get("deadline") if isinstance(row.get("deadline"), datetime) else None
-            responded = row.get("responded_at") if isinstance(row.get("responded_at"), datetime) else None
-            arrived = row.get("forwarded_at") if isinstance(row.get("forwarded_at"), datetime) else received
-            if responded is not None:
-                outcome = "on_time" if (due is None or responded <= due) and row.get("sla") != Sla.LATE else "late"
-            elif due is not None and due < now:
-                outcome = "unanswered"
-            else:
-                outcome = "running"
-            records.append({
-                "key": key,
-                "outcome": outcome,
-                "hours": (responded - arrived).total_seconds() / 3600 if responded else None,
-                "age_hours": (responded - received).total_seconds() / 3600 if responded else None,
-                "open": str(row.get("status") or "") != Status.DONE,
-            })
+    records, moved_out = _month_records(tabs, start, end, now, tz)
     frame = pd.DataFrame.from_records(records, columns=["key", "outcome", "hours", "age_hours", "open"])
     keys = list(tabs.keys()) + [k for k in moved_out if k not in tabs]
     unranked_keys = set(unranked_keys)
-    lines = []
     parts = {key: part for key, part in frame.groupby("key", sort=False)}
     empty = frame.iloc[0:0]
-    for key in keys:
-        part = parts.get(key, empty)
-        counts = part["outcome"].value_counts()
-        on_time, late, unanswered = (int(counts.get(k, 0)) for k in ("on_time", "late", "unanswered"))
-        judged = on_time + late + unanswered
-        if part.empty and not moved_out.get(key):
-            continue
-        lines.append({
-            "key": key,
-            "title": titles.get(key, key),
-            "cases": int(len(part)),
-            "on_time": on_time,
-            "late": late,
-            "unanswered": unanswered,
-            "on_time_pct": round(100 * on_time / judged, 1) if judged else None,
-            "median_hours": _median(part["hours"]),
-            "median_age_hours": _median(part["age_hours"]),
-            "still_open": int(part["open"].sum()),
-            "forwarded_away": moved_out.get(key, 0),
-            "_judged": judged,
-            "_score": wilson_centre(on_time, judged),
-            "_rankable": key not in unranked_keys and judged >= min_sample,
-        })
+    lines = [_line(key, titles.get(key, key), parts.get(key, empty), moved_out.get(key, 0),
+                   rankable=key not in unranked_keys, min_sample=min_sample)
+             for key in keys if key in parts or moved_out.get(key)]
     ranked = sorted((x for x in lines if x["_rankable"]), key=lambda x: (-x["_score"], x["title"]))
     for i, line in enumerate(ranked, start=1):
         line["rank"] = i

@@ -13,21 +13,21 @@ from typing import Callable
 
 from ..logs import log
 from ..model import StorageUnavailable
-from ..stores.port import Row, StoredCase
+from ..case import Case, all_cases
 
 GOOGLE_MAX_AGE = 60.0
 RETRY_AFTER_FAILURE = 10.0
 
 
 class Snapshot:
-    def __init__(self, read_all: Callable[[], dict[str, list[Row]]], *, max_age: float,
+    def __init__(self, read_all: Callable[[], dict[str, list[Case]]], *, max_age: float,
                  clock: Callable[[], float] = time.monotonic):
         self.read_all = read_all
         self.max_age = max_age
         self.clock = clock
         self.cond = threading.Condition()
-        self.tabs: dict[str, list[Row]] | None = None
-        self.by_ticket: dict[str, StoredCase] = {}
+        self.tabs: dict[str, list[Case]] | None = None
+        self.by_ticket: dict[str, Case] = {}
         self.taken_at = float("-inf")
         self.failed_at = float("-inf")
         self.busy = False
@@ -39,7 +39,7 @@ class Snapshot:
             return True
         return self.tabs is not None and now - self.failed_at < RETRY_AFTER_FAILURE
 
-    def get(self) -> dict[str, list[Row]]:
+    def get(self) -> dict[str, list[Case]]:
         with self.cond:
             while True:
                 if self.max_age > 0 and self._fresh():
@@ -65,11 +65,9 @@ class Snapshot:
             with self.cond:
                 self.busy = False
                 self.cond.notify_all()
-        by_ticket = {}
-        for tab, rows in tabs.items():
-            for row in rows:
-                if row.get("ticket_id"):
-                    by_ticket.setdefault(row["ticket_id"], StoredCase(tab, row))
+        by_ticket: dict[str, Case] = {}
+        for case in all_cases(tabs):
+            by_ticket.setdefault(case.ticket_id, case)
         with self.cond:
             self.tabs, self.by_ticket, self.taken_at = tabs, by_ticket, started
             self.refreshes += 1
@@ -78,7 +76,7 @@ class Snapshot:
                 ms=round((self.clock() - started) * 1000))
         return tabs
 
-    def find(self, ticket: str) -> StoredCase | None:
+    def find(self, ticket: str) -> Case | None:
         self.get()
         with self.cond:
             return self.by_ticket.get(ticket)

@@ -11,7 +11,7 @@ in between repeats a reminder rather than losing one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Mapping
 
 from ..digest.data import CaseRef, Locator, case_ref, no_locator
@@ -19,8 +19,8 @@ from ..digest.render import render_reminder
 from ..logs import log
 from ..mail.port import OutgoingMail
 from ..messaging.port import Template
-from ..model import Sla
-from ..stores.port import Changes, LogEntry, Row, Workbook
+from ..case import Case, all_cases
+from ..stores.port import Changes, LogEntry, Workbook
 from .logbook import REMINDER, add_many
 from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, key_hash, tickets_param
 
@@ -33,23 +33,15 @@ class ReminderReport:
     deliveries: list[Delivery] = field(default_factory=list)
 
 
-def due_soon(tabs: Mapping[str, list[Row]], now: datetime, hours: float) -> dict[str, list[Row]]:
-    """Unanswered cases whose deadline falls in (now, now + hours], per tab, soonest first."""
-    horizon = now + timedelta(hours=hours)
-    out: dict[str, list[Row]] = {}
-    for tab, rows in tabs.items():
-        for row in rows:
-            due = row.get("deadline")
-            if not str(row.get("ticket_id") or "").strip() or not isinstance(due, datetime):
-                continue
-            if str(row.get("response") or "").strip() or isinstance(row.get("responded_at"), datetime):
-                continue
-            if row.get("sla") == Sla.OVERDUE or str(row.get("forward_to") or "").strip():
-                continue
-            if now < due <= horizon:
-                out.setdefault(tab, []).append(row)
-    for rows in out.values():
-        rows.sort(key=lambda r: r["deadline"])
+def due_soon(tabs: Mapping[str, list[Case]], now: datetime, hours: float) -> dict[str, list[Case]]:
+    """Cases owed an answer whose deadline falls in (now, now + hours], per tab, soonest first
+    (a withdrawn case is owed nothing: no reminder)."""
+    out: dict[str, list[Case]] = {}
+    for case in all_cases(tabs):
+        if case.due_within(now, hours):
+            out.setdefault(case.tab, []).append(case)
+    for cases in out.values():
+        cases.sort(key=lambda c: c.deadline)
     return out
 
 
@@ -57,7 +49,7 @@ def send_reminders(
     workbook: Workbook,
     notify: HeadNotifier,
     *,
-    tabs: Mapping[str, list[Row]],
+    tabs: Mapping[str, list[Case]],
     now: datetime,
     hours: float,
     titles: Mapping[str, str],
@@ -76,7 +68,7 @@ def send_reminders(
     done = {e.key for e in workbook.log_entries(REMINDER)}
     entries: list[LogEntry] = []
     for tab, rows in candidates.items():
-        fresh = [r for r in rows if f"{tab}:{r['ticket_id']}" not in done]
+        fresh = [c for c in rows if f"{tab}:{c.ticket_id}" not in done]
         if not fresh:
             continue
         contact = notify.directory.get(tab)
@@ -84,7 +76,7 @@ def send_reminders(
             report.skipped_no_email[tab] = len(fresh)
             continue
         title = titles.get(tab, tab)
-        cases: list[CaseRef] = [case_ref(tab, title, r, now, locate) for r in fresh]
+        cases: list[CaseRef] = [case_ref(tab, title, c, now, locate) for c in fresh]
         tickets = [c.ticket_id for c in cases]
         if dry_run:
             report.sent[tab] = tickets

@@ -1,7 +1,8 @@
 """What the citizen reads on WhatsApp / Messenger / Instagram, and sending OPD answers back.
 
-- The texts (Bahasa Indonesia): acknowledgement, guide, status, withdrawal, anonymity, flood.
-- `send_responses(svc, now)` (called by the sweep): each row with a response and no
+- The texts (Bahasa Indonesia, in `digest/templates/citizen.toml`): acknowledgement, guide,
+  status, withdrawal, anonymity, flood; the functions here fill them in.
+- `send_responses(svc, now)` (called by the sweep): each case with a response and no
   `reply_sent_at` is answered on the channel the citizen used, then `reply_sent_at` is stamped in
   one batch write. Outside WhatsApp's 24-hour customer-service window the approved template
   (WHATSAPP_TEMPLATE, WHATSAPP_TEMPLATE_LANGUAGE) is used; Messenger/Instagram use the
@@ -14,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..digest.citizen import say
 from ..logs import log
 from ..timefmt import long_wib, short_wib
-from ..model import OUTSIDE, TRIAGE, WITHDRAWN_MARK, Channel, Receipt, Status, is_withdrawn
-from ..stores.port import CellUpdate, Changes, LogEntry, StoredCase
+from ..case import WITHDRAWN_MARK, Case, add_note, all_cases
+from ..model import OUTSIDE, TRIAGE, Channel, Receipt, Status
+from ..stores.port import CellUpdate, Changes, LogEntry
 from ..messaging.port import NOT_CONFIGURED, WINDOW_CLOSED_CODES, SendResult, Template
 
 REPLY_LOG = "reply"  # key: outgoing message id, detail: ticket (status callbacks refer to the id)
@@ -37,156 +40,113 @@ def status_url(settings, ticket: str) -> str:
 
 
 def promise(sla_hours: float) -> str:
-    return "2 x 24 jam" if sla_hours == 48 else f"{sla_hours:g} jam"
+    return say("promise_default") if sla_hours == 48 else say("promise_hours", hours=f"{sla_hours:g}")
 
 
 def opd_name(svc, key: str) -> str:
     if key == TRIAGE:
-        return "Tim KMC (triase), untuk diteruskan ke OPD yang berwenang"
+        return say("opd_triage")
     try:
         opd = svc.schema.opd(key)
     except KeyError:
         return key
-    if key == OUTSIDE:
-        return "Tim KMC, untuk diteruskan ke instansi di luar Pemkab Ketapang yang berwenang"
-    return opd.name
-
-
-PRIVACY = ("Privasi: nomor dan nama Anda hanya dipakai untuk menindaklanjuti aduan ini dan tidak "
-           "ditampilkan ke publik (UU 27/2022). Ketik ANONIM agar nama Anda tidak ditampilkan ke OPD.")
+    return say("opd_outside") if key == OUTSIDE else opd.name
 
 
 def placeholder(kind: str) -> str:
     """The complaint text when a citizen sent no words (never invented content)."""
-    return {"audio": "[pesan suara]", "media": "[foto/berkas tanpa keterangan]",
-            "location": "[lokasi dibagikan]", "contacts": "[kontak dibagikan]"}.get(kind, "[pesan tanpa teks]")
+    return say(f"placeholder_{kind}" if kind in {"audio", "media", "location", "contacts"} else "placeholder_other")
 
 
 def ack_text(svc, receipt: Receipt, kind: str = "text") -> str:
-    s = svc.settings
-    t = receipt.ticket_id
-    lines = [
-        "Terima kasih, aduan Anda sudah kami terima dan dicatat.",
-        f"Nomor tiket: {t}",
-        f"Diteruskan ke: {opd_name(svc, receipt.opd)}",
-        f"OPD wajib menanggapi paling lambat {promise(s.sla_hours)} "
-        f"(sebelum {long_wib(receipt.deadline, s.tz)}).",
-        f"Cek status: ketik STATUS {t} atau buka {status_url(s, t)}",
-    ]
+    s, t = svc.settings, receipt.ticket_id
+    lines = [say("ack_head")]
     if kind == "audio":
-        lines.insert(1, "Pesan suara belum bisa kami baca otomatis: mohon tuliskan juga isi aduan Anda.")
+        lines.append(say("ack_audio"))
     elif kind in {"location", "media", "contacts"}:
-        lines.insert(1, "Mohon tuliskan juga apa masalahnya agar OPD bisa segera menindaklanjuti.")
-    lines.append(f"Foto, lokasi atau keterangan tambahan dalam {s.conversation_window_minutes} menit "
-                 "ke depan akan digabung ke tiket ini.")
-    lines.append(PRIVACY)
+        lines.append(say("ack_no_words"))
+    lines.append(say("ack_body", ticket=t, opd=opd_name(svc, receipt.opd), promise=promise(s.sla_hours),
+                     deadline=long_wib(receipt.deadline, s.tz), url=status_url(s, t)))
+    lines.append(say("ack_join", minutes=s.conversation_window_minutes))
+    lines.append(say("privacy"))
     return "\n".join(lines)
 
 
 def guide_text(settings) -> str:
-    p = settings.ticket_prefix
-    return "\n".join([
-        "Halo, terima kasih sudah menghubungi Ketapang Media Center (KMC).",
-        "Untuk menyampaikan aduan, tuliskan dalam satu pesan:",
-        "1. apa masalahnya,",
-        "2. di mana (desa/kelurahan, kecamatan, nama jalan),",
-        "3. sejak kapan.",
-        "Anda boleh menambahkan foto dan lokasi (Share Location) sesudahnya.",
-        f"Cek aduan: ketik STATUS <nomor tiket>, contoh STATUS {p}-250101-AB3X9.",
-        "Batalkan aduan: BATAL <nomor tiket>. Sembunyikan nama dari OPD: ANONIM.",
-    ])
+    return say("guide", prefix=settings.ticket_prefix)
 
 
 def unsupported_text() -> str:
-    return ("Maaf, jenis pesan ini belum bisa kami proses. Mohon kirim aduan Anda dalam bentuk teks; "
-            "foto dan lokasi boleh dikirim sesudahnya.")
+    return say("unsupported")
 
 
 def flood_text() -> str:
-    return ("Mohon maaf, pesan Anda terlalu banyak dalam waktu singkat sehingga sebagian belum kami "
-            "catat. Silakan tunggu beberapa menit, lalu kirim ulang aduan Anda dalam satu pesan.")
+    return say("flood")
 
 
 def joined_text(ticket: str, kind: str) -> str:
-    what = {"media": "Lampiran", "audio": "Pesan suara", "location": "Lokasi",
-            "contacts": "Kontak"}.get(kind, "Pesan")
-    return f"{what} diterima dan ditambahkan ke tiket {ticket}."
+    what = say(f"joined_{kind}" if kind in {"media", "audio", "location", "contacts"} else "joined_other")
+    return say("joined", what=what, ticket=ticket)
 
 
-def status_text(svc, case: StoredCase) -> str:
-    row = case.row
-    t = case.ticket_id
-    status = str(row.get("status") or Status.NEW).strip() or Status.NEW
-    lines = [f"Tiket {t}", f"Status: {status}", f"Ditangani: {opd_name(svc, case.tab)}"]
-    received = row.get("received_at")
-    if isinstance(received, datetime):
-        lines.append(f"Diterima: {long_wib(received, svc.settings.tz)}")
-    response = str(row.get("response") or "").strip()
-    if response:
-        lines.append(f"Tanggapan: {response}")
-    else:
-        deadline = row.get("deadline")
-        if isinstance(deadline, datetime):
-            lines.append(f"Belum ada tanggapan. Batas waktu tanggapan: {long_wib(deadline, svc.settings.tz)}.")
-    if is_withdrawn(row):
-        lines.append("Aduan ini sudah Anda batalkan.")
-    lines.append(f"Detail: {status_url(svc.settings, t)}")
+def status_text(svc, case: Case) -> str:
+    t, tz = case.ticket_id, svc.settings.tz
+    lines = [say("status_head", ticket=t, status=case.status.strip() or Status.NEW, opd=opd_name(svc, case.tab))]
+    if case.received_at is not None:
+        lines.append(say("status_received", received=long_wib(case.received_at, tz)))
+    if case.response.strip():
+        lines.append(say("status_response", response=case.response.strip()))
+    elif case.deadline is not None:
+        lines.append(say("status_waiting", deadline=long_wib(case.deadline, tz)))
+    if case.withdrawn:
+        lines.append(say("status_withdrawn"))
+    lines.append(say("status_link", url=status_url(svc.settings, t)))
     return "\n".join(lines)
 
 
 def unknown_ticket_text(settings, ticket: str | None) -> str:
     if not ticket:
-        return (f"Kami belum menemukan aduan dari nomor/akun ini. Ketik STATUS diikuti nomor tiket, "
-                f"contoh STATUS {settings.ticket_prefix}-250101-AB3X9.")
-    return (f"Tiket {ticket} tidak ditemukan untuk nomor/akun ini. Periksa kembali nomor tiketnya; "
-            "status hanya diberikan kepada pelapor yang mengirim aduan tersebut.")
+        return say("unknown_sender", prefix=settings.ticket_prefix)
+    return say("unknown_ticket", ticket=ticket)
 
 
 def cannot_withdraw_text(ticket: str, status: str) -> str:
-    return f"Tiket {ticket} sudah berstatus {status}, sehingga tidak dapat dibatalkan lagi."
+    return say("cannot_withdraw", ticket=ticket, status=status)
 
 
 def withdrawn_text(ticket: str) -> str:
-    return (f"Aduan dengan tiket {ticket} sudah dibatalkan atas permintaan Anda. OPD akan melihat "
-            "catatan pembatalan ini. Terima kasih.")
+    return say("withdrawn", ticket=ticket)
 
 
 def withdrawn_note(now: datetime) -> str:
+    """The note line that makes a case withdrawn (the codec reads WITHDRAWN_MARK back)."""
     return f"{WITHDRAWN_MARK} pada {short_wib(now)}."
 
 
 def anonymous_text(ticket: str | None) -> str:
-    if ticket:
-        return (f"Baik, nama Anda tidak lagi ditampilkan kepada OPD untuk tiket {ticket} dan aduan "
-                "berikutnya. Kami tetap dapat membalas Anda di sini.")
-    return ("Baik, nama Anda tidak akan ditampilkan kepada OPD untuk aduan yang Anda kirim. "
-            "Silakan tuliskan aduan Anda.")
+    return say("anonymous_case", ticket=ticket) if ticket else say("anonymous_next")
 
 
-def response_text(svc, ticket: str, tab: str, row: dict) -> str:
-    status = str(row.get("status") or "").strip()
-    lines = [f"Tanggapan atas aduan Anda (tiket {ticket}) dari {opd_name(svc, tab)}:", "",
-             str(row.get("response") or "").strip(), ""]
+def response_text(svc, case: Case) -> str:
+    ticket, status = case.ticket_id, case.status.strip()
+    lines = [say("response_head", ticket=ticket, opd=opd_name(svc, case.tab)), "", case.response.strip(), ""]
     if status:
-        lines.append(f"Status: {status}")
-    lines.append(f"Detail: {status_url(svc.settings, ticket)}")
-    lines.append("Balas pesan ini bila masih ada yang perlu disampaikan.")
+        lines.append(say("response_status", status=status))
+    lines.append(say("response_tail", url=status_url(svc.settings, ticket)))
     return "\n".join(lines)
 
 
 def public_response_text(svc, ticket: str, tab: str) -> str:
     """Under a public comment: no answer text in public, a link to the status page instead."""
-    return (f"Aduan ini (tiket {ticket}) sudah ditanggapi oleh {opd_name(svc, tab)}. "
-            f"Tanggapan lengkap: {status_url(svc.settings, ticket)}")
+    return say("response_public", ticket=ticket, opd=opd_name(svc, tab), url=status_url(svc.settings, ticket))
 
 
-def response_template(svc, ticket: str, tab: str, row: dict) -> Template:
+def response_template(svc, case: Case) -> Template:
     """Body parameters of the approved template (see README: {{1}} tiket, {{2}} OPD, {{3}} status,
     {{4}} tanggapan)."""
     s = svc.settings
-    status = str(row.get("status") or "").strip() or "Diproses"
     return Template(s.whatsapp_template, s.whatsapp_template_language,
-                    (ticket, opd_name(svc, tab), status, str(row.get("response") or "").strip()))
+                    (case.ticket_id, opd_name(svc, case.tab), case.status.strip() or "Diproses", case.response.strip()))
 
 
 # -- sending OPD answers (the sweep) ----------------------------------------------------------
@@ -217,13 +177,6 @@ class ReplyReport:
         return (text + f", {len(self.deferred)} ditunda, {len(self.failed)} gagal"
                 + (f", {len(self.gave_up)} dihentikan" if self.gave_up else "")
                 + (f", {len(self.no_contact)} tanpa kontak" if self.no_contact else ""))
-
-
-def _append_note(existing: str, message: str) -> str:
-    existing = str(existing or "").strip()
-    if message in existing:
-        return existing
-    return f"{existing} | {message}" if existing else message
 
 
 def _failures(entries: list[LogEntry]) -> dict[str, list[LogEntry]]:
@@ -269,52 +222,14 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
     recent_msgs = [e for e in entries_so_far if e.kind == MSG_LOG and e.at >= now - SERVICE_WINDOW]
     own = changes is None
     changes = Changes() if changes is None else changes
-    entries = changes.log
     paced: set[str] = set()
-    for tab, rows in (wb.read_all() if tabs is None else tabs).items():
-        for row in rows:
-            ticket = str(row.get("ticket_id") or "").strip()
-            if not ticket or not str(row.get("response") or "").strip() or row.get("reply_sent_at"):
-                continue
-            if str(row.get("channel") or "") not in META_CHANNELS or ticket in gave_up:
-                continue
-            record = svc.contacts.get(ticket)
-            recipient = record.contact.channel_user_id if record else ""
-            if not recipient:
-                report.no_contact.append(ticket)
-                continue
-            fails = failures.get(ticket, [])
-            if fails and now - max(e.at for e in fails) < RETRY_BASE * (2 ** (len(fails) - 1)):
-                report.deferred.append(ticket)
-                continue
-            if recipient in paced:
-                report.deferred.append(ticket)
-                continue
-            paced.add(recipient)
-            if dry_run:
-                report.sent.append(ticket)
-                continue
-            channel = str(row.get("channel"))
-            result, templated = _deliver(svc, messenger, ticket, tab, row, recipient, channel, now,
-                                         fails, recent_msgs)
-            if result.ok:
-                report.sent.append(ticket)
-                if templated:
-                    report.templated.append(ticket)
-                changes.update(ticket, {"reply_sent_at": now}, tab)
-                if channel == Channel.WHATSAPP and result.message_id:
-                    entries.append(LogEntry(REPLY_LOG, result.message_id, now, ticket))
-                continue
-            report.failed.append(ticket)
-            kind = "template" if templated else "text"
-            entries.append(LogEntry(REPLY_FAILED_LOG, f"{ticket}#{now.isoformat()}", now,
-                                    f"{result.error_code or ''}|{kind}"))
-            if len(fails) + 1 >= MAX_ATTEMPTS or not (result.retry_later or result.window_closed):
-                if len(fails) + 1 >= MAX_ATTEMPTS:
-                    report.gave_up.append(ticket)
-                    entries.append(LogEntry(REPLY_GAVE_UP_LOG, ticket, now, str(result.error_code or "")))
-                changes.update(ticket, {"note": _append_note(
-                    row.get("note"), _failure_note(result, gave_up=len(fails) + 1 >= MAX_ATTEMPTS))}, tab)
+    for case in all_cases(wb.read_all() if tabs is None else tabs):
+        if not case.response.strip() or case.reply_sent:
+            continue
+        if case.channel not in META_CHANNELS or case.ticket_id in gave_up:
+            continue
+        _reply_one(svc, messenger, case, now, report, changes, failures.get(case.ticket_id, []),
+                   recent_msgs, paced, dry_run)
     if own and changes:
         written = wb.commit(changes)
         if written.missing:
@@ -324,20 +239,60 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
     return report
 
 
-def _deliver(svc, messenger, ticket, tab, row, recipient, channel, now, fails, recent_msgs) -> tuple[SendResult, bool]:
+def _reply_one(svc, messenger, case: Case, now: datetime, report: ReplyReport, changes: Changes,
+               fails: list[LogEntry], recent_msgs: list[LogEntry], paced: set[str], dry_run: bool) -> None:
+    """Answer one citizen (or say why not): at most one message per recipient per run, failures
+    retried with a growing pause and given up after MAX_ATTEMPTS."""
+    ticket, tab = case.ticket_id, case.tab
+    record = svc.contacts.get(ticket)
+    recipient = record.contact.channel_user_id if record else ""
+    if not recipient:
+        report.no_contact.append(ticket)
+        return
+    waiting = fails and now - max(e.at for e in fails) < RETRY_BASE * (2 ** (len(fails) - 1))
+    if waiting or recipient in paced:
+        report.deferred.append(ticket)
+        return
+    paced.add(recipient)
+    if dry_run:
+        report.sent.append(ticket)
+        return
+    result, templated = _deliver(svc, messenger, case, recipient, now, fails, recent_msgs)
+    if result.ok:
+        report.sent.append(ticket)
+        if templated:
+            report.templated.append(ticket)
+        changes.update(ticket, {"reply_sent_at": now}, tab)
+        if case.channel == Channel.WHATSAPP and result.message_id:
+            changes.log.append(LogEntry(REPLY_LOG, result.message_id, now, ticket))
+        return
+    report.failed.append(ticket)
+    changes.log.append(LogEntry(REPLY_FAILED_LOG, f"{ticket}#{now.isoformat()}", now,
+                                f"{result.error_code or ''}|{'template' if templated else 'text'}"))
+    last_try = len(fails) + 1 >= MAX_ATTEMPTS
+    if last_try or not (result.retry_later or result.window_closed):
+        if last_try:
+            report.gave_up.append(ticket)
+            changes.log.append(LogEntry(REPLY_GAVE_UP_LOG, ticket, now, str(result.error_code or "")))
+        changes.update(ticket, {"note": add_note(case.note, _failure_note(result, gave_up=last_try))}, tab)
+
+
+def _deliver(svc, messenger, case: Case, recipient: str, now: datetime, fails, recent_msgs) -> tuple[SendResult, bool]:
     """Send one answer; (result, sent_as_template)."""
+    channel = case.channel
     if recipient.startswith(("comment:", "post:")):
-        return messenger.send_text(recipient, public_response_text(svc, ticket, tab), channel, public=True), False
+        text = public_response_text(svc, case.ticket_id, case.tab)
+        return messenger.send_text(recipient, text, channel, public=True), False
     last = _last_inbound(svc, recipient, now, recent_msgs)
     window_open = last is not None and now - last < SERVICE_WINDOW and not _window_closed_before(fails)
-    text = response_text(svc, ticket, tab, row)
+    text = response_text(svc, case)
     if channel != Channel.WHATSAPP:
         return messenger.send_text(recipient, text, channel, tag="" if window_open else "HUMAN_AGENT"), False
     if window_open:
         result = messenger.send_text(recipient, text, channel)
         if result.ok or not result.window_closed:
             return result, False
-    return messenger.send_template(recipient, response_template(svc, ticket, tab, row), channel), True
+    return messenger.send_template(recipient, response_template(svc, case), channel), True
 
 
 def _failure_note(result: SendResult, *, gave_up: bool) -> str:
@@ -383,8 +338,8 @@ def record_status(svc, event: DeliveryStatus) -> str:
     if not wb.log_add(LogEntry(REPLY_FAILED_LOG, f"{ticket}#cb:{event.message_id}", event.at, f"{code or ''}|callback")):
         return "duplicate"
     case = wb.find(ticket)
-    if case is not None and case.row.get("reply_sent_at"):
-        note = _append_note(case.row.get("note"), f"Balasan ke pelapor gagal terkirim (kode {code}); dicoba ulang.")
+    if case is not None and case.reply_sent:
+        note = add_note(case.note, f"Balasan ke pelapor gagal terkirim (kode {code}); dicoba ulang.")
         wb.update([CellUpdate(ticket, {"reply_sent_at": None, "note": note}, case.tab)])
     log("WARNING", "answer to citizen failed: will retry", ticket=ticket, code=code)
     return "reply_failed"

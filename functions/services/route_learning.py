@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from ..model import TRIAGE, Status, is_withdrawn
+from ..case import all_cases
+from ..model import TRIAGE, Status
 from ..routing import RoutingRules
 from .evaluation import RoutingReport, evaluate_routing
-from .sweep import forward_history
 from ..routing_model import (CORRUPT, LearnedModel, Thresholds, decide, dumps, read_stored,
                              text_features)
 
@@ -38,20 +38,14 @@ class Example:
 def settled_examples(tabs: dict[str, list[dict]]) -> list[Example]:
     """Training examples from `read_all()` tabs, oldest first."""
     out: list[Example] = []
-    for tab, rows in tabs.items():
-        if tab == TRIAGE:
+    for case in all_cases(tabs):
+        text, status = case.text.strip(), case.status.strip()
+        if case.tab == TRIAGE or not text or status == Status.NOT_OURS or case.withdrawn:
             continue
-        for row in rows:
-            text = str(row.get("text") or "").strip()
-            status = str(row.get("status") or "").strip()
-            forwarded = bool(str(row.get("forward_history") or "").strip())
-            if not text or status == Status.NOT_OURS or is_withdrawn(row):
-                continue
-            if status != Status.DONE and not forwarded:
-                continue
-            at = row.get("received_at") if isinstance(row.get("received_at"), datetime) else None
-            hops = forward_history(row)
-            out.append(Example(text, tab, at, forwarded, hops[0][1] if hops else ""))
+        if status != Status.DONE and not case.forwarded:
+            continue
+        hops = case.forward_moves()
+        out.append(Example(text, case.tab, case.received_at, case.forwarded, hops[0][1] if hops else ""))
     out.sort(key=lambda e: (e.at is None, e.at.timestamp() if e.at else 0.0))
     return out
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from .. import sla
-from ..digest.data import FORWARD_ENTRY
+from ..case import Case, add_note, as_cases
 from ..model import TRIAGE, Sla, Status
 from ..stores.port import Changes, CommitReport, LogEntry, Move, Row, Workbook
 from ..text import excerpt
@@ -24,7 +24,6 @@ from ..timefmt import list_wib, short_wib
 from .logbook import PROBLEM, add_many
 
 ERASED_NOTE = "Tanggapan dihapus petugas; waktu tanggapan pertama tetap dicatat."
-NOTE_MAX = 600  # characters kept in the note cell; older notes are dropped first
 
 
 @dataclass(frozen=True)
@@ -69,28 +68,9 @@ def _digest_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def add_note(existing: str, message: str) -> str:
-    """Append `message` to a note cell (once), keeping the newest text within NOTE_MAX."""
-    existing = str(existing or "").strip()
-    if message in existing:
-        return existing
-    text = f"{existing} | {message}" if existing else message
-    return text if len(text) <= NOTE_MAX else "…" + text[-(NOTE_MAX - 1):]
-
-
-def case_deadline(row: Row, sla_hours: float, deadline: sla.Deadline = sla.deadline) -> datetime | None:
-    """The row's written deadline, or (when the cell is empty or unreadable) the computed one."""
-    if isinstance(row.get("deadline"), datetime):
-        return row["deadline"]
-    start = row.get("forwarded_at") if isinstance(row.get("forwarded_at"), datetime) else row.get("received_at")
-    if isinstance(start, datetime):
-        return deadline(start, sla_hours)
-    return None
-
-
-def forward_history(row: Row) -> list[tuple[str, str, str]]:
-    """[(time 'YYYY-MM-DD HH:MM', from, to)] parsed from the `forward_history` cell."""
-    return FORWARD_ENTRY.findall(str(row.get("forward_history") or ""))
+def case_deadline(case: Case, sla_hours: float, deadline: sla.Deadline = sla.deadline) -> datetime | None:
+    """The case's written deadline, or (when the cell is empty or unreadable) the computed one."""
+    return case.due_at(sla_hours, deadline)
 
 
 def resolve_opd(value: str, titles: Mapping[str, str]) -> str | None:
@@ -108,37 +88,31 @@ def resolve_opd(value: str, titles: Mapping[str, str]) -> str | None:
 
 # -- judging one row --------------------------------------------------------------------------------
 
-def judge_row(row: Row, now: datetime, sla_hours: float,
+def judge_row(case: Case, now: datetime, sla_hours: float,
               deadline: sla.Deadline = sla.deadline) -> tuple[dict, str | None]:
-    """The system cells that should change for one row, and what happened (or None)."""
-    response = str(row.get("response") or "").strip()
-    responded_at = row.get("responded_at") if isinstance(row.get("responded_at"), datetime) else None
-    due = case_deadline(row, sla_hours, deadline)
+    """The system cells that should change for one case, and what happened (or None)."""
+    due = case.due_at(sla_hours, deadline)
     if due is None:
         return {}, None
     changes: dict = {}
     event = None
-    if response and responded_at is None:
+    responded_at = case.responded_at
+    if case.response.strip() and responded_at is None:
         responded_at = now
         changes["responded_at"] = now
         event = "responded"
-    elif not response and responded_at is not None:
-        if ERASED_NOTE not in str(row.get("note") or ""):
-            changes["note"] = add_note(row.get("note"), ERASED_NOTE)
-            event = "erased"
-    previous = str(row.get("sla") or "")
-    if responded_at is not None:
-        verdict = sla.judge(due, responded_at, now, previous)
-    else:
-        verdict = Sla(previous) if previous in set(Sla) else Sla.RUNNING
-    if verdict != previous:
+    elif not case.response.strip() and responded_at is not None and ERASED_NOTE not in case.note:
+        changes["note"] = add_note(case.note, ERASED_NOTE)
+        event = "erased"
+    verdict = case.verdict(now, due, responded_at)
+    if verdict != case.sla:
         changes["sla"] = str(verdict)
-    if row.get("deadline") != due:
+    if case.deadline != due:
         changes["deadline"] = due
     return changes, event
 
 
-def forward_values(row: Row, from_tab: str, to_tab: str, now: datetime, sla_hours: float,
+def forward_values(case: Case, from_tab: str, to_tab: str, now: datetime, sla_hours: float,
                    deadline: sla.Deadline, titles: Mapping[str, str]) -> Row:
     """The cells of a case moved to `to_tab`: fresh deadline and status, the move in its history.
 
@@ -147,13 +121,13 @@ def forward_values(row: Row, from_tab: str, to_tab: str, now: datetime, sla_hour
     `received_at` is untouched: the overall age of the case stays visible for the evaluation.
     """
     stamp = f"{now:%Y-%m-%d %H:%M}"
-    history = str(row.get("forward_history") or "").strip()
+    history = case.forward_history.strip()
     entry = f"{stamp} {from_tab} → {to_tab}"
-    due = case_deadline(row, sla_hours, deadline)
-    if due is not None and now > due and not row.get("responded_at"):
+    due = case.due_at(sla_hours, deadline)
+    if due is not None and now > due and case.responded_at is None:
         entry += " (lewat batas)"
     note = f"Diteruskan dari {titles.get(from_tab, from_tab)} pada {short_wib(now)}"
-    previous_answer = str(row.get("response") or "").strip()
+    previous_answer = case.response.strip()
     if previous_answer:
         note += f"; tanggapan sebelumnya: \"{excerpt(previous_answer, 120)}\""
     return {
@@ -167,7 +141,7 @@ def forward_values(row: Row, from_tab: str, to_tab: str, now: datetime, sla_hour
         "sla": str(Sla.RUNNING),
         "forwarded_at": now,
         "forward_history": f"{history}; {entry}" if history else entry,
-        "note": add_note(row.get("note"), note + "."),
+        "note": add_note(case.note, note + "."),
     }
 
 
@@ -190,7 +164,7 @@ class SweepPlan:
 
 
 def plan_sweep(
-    tabs: dict[str, list[Row]],
+    tabs: dict[str, list[Case]],
     *,
     now: datetime,
     sla_hours: float,
@@ -198,65 +172,77 @@ def plan_sweep(
     deadline: sla.Deadline = sla.deadline,
     titles: Mapping[str, str] | None = None,
 ) -> SweepPlan:
-    """Judge every row of one `read_all`. Unless `dry_run`, `tabs` is updated in place to what
-    the commit will make of it (cells stamped, forwarded rows in their new tab), so the later
+    """Judge every case of one `read_all`. Unless `dry_run`, `tabs` is updated in place to what
+    the commit will make of it (cells stamped, forwarded cases in their new tab), so the later
     steps of the same sweep need no second read."""
-    report = SweepReport()
+    plan = SweepPlan(SweepReport(), Changes(), [], now)
     titles = dict(titles) if titles else {k: k for k in tabs}
-    changes = Changes()
-    moves: list[tuple[str, str, str]] = []
-    moved_rows: list[tuple[str, str, Row]] = []
-
-    for tab, rows in tabs.items():
-        for row in rows:
-            ticket = str(row.get("ticket_id") or "").strip()
-            if not ticket:
+    moved: list[tuple[str, Case]] = []  # (from tab, the case in its new tab)
+    for tab, cases in as_cases(tabs).items():
+        for i, case in enumerate(cases):
+            if not case.ticket_id:
                 continue
-            cells: Row = {}
-            typed = str(row.get("forward_to") or "").strip()
-            if typed:
-                target = resolve_opd(typed, titles)
-                if target is not None and target != tab and target in tabs:
-                    values = forward_values(row, tab, target, now, sla_hours, deadline, titles)
-                    changes.moves.append(Move(ticket, target, values))
-                    moves.append((ticket, tab, target))
-                    moved_rows.append((tab, target, row))
-                    if not dry_run:
-                        row.update(values)
-                    continue
-                if target is None:
-                    message = unknown_forward_note(typed)
-                elif target == tab:
-                    message = f"Teruskan ke {target}: aduan sudah berada di tab ini; kolom diabaikan."
-                else:  # a known OPD whose tab was never created
-                    message = f"Teruskan ke {target}: tab belum dibuat; jalankan bootstrap. Aduan tetap di tab ini."
-                if message not in str(row.get("note") or ""):
-                    cells["note"] = add_note(row.get("note"), message)
-                    text = f"{ticket} ({titles.get(tab, tab)}): {message}"
-                    report.problems.append(text)
-                    changes.log.append(LogEntry(PROBLEM, f"{ticket}:forward:{typed[:40]}", now, text))
-            judged, event = judge_row({**row, **cells}, now, sla_hours, deadline)
-            cells.update(judged)
-            if event == "responded":
-                report.responded.append(ticket)
-            elif event == "erased":
-                report.erased.append(ticket)
-                text = (f"{ticket} ({titles.get(tab, tab)}): tanggapan dihapus petugas setelah tercatat "
-                        f"pada {list_wib(row['responded_at'])}; waktu tanggapan pertama tetap dipakai.")
-                report.problems.append(text)
-                changes.log.append(LogEntry(PROBLEM, f"{ticket}:erased", now, text))
-            if cells:
-                changes.update(ticket, cells, tab)
+            cells, target = _forward_step(plan, case, titles, tabs, sla_hours, deadline)
+            if target is not None:
                 if not dry_run:
-                    row.update(cells)
-
+                    cases[i] = case.moved_to(target, cells)
+                    moved.append((tab, cases[i]))
+                continue
+            cells.update(_judge_step(plan, case.with_cells(cells) if cells else case, titles, sla_hours, deadline))
+            if cells:
+                plan.changes.update(case.ticket_id, cells, tab)
+                if not dry_run:
+                    cases[i] = case.with_cells(cells)
     if dry_run:
-        report.forwarded = [Forward(t, a, b, now) for t, a, b in moves]
-    else:
-        for from_tab, to_tab, row in moved_rows:
-            tabs[from_tab].remove(row)
-            tabs[to_tab].append(row)
-    return SweepPlan(report, changes, moves, now)
+        plan.report.forwarded = [Forward(t, a, b, now) for t, a, b in plan.moves]
+    for from_tab, case in moved:
+        tabs[from_tab][:] = [c for c in tabs[from_tab] if c is not case]
+        tabs[case.tab].append(case)
+    return plan
+
+
+def _forward_step(plan: SweepPlan, case: Case, titles: Mapping[str, str], tabs: Mapping[str, list],
+                  sla_hours: float, deadline: sla.Deadline) -> tuple[Row, str | None]:
+    """What `Teruskan ke` asks: (the cells of the move, its target tab), or (a note, None) when
+    the cell cannot be followed, or ({}, None) when it is empty."""
+    typed = case.forward_to.strip()
+    if not typed:
+        return {}, None
+    tab, now = case.tab, plan.now
+    target = resolve_opd(typed, titles)
+    if target is not None and target != tab and target in tabs:
+        values = forward_values(case, tab, target, now, sla_hours, deadline, titles)
+        plan.changes.moves.append(Move(case.ticket_id, target, values))
+        plan.moves.append((case.ticket_id, tab, target))
+        return values, target
+    if target is None:
+        message = unknown_forward_note(typed)
+    elif target == tab:
+        message = f"Teruskan ke {target}: aduan sudah berada di tab ini; kolom diabaikan."
+    else:  # a known OPD whose tab was never created
+        message = f"Teruskan ke {target}: tab belum dibuat; jalankan bootstrap. Aduan tetap di tab ini."
+    if message in case.note:
+        return {}, None
+    text = f"{case.ticket_id} ({titles.get(tab, tab)}): {message}"
+    plan.report.problems.append(text)
+    plan.changes.log.append(LogEntry(PROBLEM, f"{case.ticket_id}:forward:{typed[:40]}", now, text))
+    return {"note": add_note(case.note, message)}, None
+
+
+def _judge_step(plan: SweepPlan, case: Case, titles: Mapping[str, str], sla_hours: float,
+                deadline: sla.Deadline) -> Row:
+    """The SLA cells of one case; a first response or an erased one goes into the report."""
+    judged, event = judge_row(case, plan.now, sla_hours, deadline)
+    ticket, report = case.ticket_id, plan.report
+    if event == "responded":
+        report.responded.append(ticket)
+    elif event == "erased":
+        report.erased.append(ticket)
+        text = (f"{ticket} ({titles.get(case.tab, case.tab)}): tanggapan dihapus petugas setelah tercatat "
+                f"pada {list_wib(case.responded_at)}; waktu tanggapan pertama tetap dipakai.")
+        report.problems.append(text)
+        plan.changes.log.append(LogEntry(PROBLEM, f"{ticket}:erased", plan.now, text))
+    return judged
 
 
 def settle_sweep(workbook: Workbook, plan: SweepPlan, result: CommitReport,
@@ -300,7 +286,7 @@ def run_sweep(
     dry_run: bool = False,
     deadline: sla.Deadline = sla.deadline,
     titles: Mapping[str, str] | None = None,
-    tabs: dict[str, list[Row]] | None = None,
+    tabs: dict[str, list[Case]] | None = None,
     on_forward: Callable[[Forward], None] | None = None,
 ) -> SweepReport:
     """One pass over every tab, written in one commit (`sweep_job` adds reminders and replies

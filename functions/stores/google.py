@@ -33,6 +33,7 @@ from functools import cache
 from typing import Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
+from ..case import case_from_row
 from ..logs import log
 from ..model import Contact, StorageUnavailable
 from ..schema import Schema
@@ -495,7 +496,7 @@ class GoogleWorkbook:
                         problems.append(f"Tab {tab.key}, tiket {ticket}: isi '{row[key]}' di kolom "
                                         f"{self.schema.column(key).header} tidak ada di daftar")
                 rows.append(row)
-            out[tab.key] = rows
+            out[tab.key] = [case_from_row(tab.key, r) for r in rows]
         if log_tab is not None:
             self._set_log(log_tab, result[len(tabs)].get("values", []), started)
         self._replace_index(index, started)
@@ -594,7 +595,7 @@ class GoogleWorkbook:
         ti = tab.columns.get("ticket_id")
         if ti is None or ti >= len(cells) or read_text(cells[ti]).strip() != ticket_id:
             return None  # moved since we saw it (sort, insert): caller locates afresh
-        return StoredCase(key, self._decode(tab, cells))
+        return case_from_row(key, self._decode(tab, cells))
 
     def append(self, cases: Sequence[NewCase]) -> list[bool]:
         for case in cases:

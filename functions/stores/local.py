@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ..case import Case, case_from_row
 from ..model import Contact, StorageUnavailable
 from ..schema import Schema
 from .port import (CellUpdate, Changes, CommitReport, ContactRecord, LogEntry, Move, NewCase, Row, StoredCase,
@@ -177,15 +178,15 @@ class LocalWorkbook:
     def find(self, ticket_id: str) -> StoredCase | None:
         with self.db.connect() as conn:
             hit = conn.execute("SELECT tab, cells FROM rows WHERE ticket_id = ?", (ticket_id,)).fetchone()
-        return StoredCase(hit[0], self._decode(hit[1])) if hit else None
+        return case_from_row(hit[0], self._decode(hit[1])) if hit else None
 
-    def read_all(self) -> dict[str, list[Row]]:
+    def read_all(self) -> dict[str, list[Case]]:
         with self.db.connect() as conn:
             tabs = [k for (k,) in conn.execute("SELECT key FROM tabs ORDER BY position")]
             rows = conn.execute("SELECT tab, cells FROM rows ORDER BY tab, position").fetchall()
         out: dict[str, list[Row]] = {k: [] for k in tabs}
         for tab, cells in rows:
-            out.setdefault(tab, []).append(self._decode(cells))
+            out.setdefault(tab, []).append(case_from_row(tab, self._decode(cells)))
         return out
 
     def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, Sequence
 
+from ..case import Case
 from ..model import Contact
 
 Row = dict[str, Any]
@@ -23,14 +24,8 @@ class NewCase:
     row: Row
 
 
-@dataclass(frozen=True)
-class StoredCase:
-    tab: str
-    row: Row
-
-    @property
-    def ticket_id(self) -> str:
-        return self.row["ticket_id"]
+# What `find` and `read_all` return: the typed case, read from the row by the one codec.
+StoredCase = Case
 
 
 @dataclass(frozen=True)
@@ -121,10 +116,11 @@ class Workbook(Protocol):
     def append(self, cases: Sequence[NewCase]) -> list[bool]:
         """Append rows; a ticket already stored is not appended again (False for it)."""
 
-    def find(self, ticket_id: str) -> StoredCase | None: ...
+    def find(self, ticket_id: str) -> Case | None: ...
 
-    def read_all(self) -> dict[str, list[Row]]:
-        """Every OPD tab's rows in sheet order, in one read (blank rows skipped)."""
+    def read_all(self) -> dict[str, list[Case]]:
+        """Every OPD tab's cases in sheet order, in one read (blank rows skipped); each row read
+        into a `Case` by `case.case_from_row`."""
 
     def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
         """Write cells by ticket. System cells only unless `staff` (the `edit` command)."""

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from functions.case import case_from_row
 from functions.schema import Schema
 from functions.stores.port import (CellUpdate, Changes, CommitReport, LogEntry, Move, NewCase, Row, StoredCase,
                                   WriteReport, refuse_foreign_cells)
@@ -69,11 +70,11 @@ class MemoryWorkbook:
     def find(self, ticket_id: str) -> StoredCase | None:
         self.requests["find"] += 1
         hit = self._where(ticket_id)
-        return StoredCase(hit[0], copy.deepcopy(self.tabs[hit[0]][hit[1]])) if hit else None
+        return case_from_row(hit[0], copy.deepcopy(self.tabs[hit[0]][hit[1]])) if hit else None
 
     def read_all(self) -> dict[str, list[Row]]:
         self.requests["read_all"] += 1
-        return {tab: [dict(r) for r in rows] for tab, rows in self.tabs.items()}
+        return {tab: [case_from_row(tab, dict(r)) for r in rows] for tab, rows in self.tabs.items()}
 
     def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
         return self._apply("update", Changes(updates=list(updates)), staff)
