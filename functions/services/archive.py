@@ -64,9 +64,9 @@ class ArchiveReport:
 
 
 def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: date, *, tz,
-                   dry_run: bool = False, relabel: Callable[[dict], dict] | None = None) -> ArchiveReport:
+                   dry_run: bool = False, relabel: Callable[[Case], dict] | None = None) -> ArchiveReport:
     """Move closed cases received before `before` (WIB date) into yearly archives. `relabel`
-    rewrites a row just before it is copied (the attachments move with their case)."""
+    gives a case's row just before it is copied (the attachments move with their case)."""
     report = ArchiveReport(before, dry_run)
     cutoff = datetime(before.year, before.month, before.day, tzinfo=tz)
     chosen: dict[int, list[Case]] = {}
@@ -91,7 +91,7 @@ def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: 
         target.bootstrap()
         for i in range(0, len(cases), CHUNK):
             chunk = cases[i:i + CHUNK]
-            rows = [NewCase(c.tab, relabel(c.row) if relabel is not None else c.row) for c in chunk]
+            rows = [NewCase(c.tab, relabel(c) if relabel is not None else c.row) for c in chunk]
             created = target.append(rows)  # raises before anything is removed if the archive fails
             report.already_archived += created.count(False)
             report.removed += workbook.delete([c.ticket_id for c in chunk])

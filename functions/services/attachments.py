@@ -230,7 +230,7 @@ def forget_case_media(svc, tickets: list[str]) -> int:
             case = book.find(ticket) if book is not None else None
         if case is None:
             continue
-        link = str(case.row.get("link") or "")
+        link = case.link
         names = media_names(kit.store, link)
         if not names:
             continue
@@ -250,11 +250,13 @@ class MediaArchiver:
         self.kit = kit
         self.originals: list[str] = []
 
-    def relabel(self, row: dict) -> dict:
+    def relabel(self, case) -> dict:
+        """The case's row as it goes to the archive (a `Case` in, the cells out)."""
+        row = case.row
         if self.kit is None:
             return row
         store = self.kit.store
-        lines = str(row.get("link") or "").split("\n")
+        lines = case.link.split("\n")
         changed = False
         for i, line in enumerate(lines):
             name = store.name_of(line)
