@@ -164,6 +164,39 @@ def _default_queue(settings: Settings):
     return LocalQueue(prepare_dir(settings.data_dir) / "queue.sqlite")
 
 
+def _default_media(settings: Settings) -> Callable[[], Any]:
+    """The media step's kit (issue 20), built on first use: a Cloud Storage bucket when
+    KMC_MEDIA_BUCKET is set, else KMC_DATA_DIR/media; Graph API downloads when KMC_MEDIA_FETCH;
+    Speech-to-Text when KMC_TRANSCRIBE."""
+    made: list = []
+
+    def kit():
+        if not made:
+            from .services.attachments import MediaKit
+
+            if settings.media_bucket:
+                from .media_store.gcs import GcsMediaStore
+
+                store = GcsMediaStore(settings.media_bucket)
+            else:
+                from .media_store.local import LocalMediaStore
+
+                store = LocalMediaStore(settings.data_dir / "media", settings.public_url)
+            fetch = transcribe = None
+            if settings.media_fetch:
+                from .attachments.meta_media import MetaMediaFetcher
+
+                fetch = MetaMediaFetcher(settings.meta_graph_url, settings.whatsapp_access_token).fetch
+            if settings.transcribe:
+                from .attachments.speech import SpeechToText
+
+                transcribe = SpeechToText(bucket=settings.media_bucket).transcribe
+            made.append(MediaKit(store, fetch, transcribe, dict(settings.media_limits)))
+        return made[0]
+
+    return kit
+
+
 def _finding_step(svc, job):
     """The monitoring finding's step lives with its channel (services never import channels)."""
     from .channels.monitoring import store_finding
@@ -199,7 +232,7 @@ def build(
         route=route or _default_router(workbook),
         classify=classify or _default_classifier(),
         clock=clock or utc_now,
-        extras={"intake_steps": {"finding": _finding_step}, **extras},
+        extras={"intake_steps": {"finding": _finding_step}, "attachments": _default_media(settings), **extras},
         messenger=messenger or _default_messenger(settings),
         queue=queue if queue is not None else _default_queue(settings),
     )

@@ -206,6 +206,11 @@ def _dispatch(args, env) -> int:
             print("Tidak ada data pribadi yang cocok dengan tiket/nomor itu.", file=sys.stderr)
             return 1
         print(f"Data pribadi dihapus untuk {len(tickets)} tiket: {', '.join(tickets)}")
+        from .services.attachments import forget_case_media
+
+        removed = forget_case_media(svc, tickets)
+        if removed:
+            print(f"{removed} lampiran (foto/pesan suara/dokumen) dihapus.")
         return 0
     raise AssertionError(command)
 

@@ -132,6 +132,10 @@ class Settings:
     tasks_queue: str = ""  # KMC_TASKS_QUEUE: projects/P/locations/L/queues/Q
     intake_worker_url: str = ""  # where Cloud Tasks delivers: KMC_INTAKE_URL or KMC_PUBLIC_URL/intake
     tasks_invoker: str = ""  # KMC_TASKS_INVOKER: the account in Cloud Tasks' OIDC token
+    media_bucket: str = ""  # KMC_MEDIA_BUCKET: Cloud Storage bucket for attachments; empty = KMC_DATA_DIR/media
+    media_fetch: bool = False  # KMC_MEDIA_FETCH: download attachments (default: in the cloud or with a Meta token)
+    transcribe: bool = False  # KMC_TRANSCRIBE: voice notes through Speech-to-Text (id-ID)
+    media_limits: Mapping[str, int] = field(default_factory=dict, compare=False)  # family -> bytes (KMC_MEDIA_MAX_*_MB)
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -203,6 +207,7 @@ class Settings:
             private_functions_behind_iam=_bool(env, "KMC_PRIVATE_BEHIND_IAM", True),
             project_id=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
             **queue,
+            **_media_settings(env),
             extra={k: v for k, v in env.items() if k.startswith("KMC_")},
         )
 
@@ -230,3 +235,21 @@ def _queue_settings(env: Mapping[str, str], public_url: str) -> dict:
             raise ConfigError("KMC_TASKS_INVOKER (atau KMC_SERVICE_ACCOUNT) wajib berisi email service account "
                               "yang dipakai Cloud Tasks untuk token OIDC")
     return {"queue": queue, "tasks_queue": tasks_queue, "intake_worker_url": url, "tasks_invoker": invoker}
+
+
+MEDIA_LIMITS_MB = {"image": 5, "audio": 16, "video": 16, "document": 100}  # as Meta's WhatsApp limits
+
+
+def _media_settings(env: Mapping[str, str]) -> dict:
+    """Attachments (docs/media-attachments.md): where they are kept, whether they are fetched and
+    transcribed, and the size limit of each kind (KMC_MEDIA_MAX_IMAGE_MB, ..._AUDIO_MB, ..._VIDEO_MB,
+    ..._DOCUMENT_MB)."""
+    bucket = env.get("KMC_MEDIA_BUCKET", "").strip()
+    if bucket and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]", bucket):
+        raise ConfigError(f"KMC_MEDIA_BUCKET bukan nama bucket Cloud Storage yang sah: {bucket!r}")
+    has_token = bool(env.get("WHATSAPP_ACCESS_TOKEN", "").strip() or env.get("META_PAGE_ACCESS_TOKEN", "").strip())
+    limits = {family: _int(env, f"KMC_MEDIA_MAX_{family.upper()}_MB", mb, 1, 100) * 1024 * 1024
+              for family, mb in MEDIA_LIMITS_MB.items()}
+    return {"media_bucket": bucket,
+            "media_fetch": _bool(env, "KMC_MEDIA_FETCH", bool(env.get("K_SERVICE")) or has_token),
+            "transcribe": _bool(env, "KMC_TRANSCRIBE", False), "media_limits": limits}

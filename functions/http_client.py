@@ -81,11 +81,15 @@ class HttpClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        data: bytes | None = None,
+        max_bytes: int | None = None,
     ) -> HttpResponse:
         """Send one request; retry what is safe to retry; raise HttpUnavailable when out of budget.
 
         HTTP error statuses that are not retried (4xx) are returned, not raised: the caller
-        reads the API's error body.
+        reads the API's error body. `data` sends raw bytes (an upload). With `max_bytes` the answer
+        is a download: the body is streamed and returned as bytes, cut at `max_bytes + 1` (the
+        caller sees it is too large without the whole file ever being held).
         """
         import requests
 
@@ -95,7 +99,7 @@ class HttpClient:
             final = attempt == self.retries
             try:
                 resp = self.session.request(method, url, json=json, params=params, headers=headers,
-                                            timeout=self.timeout)
+                                            data=data, timeout=self.timeout, stream=max_bytes is not None)
             except requests.RequestException as e:
                 sent = not _never_sent(e)
                 if sent and not safe:
@@ -111,6 +115,15 @@ class HttpClient:
             if retryable and not final:
                 self._pause(attempt, resp.headers.get("Retry-After"))
                 continue
+            if max_bytes is not None and resp.ok:
+                try:
+                    return HttpResponse(resp.status_code, _capped(resp, max_bytes), dict(resp.headers))
+                except requests.RequestException as e:  # the connection broke mid-download
+                    last = type(e).__name__
+                    if final:
+                        raise HttpUnavailable(f"{method} {_host(url)}: {last}") from e
+                    self._pause(attempt, None)
+                    continue
             return HttpResponse(resp.status_code, _body(resp), dict(resp.headers))
         raise HttpUnavailable(f"{method} {_host(url)}: {last or 'gave up'}")  # pragma: no cover
 
@@ -125,6 +138,19 @@ def _never_sent(error) -> bool:
     reason = error.args[0] if error.args else None
     reason = getattr(reason, "reason", reason)
     return isinstance(reason, (NewConnectionError, NameResolutionError))
+
+
+def _capped(resp, max_bytes: int) -> bytes:
+    chunks, size = [], 0
+    try:
+        for chunk in resp.iter_content(chunk_size=64 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                break
+    finally:
+        resp.close()
+    return b"".join(chunks)[:max_bytes + 1]
 
 
 def _body(resp) -> Any:

@@ -75,6 +75,12 @@ def make_app(svc):
                 200, {"Content-Type": "text/html; charset=utf-8", "X-Content-Type-Options": "nosniff",
                       "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'"})
 
+    @app.get("/media/<path:name>")
+    def media(name: str):  # stored attachments, for KMC staff only (channels/media_files.py)
+        from .channels.media_files import serve_media
+
+        return serve_media(request, svc, name)
+
     @app.get("/healthz")
     def healthz():
         return {"ok": True, "backend": svc.settings.backend}

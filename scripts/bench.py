@@ -65,7 +65,7 @@ if {intake!r}:
                          Contact("Budi", "081234567890", "6281234567890"), source_id="bench-1"))
 first_ms = (time.perf_counter() - t1) * 1000
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-heavy = sorted(m for m in ("pandas", "matplotlib", "openpyxl", "numpy") if m in sys.modules)
+heavy = sorted(m for m in ("pandas", "matplotlib", "openpyxl", "numpy", "PIL") if m in sys.modules)
 print(json.dumps(dict(import_ms=import_ms, first_ms=first_ms, peak_mib=peak, heavy=heavy)))
 """
 

@@ -40,7 +40,18 @@ APIS=(
   iam.googleapis.com
   cloudresourcemanager.googleapis.com
   cloudtasks.googleapis.com
+  storage.googleapis.com
+  speech.googleapis.com
 )
+
+# Attachments (docs/media-attachments.md): a private bucket, uniform bucket-level access, public
+# access prevention enforced. Lifecycle (scripts/media-lifecycle.json): web-form uploads never
+# picked up (masuk/) go after 7 days; files of archived cases (arsip/, moved there by `archive`)
+# after 5 years; files of live cases (kasus/) stay while the case is in the workbook.
+# KMC_MEDIA_BUCKET overrides the name; KMC_MEDIA_LOCATION the location (default: the functions'
+# region, so the evidence stays in Indonesia; us-central1 falls in Cloud Storage's free tier).
+# KMC_MEDIA_READERS: comma list of IAM members (group:opd@..., user:...) who may open the files.
+MEDIA_LIFECYCLE=scripts/media-lifecycle.json
 
 # Secret Manager secret id = the environment variable it becomes inside the functions.
 SECRETS=(WHATSAPP_APP_SECRET WHATSAPP_ACCESS_TOKEN WHATSAPP_VERIFY_TOKEN SMTP_PASSWORD KMC_ADMIN_TOKEN)
@@ -60,7 +71,8 @@ MOUNTED_SECRETS=()
 # Jobs run one at a time (max-instances 1): an overlapping retry waits instead of racing.
 # intake (called by Cloud Tasks) takes the queue's 10 concurrent tasks in ONE instance, so their
 # rows coalesce into one Sheets write and one instance-local ticket index sees every row.
-# daily_digest renders charts (pandas/matplotlib), hence 512Mi.
+# daily_digest renders charts (pandas/matplotlib), hence 512Mi. intake downloads attachments (one
+# at a time, up to 100 MB for a document, held in memory while checked and uploaded): 512Mi, 300s.
 FUNCTIONS=(
   "meta       meta_webhook      public  256Mi 60s  3  20 1"
   "form       web_form          public  256Mi 60s  5  1  0.167"
@@ -69,7 +81,7 @@ FUNCTIONS=(
   "sweep      sweep             private 512Mi 300s 1  1  0.333"
   "daily      daily_digest      private 512Mi 540s 1  1  0.333"
   "media      media_monitor     private 256Mi 300s 1  1  0.167"
-  "intake     intake_worker     private 256Mi 120s 1  10 1"
+  "intake     intake_worker     private 512Mi 300s 1  10 1"
 )
 
 # Plain (non-secret) settings passed through from the environment when set: every KMC_* variable
@@ -80,7 +92,8 @@ PASSTHROUGH_ENV=(
 )
 # Set by this script itself, whatever the environment says.
 FIXED_ENV=(KMC_BACKEND KMC_DATA_DIR KMC_SPREADSHEET_ID KMC_CONTACTS_SPREADSHEET_ID KMC_PUBLIC_URL
-  GOOGLE_CLOUD_PROJECT KMC_QUEUE KMC_TASKS_QUEUE KMC_TASKS_INVOKER KMC_INTAKE_URL KMC_SERVICE_ACCOUNT)
+  GOOGLE_CLOUD_PROJECT KMC_QUEUE KMC_TASKS_QUEUE KMC_TASKS_INVOKER KMC_INTAKE_URL KMC_SERVICE_ACCOUNT
+  KMC_MEDIA_BUCKET KMC_MEDIA_LOCATION KMC_MEDIA_READERS)
 RECOMMENDED_ENV=(WHATSAPP_PHONE_NUMBER_ID SMTP_HOST MAIL_FROM DIGEST_TO)
 
 usage() {
@@ -226,6 +239,7 @@ build_env_vars() {
   pairs+=("KMC_INTAKE_URL=$BASE_URL/intake")
   # the runtime identity: bootstrap names it as editor of the protected system columns
   pairs+=("KMC_SERVICE_ACCOUNT=${KMC_SERVICE_ACCOUNT:-$RUNTIME_SA}")
+  pairs+=("KMC_MEDIA_BUCKET=$MEDIA_BUCKET")
   local skip=" ${FIXED_ENV[*]} ${SECRETS[*]} ${OPTIONAL_SECRETS[*]} "
   for name in $(compgen -e KMC_) "${PASSTHROUGH_ENV[@]}"; do
     if [[ -n ${!name:-} && $skip != *" $name "* ]]; then
@@ -305,6 +319,32 @@ ensure_intake_queue() {
     --member="serviceAccount:$RUNTIME_SA" --role=roles/cloudtasks.enqueuer --project="$PROJECT" --format=none
   run gcloud iam service-accounts add-iam-policy-binding "$TASKS_SA" \
     --member="serviceAccount:$RUNTIME_SA" --role=roles/iam.serviceAccountUser --project="$PROJECT" --format=none
+}
+
+# ensure_media_bucket: the private bucket for attachments, settings re-applied on every run; the
+# runtime account manages its objects (objectAdmin on this bucket only, no project-wide role);
+# KMC_MEDIA_READERS may view them (objectViewer) with their own Google accounts.
+ensure_media_bucket() {
+  note "3c/5 attachments bucket (gs://$MEDIA_BUCKET in $MEDIA_LOCATION)"
+  local url="gs://$MEDIA_BUCKET" reader readers
+  if exists gcloud storage buckets describe "$url" --project="$PROJECT"; then
+    run gcloud storage buckets update "$url" --uniform-bucket-level-access --public-access-prevention \
+      --lifecycle-file="$MEDIA_LIFECYCLE" --project="$PROJECT"
+  else
+    run gcloud storage buckets create "$url" --location="$MEDIA_LOCATION" --default-storage-class=STANDARD \
+      --uniform-bucket-level-access --public-access-prevention --lifecycle-file="$MEDIA_LIFECYCLE" \
+      --project="$PROJECT"
+  fi
+  run gcloud storage buckets add-iam-policy-binding "$url" --member="serviceAccount:$RUNTIME_SA" \
+    --role=roles/storage.objectAdmin --project="$PROJECT" --format=none
+  IFS=, read -r -a readers <<< "${KMC_MEDIA_READERS:-}"
+  for reader in "${readers[@]}"; do
+    reader=${reader// /}
+    [[ -n $reader ]] || continue
+    [[ $reader == *:* ]] || die "KMC_MEDIA_READERS: '$reader' needs a prefix (group:, user: or domain:)"
+    run gcloud storage buckets add-iam-policy-binding "$url" --member="$reader" \
+      --role=roles/storage.objectViewer --project="$PROJECT" --format=none
+  done
 }
 
 # secret_value NAME: from the environment, generated, or prompted (hidden). Never printed.
@@ -504,6 +544,8 @@ main() {
   BUILD_SA=$(service_account_email "$BUILD_SA_NAME" "$PROJECT")
   TASKS_SA=$(service_account_email "$TASKS_SA_NAME" "$PROJECT")
   BASE_URL="https://$REGION-$PROJECT.cloudfunctions.net"
+  MEDIA_BUCKET=${KMC_MEDIA_BUCKET:-$PROJECT-kmc-lampiran}
+  MEDIA_LOCATION=${KMC_MEDIA_LOCATION:-$REGION}
   if ((DRY_RUN)); then
     note "dry run: nothing is created or changed; existing resources are assumed missing"
   fi
@@ -512,6 +554,7 @@ main() {
   ENV_VARS=$(build_env_vars)
   ensure_service_accounts
   ensure_intake_queue
+  ensure_media_bucket
   ensure_secrets
   # After ensure_secrets: only secrets that exist (or, in a dry run, would be created) are referenced.
   SECRET_REFS=$(secret_refs)

@@ -76,6 +76,7 @@ class PublicCase:
     deadline: datetime | None
     response: str
     responded_at: datetime | None
+    photos: int = 0  # photos attached (counted, never shown: staff open them from the row)
 
     @property
     def closed(self) -> bool:
@@ -131,4 +132,12 @@ def public_case(stored: StoredCase, schema: Schema, tz=None) -> PublicCase:
         deadline=when("deadline"),
         response=str(row.get("response") or "").strip(),
         responded_at=when("responded_at"),
+        photos=photo_count(str(row.get("link") or "")),
     )
+
+
+def photo_count(link_cell: str) -> int:
+    """Stored photos in a Tautan cell: our links to cleaned images (always .jpg or .png)."""
+    return sum(1 for line in link_cell.split("\n")
+               if line.startswith(("http://", "https://")) and ("/media/" in line or "storage.cloud.google.com/" in line)
+               and line.rsplit(".", 1)[-1] in {"jpg", "png"})

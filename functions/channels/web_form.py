@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -23,6 +23,7 @@ from .. import tickets
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
 from ..services.accept import accept_complaint, waiting_since
+from ..services.attachments import FORM_MAX_PHOTOS
 from ..services.public_reads import snapshot_of
 from ..text import MAX_TEXT_CHARS, clean_line, clean_text, normalise_phone, thousands, valid_phone
 from ..web import PAGE_HEADERS, subpath
@@ -144,19 +145,29 @@ class _View:
             "max_text": MAX_TEXT_CHARS,
             "max_name": MAX_NAME_CHARS,
             "max_place": MAX_PLACE_CHARS,
+            "max_photos": FORM_MAX_PHOTOS,
+            "max_photo_mb": self.photo_limit // (1024 * 1024),
             "robots": "index" if not errors and not alert else "noindex",
         }
         return Page("form.html", status, context, headers or {})
 
     # -- POST ----------------------------------------------------------------------------
+    @property
+    def photo_limit(self) -> int:
+        return int(self.settings.media_limits.get("image", 5 * 1024 * 1024))
+
     def submit(self) -> Page:
+        multipart = (self.request.mimetype or "") == "multipart/form-data"
+        photos_hint = (f" Foto: paling banyak {FORM_MAX_PHOTOS}, masing-masing paling besar "
+                       f"{self.photo_limit // (1024 * 1024)} MB." if multipart else "")
         too_big = self.error(413, "Kiriman terlalu besar",
                              "Aduan Anda terlalu panjang untuk dikirim. Tekan tombol Kembali di peramban, "
                              f"persingkat isi aduan (paling banyak {thousands(MAX_TEXT_CHARS)} karakter), "
-                             "lalu kirim lagi.")
-        if (self.request.content_length or 0) > MAX_BODY_BYTES:
+                             "lalu kirim lagi." + photos_hint)
+        max_body = MAX_BODY_BYTES + FORM_MAX_PHOTOS * (self.photo_limit + 4096) if multipart else MAX_BODY_BYTES
+        if (self.request.content_length or 0) > max_body:
             return too_big
-        values = _read_form(self.request)
+        values = _read_form(self.request, max_body)
         if values is None:
             return too_big
         client = client_key(self.request, self.settings)
@@ -184,9 +195,20 @@ class _View:
                         "tersimpan. Periksa isian Anda di bawah, lalu tekan Kirim Aduan sekali lagi.",
             }, status=403)
         errors, complaint = self._complaint(values)
+        photos, photo_error = _read_photos(self.request, self.photo_limit)
+        if photo_error:
+            errors["foto"] = photo_error
+        elif photos and errors:
+            errors["foto"] = "Pilih ulang foto Anda: foto belum terkirim karena ada isian lain yang perlu diperbaiki."
         if errors:
             return self.form_page(values, errors, status=422)
         try:
+            if photos:  # kept privately before we answer; the worker strips and files them
+                from ..services.attachments import queue_form_photos
+
+                token = hashlib.sha256((complaint.source_id or secrets.token_urlsafe(16)).encode()).hexdigest()[:24]
+                lines = queue_form_photos(self.svc, photos, token, complaint.received_at.year)
+                complaint = replace(complaint, link="\n".join(lines))
             accepted = accept_complaint(self.svc, complaint)  # queued; the paced writer stores it
         except StorageUnavailable as e:
             log("ERROR", "web form: storage unavailable", error=str(e))
@@ -307,12 +329,32 @@ def _base(request, settings) -> str:
     return f"{settings.public_url}{MOUNT}"
 
 
-def _read_form(request) -> dict | None:
+def _read_photos(request, limit: int) -> tuple[list[bytes], str]:
+    """The photos attached (empty file fields skipped), or an Indonesian reason to refuse them."""
+    from ..services.attachments import check_form_photo
+
+    files = [f for f in request.files.getlist("foto") if f and f.filename]
+    if len(files) > FORM_MAX_PHOTOS:
+        return [], f"Paling banyak {FORM_MAX_PHOTOS} foto."
+    photos = []
+    for n, upload in enumerate(files, 1):
+        data = upload.stream.read(limit + 1)
+        if not data:
+            continue
+        problem = check_form_photo(data, limit)
+        if problem:
+            return [], f"Foto ke-{n} {problem}. Pilih foto lain atau kirim tanpa foto."
+        photos.append(data)
+    return photos, ""
+
+
+def _read_form(request, max_bytes: int = MAX_BODY_BYTES) -> dict | None:
     """The posted fields (first value of each), or None when the body exceeds the cap."""
     from werkzeug.exceptions import RequestEntityTooLarge
 
     try:
-        request.max_content_length = MAX_BODY_BYTES  # Flask >= 3.1: per-request limit
+        request.max_content_length = max_bytes  # Flask >= 3.1: per-request limit
+        request.max_form_memory_size = MAX_BODY_BYTES  # the text fields of a multipart body
     except AttributeError:
         pass
     try:

@@ -25,6 +25,7 @@ import base64
 import re
 from typing import Callable
 
+from ..gcp_auth import adc_session as gcp_adc_session
 from ..http_client import HttpClient, HttpUnavailable
 from ..logs import log
 from .port import Job, QueueUnavailable, Waiting, task_id
@@ -36,15 +37,7 @@ QUEUE_NAME = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0
 
 def adc_session():
     """An authorised requests session with the runtime service account (metadata server)."""
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-    from google.auth.transport.requests import AuthorizedSession
-
-    try:
-        credentials, _ = google.auth.default(scopes=[SCOPE])
-    except DefaultCredentialsError as e:
-        raise QueueUnavailable("no Google credentials for Cloud Tasks") from e
-    return AuthorizedSession(credentials)
+    return gcp_adc_session(SCOPE, QueueUnavailable, "Cloud Tasks")
 
 
 class CloudTasksQueue:

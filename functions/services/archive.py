@@ -64,8 +64,9 @@ class ArchiveReport:
 
 
 def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: date, *, tz,
-                   dry_run: bool = False) -> ArchiveReport:
-    """Move closed cases received before `before` (WIB date) into yearly archives."""
+                   dry_run: bool = False, relabel: Callable[[Case], dict] | None = None) -> ArchiveReport:
+    """Move closed cases received before `before` (WIB date) into yearly archives. `relabel`
+    gives a case's row just before it is copied (the attachments move with their case)."""
     report = ArchiveReport(before, dry_run)
     cutoff = datetime(before.year, before.month, before.day, tzinfo=tz)
     chosen: dict[int, list[Case]] = {}
@@ -90,7 +91,8 @@ def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: 
         target.bootstrap()
         for i in range(0, len(cases), CHUNK):
             chunk = cases[i:i + CHUNK]
-            created = target.append([NewCase(c.tab, c.row) for c in chunk])  # raises before anything is removed
+            rows = [NewCase(c.tab, relabel(c) if relabel is not None else c.row) for c in chunk]
+            created = target.append(rows)  # raises before anything is removed if the archive fails
             report.already_archived += created.count(False)
             report.removed += workbook.delete([c.ticket_id for c in chunk])
         log("INFO", "cases archived", year=year, cases=len(cases))
@@ -192,13 +194,19 @@ def main_archive(services, before_iso: str, dry_run: bool = False) -> int:
     except ValueError:
         print(f"Tanggal tidak valid: {before_iso!r} (gunakan YYYY-MM-DD)")
         return 2
+    from .attachments import MediaArchiver, kit_of
+
+    media = MediaArchiver(kit_of(services))
     try:
         report = archive_closed(services.workbook, archive_factory(services), before, tz=services.settings.tz,
-                                dry_run=dry_run)
+                                dry_run=dry_run, relabel=media.relabel)
+        moved = media.finish()  # originals go only once the live rows are gone
     except StorageUnavailable as e:
         print(f"Arsip gagal, tidak ada kasus yang dihapus dari workbook aktif: {e}")
         return 1
     for line in report.lines():
         print(line)
+    if moved:
+        print(f"  {moved} lampiran dipindahkan ke arsip/")
     return 0
 

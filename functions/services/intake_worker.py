@@ -12,8 +12,8 @@ Every step is idempotent on the job's key (the source message id): a job that ru
 message redelivered after it was stored, finds its ticket and writes and answers nothing more.
 A store that is down is a wait (the job is retried, never dead-lettered for it); any other
 failure counts as an attempt, and after POISON_ATTEMPTS the job is a dead letter, listed by
-`drain` and the digest until an admin retries it. To add a step (issue 20: media download),
-register it in `STEPS`.
+`drain` and the digest until an admin retries it. To add a step, register it in `STEPS`;
+attachments are kept by the conversation step before the message is stored (services/attachments.py).
 """
 from __future__ import annotations
 
@@ -133,15 +133,23 @@ def _inbound(svc, job: Job) -> Result:
     from .conversation import handle_inbound
     from .replies import messenger_of
 
+    from .attachments import prepare_inbound, record_problems
+
+    # Attachments are downloaded, checked and stored first (outside the conversation lock).
+    prepared = prepare_inbound(svc, decode_inbound(job.body), job.ticket)
     locks = svc.extras.setdefault("conversation_locks", ConversationLocks())
     with locks.hold(job.group):
-        out = handle_inbound(svc, decode_inbound(job.body), messenger=messenger_of(svc))
+        out = handle_inbound(svc, prepared.msg, messenger=messenger_of(svc))
+    if prepared.problems and out.action in {"created", "joined"}:
+        record_problems(svc, prepared.msg.message_id, out.ticket, prepared.problems)
     return Result(job.key, job.kind, out.action, out.ticket, out.replies)
 
 
 def _complaint(svc, job: Job) -> Result:
+    from .attachments import prepare_complaint
+
     try:
-        receipt = svc.intake(decode_complaint(job.body))
+        receipt = svc.intake(prepare_complaint(svc, decode_complaint(job.body), job.ticket))
     except InvalidComplaint as e:
         # The door validated it; a complaint intake still refuses is reported, not retried.
         log("WARNING", "queued complaint refused by intake", ticket=job.ticket, error=e.message)

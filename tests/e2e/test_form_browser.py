@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -233,3 +234,38 @@ def test_unknown_ticket_is_a_friendly_page(server, phone, tmp_path):
     expect(phone.get_by_role("heading", name="Tiket tidak ditemukan")).to_be_visible()
     expect(phone.get_by_label("Nomor tiket")).to_have_value("KMC-000000-ZZZZZ")
     shot(phone, "status-not-found", tmp_path)
+
+
+def test_a_photo_is_uploaded_without_javascript_and_the_status_page_only_says_it_is_attached(
+        server, phone_without_js, tmp_path):
+    """Issue 20: a multipart form that works with JavaScript off; the photo is stripped and filed
+    with the case, opened by staff behind the admin login, never shown on the public status page."""
+    import base64
+
+    from tests.fakes.media_files import jpeg
+
+    photo = tmp_path / "IMG_20261102_081500.jpg"
+    photo.write_bytes(jpeg(gps=(-1.8457, 109.9716)))
+    page = phone_without_js
+    page.goto(f"{server['base']}/form")
+    expect(page.locator("#foto-hint")).to_contain_text("Paling banyak 3 foto")
+    fill_complaint(page, text="Sampah menumpuk di depan Pasar Rakyat Ketapang sudah seminggu, bau sekali")
+    page.get_by_label("Foto 1").set_input_files(str(photo))
+    page.get_by_role("button", name="Kirim Aduan").click()
+    expect(page.get_by_role("heading", name="Aduan Anda sudah kami terima")).to_be_visible()
+    ticket = page.locator("#nomor-tiket").inner_text().strip()
+    row = stored_row(server, ticket)
+    assert row["text"].endswith("[foto]") and row["link"].startswith(f"{server['base']}/media/kasus/")
+
+    page.goto(f"{server['base']}/form/status?tiket={ticket}")
+    expect(page.locator("#lampiran")).to_have_text("1 foto terlampir (hanya dapat dilihat petugas)")
+    assert page.locator("img").count() == 0 and "/media/" not in page.content()
+
+    with pytest.raises(urllib.error.HTTPError) as refused:  # the public cannot open it
+        urllib.request.urlopen(row["link"], timeout=5)
+    assert refused.value.code == 401
+    login = base64.b64encode(b"admin:e2e-admin").decode()
+    request = urllib.request.Request(row["link"], headers={"Authorization": f"Basic {login}"})
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        data = reply.read()
+    assert reply.headers["Content-Type"] == "image/jpeg" and b"Exif" not in data and b"SAMSUNG" not in data

@@ -93,6 +93,23 @@ GCLOUD_FLAGS: dict[tuple[str, ...], set[str]] = {
                                        "--include-license"},
     ("run", "services", "add-iam-policy-binding"): {
         "--member", "--role", "--region", "--condition", "--condition-from-file"},
+    # gcloud storage buckets ... (cloud.google.com/sdk/gcloud/reference/storage/buckets/create: SYNOPSIS
+    # lists --lifecycle-file, --location, --[no-]public-access-prevention, --[no-]uniform-bucket-level-access)
+    ("storage", "buckets", "describe"): {"--raw", "--additional-headers"},
+    ("storage", "buckets", "create"): {
+        "--additional-headers", "--default-encryption-key", "--default-storage-class",
+        "--enable-hierarchical-namespace", "--enable-per-object-retention", "--ip-filter-file",
+        "--lifecycle-file", "--location", "--public-access-prevention", "--no-public-access-prevention",
+        "--pap", "--no-pap", "--placement", "--recovery-point-objective", "--rpo", "--retention-period",
+        "--soft-delete-duration", "--uniform-bucket-level-access", "--no-uniform-bucket-level-access",
+        "--autoclass-terminal-storage-class", "--enable-autoclass", "--no-enable-autoclass"},
+    ("storage", "buckets", "update"): {
+        "--additional-headers", "--lifecycle-file", "--clear-lifecycle", "--public-access-prevention",
+        "--no-public-access-prevention", "--pap", "--no-pap", "--uniform-bucket-level-access",
+        "--no-uniform-bucket-level-access", "--default-storage-class", "--clear-default-storage-class",
+        "--soft-delete-duration", "--clear-soft-delete", "--retention-period", "--clear-retention-period"},
+    ("storage", "buckets", "add-iam-policy-binding"): {"--member", "--role", "--condition",
+                                                      "--condition-from-file"},
     ("scheduler", "jobs", "describe"): {"--location"},
     ("scheduler", "jobs", "create", "http"): {
         "--location", "--schedule", "--uri", "--attempt-deadline", "--description", "--headers",
@@ -116,6 +133,7 @@ GCLOUD_FLAGS: dict[tuple[str, ...], set[str]] = {
 BOOLEAN_FLAGS = {
     "--quiet", "--async", "--gen2", "--trigger-http", "--allow-unauthenticated",
     "--no-allow-unauthenticated", "--retry", "--v2", "--clear-auth-token", "--help", "--log-http",
+    "--uniform-bucket-level-access", "--public-access-prevention",
 }
 REQUIRED_FLAGS = {
     ("functions", "deploy"): {"--region"},
@@ -128,6 +146,8 @@ REQUIRED_FLAGS = {
     ("tasks", "queues", "update"): {"--location"},
     ("tasks", "queues", "add-iam-policy-binding"): {"--member", "--role", "--location"},
     ("iam", "service-accounts", "add-iam-policy-binding"): {"--member", "--role"},
+    ("storage", "buckets", "create"): {"--location"},
+    ("storage", "buckets", "add-iam-policy-binding"): {"--member", "--role"},
     ("scheduler", "jobs", "describe"): {"--location"},
     ("scheduler", "jobs", "create", "http"): {"--location", "--schedule", "--uri"},
     ("scheduler", "jobs", "update", "http"): {"--location"},
@@ -246,6 +266,21 @@ elif words[:3] == ["tasks", "queues", "update"]:
     key = f"{flags.get('location')}/{words[3]}"
     key in state.setdefault("queues", {}) or missing(words[3])
     state["queues"][key] = flags
+elif words[:3] == ["storage", "buckets", "describe"]:
+    words[3] in state.setdefault("buckets", {}) or missing(words[3])
+elif words[:3] == ["storage", "buckets", "create"]:
+    words[3] not in state.setdefault("buckets", {}) or conflict(words[3])
+    with open(flags["lifecycle-file"]) as f:  # gcloud reads the file: it must exist and be JSON
+        flags["lifecycle"] = json.load(f)
+    state["buckets"][words[3]] = flags
+elif words[:3] == ["storage", "buckets", "update"]:
+    words[3] in state.setdefault("buckets", {}) or missing(words[3])
+    with open(flags["lifecycle-file"]) as f:
+        flags["lifecycle"] = json.load(f)
+    state["buckets"][words[3]].update(flags)
+elif words[:3] == ["storage", "buckets", "add-iam-policy-binding"]:
+    words[3] in state.setdefault("buckets", {}) or missing(words[3])
+    state["bindings"].append([words[3], flags.get("member"), flags.get("role")])
 save()
 '''
 
@@ -1169,3 +1204,56 @@ def test_functions_start_under_functions_framework_with_the_deployed_settings(de
     done = [e for e in entries if e.get("message") == "job done"]
     assert done and done[0]["logging.googleapis.com/trace"] == (
         f"projects/{PROJECT}/traces/4bf92f3577b34da6a3ce929d0e0e4736")
+
+
+# --- the attachments bucket (issue 20) ---------------------------------------------------------------
+
+BUCKET = f"gs://{PROJECT}-kmc-lampiran"
+
+
+def test_the_attachments_bucket_is_private_with_lifecycle_and_only_the_runtime_manages_it(deploy_plan):
+    commands = printed_commands(deploy_plan.stdout)
+    (create,) = [a for a in commands if a[:3] == ["storage", "buckets", "create"]]
+    flags = flags_of(create)
+    assert create[3] == BUCKET and flags["--location"] == "asia-southeast2"  # the evidence stays in Indonesia
+    assert "--uniform-bucket-level-access" in flags and "--public-access-prevention" in flags
+    rules = json.loads((ROOT / flags["--lifecycle-file"]).read_text())["rule"]
+    assert {(r["condition"]["matchesPrefix"][0], r["action"]["type"]) for r in rules} == {
+        ("masuk/", "Delete"), ("arsip/", "Delete")}  # live cases' files (kasus/) are never aged out
+    grants = {(a[3], flags_of(a)["--member"], flags_of(a)["--role"]) for a in commands
+              if a[:3] == ["storage", "buckets", "add-iam-policy-binding"]}
+    runtime = f"serviceAccount:kmc-runtime@{PROJECT}.iam.gserviceaccount.com"
+    assert grants == {(BUCKET, runtime, "roles/storage.objectAdmin")}  # nobody else, nothing public
+    assert "allUsers" not in deploy_plan.stdout and "allAuthenticatedUsers" not in deploy_plan.stdout
+    keys = [command_key(a) for a in commands]
+    assert keys.index(("storage", "buckets", "create")) < keys.index(("functions", "deploy"))
+
+
+def test_the_functions_are_told_the_bucket_and_settings_accept_it(deploy_plan):
+    functions = deploys(printed_commands(deploy_plan.stdout))
+    for flags in functions.values():
+        assert env_vars(flags["--set-env-vars"])["KMC_MEDIA_BUCKET"] == BUCKET.removeprefix("gs://")
+    settings = Settings.from_env({**env_vars(functions["intake"]["--set-env-vars"]), **SECRET_VALUES,
+                                  "K_SERVICE": "intake"})
+    assert settings.media_bucket == BUCKET.removeprefix("gs://") and settings.media_fetch
+
+
+def test_staff_readers_get_view_access_with_their_own_accounts(toolbox):
+    result = deploy_dry_run(toolbox=toolbox, env={"KMC_MEDIA_READERS": "group:opd-ketapang@googlegroups.com, "
+                                                                       "user:admin.kmc@gmail.com"})
+    grants = {(flags_of(a)["--member"], flags_of(a)["--role"]) for a in printed_commands(result.stdout)
+              if a[:3] == ["storage", "buckets", "add-iam-policy-binding"]}
+    assert ("group:opd-ketapang@googlegroups.com", "roles/storage.objectViewer") in grants
+    assert ("user:admin.kmc@gmail.com", "roles/storage.objectViewer") in grants
+    bad = run(DEPLOY, "--project", PROJECT, "--dry-run", path=toolbox,
+              env={**SETTINGS, "KMC_MEDIA_READERS": "opd@example.go.id"})
+    assert bad.returncode != 0 and "needs a prefix" in bad.stderr
+
+
+def test_a_second_deploy_updates_the_bucket_instead_of_creating_it(deployed):
+    result = deploy_for_real(deployed, env=SECRET_VALUES)
+    assert result.returncode == 0, result.stderr
+    done = verbs(deployed.gcloud_calls())
+    assert ("storage", "buckets", "create") not in done and ("storage", "buckets", "update") in done
+    bucket = deployed.resources()["buckets"][BUCKET]
+    assert bucket["lifecycle"]["rule"] and "public-access-prevention" in bucket
