@@ -56,7 +56,9 @@ def test_stamps_in_the_same_second_that_landed_in_each_others_rows_are_swapped_b
     """Replies go out within a second of each other; the sheet keeps milliseconds. A staff sort
     swapped A and B before the write, so A's 09:00:00.000 went into B's row and B's 09:00:00.500
     into A's. The check must see both as wrong (to the second, with round half to even, both
-    were 09:00:00 and the swap stayed)."""
+    were 09:00:00 and the swap stayed). The API reads a date-time back as a double, the day's
+    fraction in full (https://developers.google.com/sheets/reference/rest/v4/DateTimeRenderOption,
+    SERIAL_NUMBER); the adapter keeps it to the millisecond (`from_serial`)."""
     a_at, b_at = AT + timedelta(hours=1), AT + timedelta(hours=1, milliseconds=500)
     before = snap(PUTR=[case(A), case(B)])
     after = snap(PUTR=[case(B, reply_sent_at=a_at), case(A, reply_sent_at=b_at)])
