@@ -21,9 +21,15 @@ from .port import Row
 
 
 def norm(value: Any) -> Any:
-    """A comparable form of a cell: datetimes to the second, blanks as '', text stripped."""
+    """A comparable form of a cell: datetimes to the millisecond, blanks as '', text stripped.
+
+    Milliseconds, because that is what the sheet keeps (a date serial read back to the ms) and
+    what the adapter's intent holds (`GoogleWorkbook._as_stored`). Coarser would make two
+    different stamps one value: 09:00:00.000 and 09:00:00.500 both rounded (half to even) to
+    09:00:00, so a check could not tell two cases' stamps apart when a staff sort swapped the
+    rows they landed in, and left them swapped."""
     if isinstance(value, datetime):
-        return round(value.timestamp())
+        return round(value.timestamp() * 1000)
     if value is None:
         return ""
     return str(value).strip()

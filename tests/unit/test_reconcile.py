@@ -5,7 +5,7 @@ to a positional write, and the repair it must lead to — touching only the comm
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from functions.stores.reconcile import Intent, Place, Snapshot, plan_repair
 from tests.fakes.clock import WIB
@@ -50,6 +50,34 @@ def test_an_update_that_landed_in_another_cases_row_is_rewritten_and_the_other_r
     }
     assert plan.put_back == [B]
     assert not plan.deletes and not plan.appends and not plan.restored and not plan.missing
+
+
+def test_stamps_in_the_same_second_that_landed_in_each_others_rows_are_swapped_back():
+    """Replies go out within a second of each other; the sheet keeps milliseconds. A staff sort
+    swapped A and B before the write, so A's 09:00:00.000 went into B's row and B's 09:00:00.500
+    into A's. The check must see both as wrong (to the second, with round half to even, both
+    were 09:00:00 and the swap stayed). The API reads a date-time back as a double, the day's
+    fraction in full (https://developers.google.com/sheets/reference/rest/v4/DateTimeRenderOption,
+    SERIAL_NUMBER); the adapter keeps it to the millisecond (`from_serial`)."""
+    a_at, b_at = AT + timedelta(hours=1), AT + timedelta(hours=1, milliseconds=500)
+    before = snap(PUTR=[case(A), case(B)])
+    after = snap(PUTR=[case(B, reply_sent_at=a_at), case(A, reply_sent_at=b_at)])
+    plan = plan_repair(before, after, intent(updates={A: {"reply_sent_at": a_at}, B: {"reply_sent_at": b_at}},
+                                             wrote={"PUTR": [{"reply_sent_at": a_at}, {"reply_sent_at": b_at}]}))
+    assert plan.cells == {Place("PUTR", 2): {"reply_sent_at": a_at}, Place("PUTR", 1): {"reply_sent_at": b_at}}
+    assert plan.put_back == []  # both cells are rewritten as meant, none merely put back
+
+
+def test_a_stamp_of_ours_in_another_cases_row_is_put_back_even_within_the_same_second():
+    """B's own stamp (read before) and the one this commit wrote for A differ by half a second:
+    B's cell holds ours, not its own, and goes back."""
+    b_own, ours = AT + timedelta(hours=1), AT + timedelta(hours=1, milliseconds=500)
+    before = snap(PUTR=[case(A), case(B, reply_sent_at=b_own)])
+    after = snap(PUTR=[case(B, reply_sent_at=ours), case(A)])
+    meant = {"reply_sent_at": ours}
+    plan = plan_repair(before, after, intent(updates={A: meant}, wrote={"PUTR": [meant]}))
+    assert plan.cells == {Place("PUTR", 2): {"reply_sent_at": ours}, Place("PUTR", 1): {"reply_sent_at": b_own}}
+    assert plan.put_back == [B]
 
 
 def test_only_the_cells_the_commit_wrote_are_put_back():
