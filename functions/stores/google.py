@@ -281,6 +281,7 @@ class GoogleWorkbook:
         # each part served once to the job's next read of it
         self._job_read: tuple[float, dict | None, dict[str, dict]] | None = None
         self._job_side: dict[str, dict] = {}
+        self._model_grid: tuple[int, int] | None = None  # (rows, columns) of Model Rute, as the job read saw it
         self._grid_rows: dict[str, int] = {}  # tab key -> rows of its grid, from the last whole-tab read
         self.last_problems: list[str] = []
         self.appends = Coalescer(self._flush_appends, window=coalesce_window, clock=clock, sleep=sleep)
@@ -528,6 +529,8 @@ class GoogleWorkbook:
                     break
                 titles = [t for t in titles if t not in missing]  # not created yet: read on its own
         self._job_read = (started, tabs, self._job_side)
+        model = self._job_side.get(MODEL_TITLE)
+        self._model_grid = grid_size(model.get("range", "")) if model is not None else None
 
     def drop_job_read(self) -> None:
         """Forget what read_for_job read (the job is over; the next job reads afresh)."""
@@ -1271,11 +1274,10 @@ class GoogleWorkbook:
             return _corrupt("isi tab Model Rute tidak cocok dengan checksum")
         return text
 
-    def write_routing_model(self, text: str) -> None:
-        chunks = [text[i : i + MODEL_CHUNK] for i in range(0, len(text), MODEL_CHUNK)] or [""]
+    def _make_model_room(self, need: int) -> None:
+        """Create the Model Rute tab, or grow its grid to `need` rows x 3 columns (a metadata read)."""
         meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title,gridProperties))")
         props = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
-        need = len(chunks) + 1
         if MODEL_TITLE not in props:
             ids = {p.get("sheetId") for p in props.values()}
             sheet_id = next(i for i in range(MODEL_SHEET_ID, MODEL_SHEET_ID + 1000) if i not in ids)
@@ -1293,10 +1295,23 @@ class GoogleWorkbook:
                                             ("COLUMNS", 3, grid.get("columnCount", 0))) if have < want]
             if grow:
                 self.client.spreadsheet_batch_update(self.spreadsheet_id, grow, idempotent=False)
+
+    def write_routing_model(self, text: str) -> None:
+        chunks = [text[i : i + MODEL_CHUNK] for i in range(0, len(text), MODEL_CHUNK)] or [""]
+        need = len(chunks) + 1
+        seen = self._model_grid if self._job_read is not None else None
+        if seen is None or seen[0] < need or seen[1] < 3:  # else the job's read saw room enough
+            self._make_model_room(need)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         values = [[MODEL_MARKER, len(chunks), digest]] + [[c] for c in chunks]
-        self.client.values_batch_update_raw(self.spreadsheet_id, [{
-            "range": f"{layout.quote_title(MODEL_TITLE)}!A1:C{need}", "values": values, "majorDimension": "ROWS"}])
+        data = [{"range": f"{layout.quote_title(MODEL_TITLE)}!A1:C{need}", "values": values, "majorDimension": "ROWS"}]
+        try:
+            self.client.values_batch_update_raw(self.spreadsheet_id, data)
+        except SheetsApiError as e:  # the tab was shrunk or removed since the job's read
+            if seen is None or not (e.beyond_grid or e.bad_range):
+                raise
+            self._make_model_room(need)
+            self.client.values_batch_update_raw(self.spreadsheet_id, data)
 
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:
@@ -1333,6 +1348,19 @@ def grid_rows(a1: str) -> int:
 
     m = re.search(r"!([A-Z]+)(\d+):([A-Z]+)(\d+)$", a1)
     return int(m.group(4)) if m else 0
+
+
+def grid_size(a1: str) -> tuple[int, int]:
+    """(rows, columns) of a whole-sheet range as the API reports it (`'X'!A1:C50` -> (50, 3))."""
+    import re
+
+    m = re.search(r"!([A-Z]+)(\d+):([A-Z]+)(\d+)$", a1)
+    if not m:
+        return (0, 0)
+    col = 0
+    for ch in m.group(3):
+        col = col * 26 + ord(ch) - 64
+    return int(m.group(4)), col
 
 
 def grid_cells(a1: str) -> int:
