@@ -504,3 +504,22 @@ def test_a_cold_sweep_and_daily_spend_five_requests_each_lease_included(env, tmp
     claims = [e.key for e in entries if e.kind == LEASE_LOG]
     assert len(claims) == 2 and {e.key for e in entries if e.kind == RELEASED_LOG} == set(claims)
     assert not sweep_job(_job_services(env, tmp_path), now + timedelta(minutes=15)).busy
+
+
+def test_the_daily_s_model_write_reads_no_metadata_after_the_job_read_and_regrows_a_shrunk_tab(env, wb):
+    """The whole-tab read of Model Rute reports its grid (`'Model Rute'!A1:C50`), so the job's
+    model write is one values.batchUpdate; a tab shrunk by hand in between ("exceeds grid limits")
+    is grown and written, never lost."""
+    wb.write_routing_model("m" * 10)  # the tab exists (50 rows)
+    job = env.workbook()
+    job.read_for_job()
+    assert job.read_routing_model() == "m" * 10  # served by the job's one read
+    env.fake.reset_counts()
+    job.write_routing_model("n" * 120_000)  # 3 chunks: fits the 50-row grid
+    assert dict(env.fake.counts) == {"values.batchUpdate": 1}
+    job.drop_job_read()
+    job.read_for_job()
+    sheet = env.fake.sheet(env.spreadsheet_id, "Model Rute")
+    sheet.delete_rows(2, sheet.row_count)  # someone trims the tab to two rows
+    job.write_routing_model("o" * 120_000)
+    assert env.workbook().read_routing_model() == "o" * 120_000
