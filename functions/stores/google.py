@@ -234,6 +234,7 @@ class Located:
 RULES_TITLE = "Rute"
 RULES_SHEET_ID = 7_100_000  # chosen by us so the protection can name it in the same request
 JOB_READ_MAX_AGE = 60.0  # seconds a job's whole-workbook read serves its reads (read_for_job)
+ABSENT: dict = {"absent": True}  # read_for_job found no such side tab: its reader needs no request
 MODEL_TITLE = "Model Rute"  # hidden tab holding the learned routing model (issue 18)
 MODEL_SHEET_ID = 7_200_000
 MODEL_MARKER = "kmc-routing-model"
@@ -516,19 +517,23 @@ class GoogleWorkbook:
     # request) is left out and read on its own as before.
     def read_for_job(self) -> None:
         titles = [layout.directory_spec().title, RULES_TITLE, MODEL_TITLE]
+        absent: list[str] = []
         while True:
             started = self.clock()
             try:
                 tabs = self._read_all(titles)
                 break
             except SheetsApiError as e:
+                if not e.bad_range:
+                    raise
                 bad = str(e).rsplit("range: ", 1)[-1].strip()
                 missing = [t for t in titles if layout.quote_title(t) == bad or t == bad]
-                if not e.bad_range or not missing:  # an OPD tab renamed: reload metadata once
+                if not missing:  # an OPD tab renamed: reload metadata once
                     tabs = self._with_fresh_metadata(lambda: self._read_all(titles))
                     break
-                titles = [t for t in titles if t not in missing]  # not created yet: read on its own
-        self._job_read = (started, tabs, self._job_side)
+                titles = [t for t in titles if t not in missing]  # not created yet
+                absent += missing
+        self._job_read = (started, tabs, {**self._job_side, **{t: ABSENT for t in absent}})
         model = self._job_side.get(MODEL_TITLE)
         self._model_grid = grid_size(model.get("range", "")) if model is not None else None
 
@@ -1142,6 +1147,8 @@ class GoogleWorkbook:
             # The whole tab, never `A1:Z`: an admin may trim the grid to the columns in use, and
             # an explicit bound past it is a 400 "exceeds grid limits", not a missing tab.
             vr = self._job_side_range(RULES_TITLE)
+            if vr is ABSENT:
+                return []
             if vr is None:
                 (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(RULES_TITLE)])
         except SheetsApiError as e:
@@ -1210,6 +1217,8 @@ class GoogleWorkbook:
 
         try:
             vr = self._job_side_range(layout.directory_spec().title)
+            if vr is ABSENT:
+                return None
             if vr is None:
                 (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(layout.directory_spec().title)])
         except SheetsApiError as e:
@@ -1254,6 +1263,8 @@ class GoogleWorkbook:
         try:
             # the whole tab: `A1:C` would be "exceeds grid limits" should someone shrink it
             vr = self._job_side_range(MODEL_TITLE)
+            if vr is ABSENT:
+                return None
             if vr is None:
                 (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(MODEL_TITLE)])
         except SheetsApiError as e:

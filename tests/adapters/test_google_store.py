@@ -523,3 +523,17 @@ def test_the_daily_s_model_write_reads_no_metadata_after_the_job_read_and_regrow
     sheet.delete_rows(2, sheet.row_count)  # someone trims the tab to two rows
     job.write_routing_model("o" * 120_000)
     assert env.workbook().read_routing_model() == "o" * 120_000
+
+
+def test_a_side_tab_not_created_yet_costs_one_refused_read_and_its_reader_none(env, wb):
+    """No Model Rute yet (no model learned): the job's one read leaves it out after Google's 400
+    "Unable to parse range" and the model reader answers "none" without another request."""
+    job = env.workbook()
+    env.fake.reset_counts()
+    job.read_for_job()
+    assert env.fake.rejected[400] == 2  # Rute (bare bootstrap does not seed it) and Model Rute
+    assert dict(env.fake.counts) == {"values.batchGet": 1}
+    refused = env.fake.rejected[400]
+    assert job.read_routing_model() is None and job.read_rules() == []
+    assert job.read_directory() is not None  # Kontak OPD exists: served by the one read
+    assert dict(env.fake.counts) == {"values.batchGet": 1} and env.fake.rejected[400] == refused
