@@ -172,6 +172,7 @@ def run_daily(
     chart: bool = True,
     monthly: bool | None = None,
     learning: Callable[[dict], str] | None = None,
+    closing: Sequence[LogEntry] = (),
 ) -> DailyReport:
     """Read once; learn routes; mark overdue; build and send the digest (with the monthly
     evaluation on the 1st); send each OPD head its overdue list; write the Log once."""
@@ -188,8 +189,8 @@ def run_daily(
                 mail_from=mail_from, attachments=attachments, chart=chart)
     if notify is not None:
         send_overdue_lists(run, notify, digest, sheet_url)
-    if run.entries and not dry_run:
-        add_many(workbook, run.entries)
+    if (run.entries or closing) and not dry_run:  # `closing`: the job lease's release (jobs.py)
+        add_many(workbook, [*run.entries, *closing])
     return run.report
 
 

@@ -41,10 +41,10 @@ def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Swe
     if dry_run:
         return _sweep(svc, now, dry_run=True)
     with exclusive(svc.workbook, "sweep", now=now, ttl=SWEEP_LEASE) as held:
-        return _sweep(svc, now) if held else SweepReport(busy=True)
+        return _sweep(svc, now, lease=held) if held else SweepReport(busy=True)
 
 
-def _sweep(svc, now: datetime, *, dry_run: bool = False) -> SweepReport:
+def _sweep(svc, now: datetime, *, dry_run: bool = False, lease=None) -> SweepReport:
     if not dry_run:
         ensure_ready(svc)
     tabs = svc.workbook.read_all()  # one read serves the sweep, the reminders and the replies
@@ -61,6 +61,8 @@ def _sweep(svc, now: datetime, *, dry_run: bool = False) -> SweepReport:
     from .replies import send_responses  # OPD answers to citizens on WhatsApp / Messenger / Instagram
 
     replies = send_responses(svc, now, dry_run=dry_run, tabs=tabs, changes=plan.changes)
+    if lease is not None:
+        lease.ride(plan.changes.log)  # the commit is the sweep's last write: the release rides in it
     report = plan.report if dry_run else settle_sweep(svc.workbook, plan, svc.workbook.commit(plan.changes))
     report.reminded = reminders.sent
     report.reminded_how = channels_summary(reminders.deliveries)
@@ -76,20 +78,23 @@ def daily_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Dai
     if dry_run:
         return _daily(svc, now, dry_run=True)
     with exclusive(svc.workbook, "daily", now=now, ttl=DAILY_LEASE) as held:
-        return _daily(svc, now) if held else DailyReport(now.date().isoformat(), busy=True)
+        return _daily(svc, now, lease=held) if held else DailyReport(now.date().isoformat(), busy=True)
 
 
-def _daily(svc, now: datetime, *, dry_run: bool = False) -> DailyReport:
+def _daily(svc, now: datetime, *, dry_run: bool = False, lease=None) -> DailyReport:
     if not dry_run:
         ensure_ready(svc)
     to = svc.settings.digest_to or ("pimpinan@localhost",)
     directory = directory_of(svc, fresh=True)  # the digest lists the tab's broken rows every day
+    closing: list = []
+    if lease is not None:
+        lease.ride(closing)  # the digest's Log write is the daily's last: the release rides in it
     return run_daily(
         svc.workbook, svc.mailer, now=now, sla_hours=svc.settings.sla_hours, titles=svc.titles,
         digest_to=to, sheet_url=svc.sheet_url, dry_run=dry_run, notify=notifier(svc, now),
         notes=[*directory.problems, *intake_notes(svc, now)], locate=locator(svc), deadline=deadline_of(svc),
         mail_from=svc.settings.mail_from,
-        learning=lambda tabs: learn_routing_step(svc, tabs, now, dry_run=dry_run),
+        learning=lambda tabs: learn_routing_step(svc, tabs, now, dry_run=dry_run), closing=closing,
     )
 
 

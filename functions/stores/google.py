@@ -233,6 +233,8 @@ class Located:
 
 RULES_TITLE = "Rute"
 RULES_SHEET_ID = 7_100_000  # chosen by us so the protection can name it in the same request
+JOB_READ_MAX_AGE = 60.0  # seconds a job's whole-workbook read serves its reads (read_for_job)
+ABSENT: dict = {"absent": True}  # read_for_job found no such side tab: its reader needs no request
 MODEL_TITLE = "Model Rute"  # hidden tab holding the learned routing model (issue 18)
 MODEL_SHEET_ID = 7_200_000
 MODEL_MARKER = "kmc-routing-model"
@@ -276,6 +278,11 @@ class GoogleWorkbook:
         self._log_at = float("-inf")
         self._logged_ids: dict[str, int] = {}  # tab key -> sheet id, as last recorded in the Log
         self._seen: tuple[float, Snapshot] | None = None  # the last read_all, by ticket, with positions
+        # read_for_job: (when, the tabs as read_all returns them, {side tab title: value range}),
+        # each part served once to the job's next read of it
+        self._job_read: tuple[float, dict | None, dict[str, dict]] | None = None
+        self._job_side: dict[str, dict] = {}
+        self._model_grid: tuple[int, int] | None = None  # (rows, columns) of Model Rute, as the job read saw it
         self._grid_rows: dict[str, int] = {}  # tab key -> rows of its grid, from the last whole-tab read
         self.last_problems: list[str] = []
         self.appends = Coalescer(self._flush_appends, window=coalesce_window, clock=clock, sleep=sleep)
@@ -496,14 +503,57 @@ class GoogleWorkbook:
         return tab
 
     def read_all(self) -> dict[str, list[Row]]:
+        job = self._job_read
+        if job is not None and job[1] is not None and self.clock() - job[0] <= JOB_READ_MAX_AGE:
+            self._job_read = (job[0], None, job[2])
+            return job[1]
         return self._with_fresh_metadata(self._read_all)
 
-    def _read_all(self) -> dict[str, list[Row]]:
+    # -- one read for a whole job (services/lease.py) ---------------------------------------------
+    # A scheduled job reads every OPD tab, the Log, and the side tabs (Kontak OPD, Rute, Model
+    # Rute) in ONE batchGet right after its lease claim: that read is the claim's read-back, and
+    # the job's read_all / read_directory / read_rules / read_routing_model are served from it,
+    # once each, within JOB_READ_MAX_AGE. A side tab that does not exist yet (a 400 for the whole
+    # request) is left out and read on its own as before.
+    def read_for_job(self) -> None:
+        titles = [layout.directory_spec().title, RULES_TITLE, MODEL_TITLE]
+        absent: list[str] = []
+        while True:
+            started = self.clock()
+            try:
+                tabs = self._read_all(titles)
+                break
+            except SheetsApiError as e:
+                if not e.bad_range:
+                    raise
+                bad = str(e).rsplit("range: ", 1)[-1].strip()
+                missing = [t for t in titles if layout.quote_title(t) == bad or t == bad]
+                if not missing:  # an OPD tab renamed: reload metadata once
+                    tabs = self._with_fresh_metadata(lambda: self._read_all(titles))
+                    break
+                titles = [t for t in titles if t not in missing]  # not created yet
+                absent += missing
+        self._job_read = (started, tabs, {**self._job_side, **{t: ABSENT for t in absent}})
+        model = self._job_side.get(MODEL_TITLE)
+        self._model_grid = grid_size(model.get("range", "")) if model is not None else None
+
+    def drop_job_read(self) -> None:
+        """Forget what read_for_job read (the job is over; the next job reads afresh)."""
+        self._job_read = None
+
+    def _job_side_range(self, title: str) -> dict | None:
+        job = self._job_read
+        if job is None or title not in job[2] or self.clock() - job[0] > JOB_READ_MAX_AGE:
+            return None
+        return job[2].pop(title)
+
+    def _read_all(self, side: Sequence[str] = ()) -> dict[str, list[Row]]:
         tabs = self._opd_tabs()
         log_tab = self.tabs().get(layout.LOG_TAB)
         ranges = [t.quoted for t in tabs] + ([log_tab.quoted] if log_tab else [])
         started = self.clock()
-        result = self.client.batch_get(self.spreadsheet_id, ranges)
+        result = self.client.batch_get(self.spreadsheet_id, ranges + [layout.quote_title(t) for t in side])
+        self._job_side = dict(zip(side, result[len(ranges):]))
         problems: list[str] = []
         out: dict[str, list[Row]] = {}
         index: dict[str, tuple[str, int | None]] = {}
@@ -1034,12 +1084,13 @@ class GoogleWorkbook:
             self._with_fresh_metadata(read)
         return self._log
 
-    def log_add(self, entry: LogEntry) -> bool:
-        return self.log_add_many([entry]) == 1
+    def log_add(self, entry: LogEntry, *, new_key: bool = False) -> bool:
+        return self.log_add_many([entry], new_key=new_key) == 1
 
-    def log_add_many(self, entries: Sequence[LogEntry]) -> int:
-        """Record each (kind, key) once, all in one request; returns how many were new."""
-        known = self._fresh_log()
+    def log_add_many(self, entries: Sequence[LogEntry], *, new_key: bool = False) -> int:
+        """Record each (kind, key) once, all in one request; returns how many were new.
+        `new_key`: the caller's keys are random (a lease claim), so no Log read to deduplicate."""
+        known = self._log if new_key else self._fresh_log()
         new: dict[tuple[str, str], LogEntry] = {}
         for e in entries:
             if (e.kind, e.key) not in known:
@@ -1078,11 +1129,13 @@ class GoogleWorkbook:
     def log_has(self, kind: str, key: str) -> bool:
         return (kind, key) in self._fresh_log()
 
-    def log_entries(self, kind: str | None = None, *, fresh: bool = False) -> list[LogEntry]:
-        """`fresh`: read the Log now, not from the instance cache (a job lease's read-back)."""
+    def log_entries(self, kind: str | None = None, *, fresh: bool = False,
+                    as_written: bool = False) -> list[LogEntry]:
+        """`fresh`: read the Log now, not from the instance cache. `as_written`: in sheet order
+        (a job lease's walk), not by time."""
         entries = [e for e in self._fresh_log(force=fresh).values()
                    if (e.kind == kind if kind is not None else e.kind != TAB_IDS_LOG)]
-        return sorted(entries, key=lambda e: e.at)
+        return entries if as_written else sorted(entries, key=lambda e: e.at)
 
     # -- the Rute tab ------------------------------------------------------------------------------
     # KMC admins edit routing rules here; intake reads it through routing.RuleSource's 5-minute
@@ -1093,7 +1146,11 @@ class GoogleWorkbook:
         try:
             # The whole tab, never `A1:Z`: an admin may trim the grid to the columns in use, and
             # an explicit bound past it is a 400 "exceeds grid limits", not a missing tab.
-            (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(RULES_TITLE)])
+            vr = self._job_side_range(RULES_TITLE)
+            if vr is ABSENT:
+                return []
+            if vr is None:
+                (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(RULES_TITLE)])
         except SheetsApiError as e:
             if e.bad_range:
                 return []  # no Rute tab yet: the shipped rules stand in
@@ -1159,7 +1216,11 @@ class GoogleWorkbook:
         from ..directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
 
         try:
-            (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(layout.directory_spec().title)])
+            vr = self._job_side_range(layout.directory_spec().title)
+            if vr is ABSENT:
+                return None
+            if vr is None:
+                (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(layout.directory_spec().title)])
         except SheetsApiError as e:
             if e.bad_range:
                 return None
@@ -1201,7 +1262,11 @@ class GoogleWorkbook:
     def read_routing_model(self) -> str | None:
         try:
             # the whole tab: `A1:C` would be "exceeds grid limits" should someone shrink it
-            (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(MODEL_TITLE)])
+            vr = self._job_side_range(MODEL_TITLE)
+            if vr is ABSENT:
+                return None
+            if vr is None:
+                (vr,) = self.client.batch_get(self.spreadsheet_id, [layout.quote_title(MODEL_TITLE)])
         except SheetsApiError as e:
             if e.bad_range:
                 return None  # no model tab yet: no model
@@ -1220,11 +1285,10 @@ class GoogleWorkbook:
             return _corrupt("isi tab Model Rute tidak cocok dengan checksum")
         return text
 
-    def write_routing_model(self, text: str) -> None:
-        chunks = [text[i : i + MODEL_CHUNK] for i in range(0, len(text), MODEL_CHUNK)] or [""]
+    def _make_model_room(self, need: int) -> None:
+        """Create the Model Rute tab, or grow its grid to `need` rows x 3 columns (a metadata read)."""
         meta = self.client.get_metadata(self.spreadsheet_id, "sheets(properties(sheetId,title,gridProperties))")
         props = {s["properties"]["title"]: s["properties"] for s in meta.get("sheets", [])}
-        need = len(chunks) + 1
         if MODEL_TITLE not in props:
             ids = {p.get("sheetId") for p in props.values()}
             sheet_id = next(i for i in range(MODEL_SHEET_ID, MODEL_SHEET_ID + 1000) if i not in ids)
@@ -1242,10 +1306,23 @@ class GoogleWorkbook:
                                             ("COLUMNS", 3, grid.get("columnCount", 0))) if have < want]
             if grow:
                 self.client.spreadsheet_batch_update(self.spreadsheet_id, grow, idempotent=False)
+
+    def write_routing_model(self, text: str) -> None:
+        chunks = [text[i : i + MODEL_CHUNK] for i in range(0, len(text), MODEL_CHUNK)] or [""]
+        need = len(chunks) + 1
+        seen = self._model_grid if self._job_read is not None else None
+        if seen is None or seen[0] < need or seen[1] < 3:  # else the job's read saw room enough
+            self._make_model_room(need)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         values = [[MODEL_MARKER, len(chunks), digest]] + [[c] for c in chunks]
-        self.client.values_batch_update_raw(self.spreadsheet_id, [{
-            "range": f"{layout.quote_title(MODEL_TITLE)}!A1:C{need}", "values": values, "majorDimension": "ROWS"}])
+        data = [{"range": f"{layout.quote_title(MODEL_TITLE)}!A1:C{need}", "values": values, "majorDimension": "ROWS"}]
+        try:
+            self.client.values_batch_update_raw(self.spreadsheet_id, data)
+        except SheetsApiError as e:  # the tab was shrunk or removed since the job's read
+            if seen is None or not (e.beyond_grid or e.bad_range):
+                raise
+            self._make_model_room(need)
+            self.client.values_batch_update_raw(self.spreadsheet_id, data)
 
     # -- capacity --------------------------------------------------------------------------------
     def cell_usage(self) -> tuple[int, int]:
@@ -1282,6 +1359,19 @@ def grid_rows(a1: str) -> int:
 
     m = re.search(r"!([A-Z]+)(\d+):([A-Z]+)(\d+)$", a1)
     return int(m.group(4)) if m else 0
+
+
+def grid_size(a1: str) -> tuple[int, int]:
+    """(rows, columns) of a whole-sheet range as the API reports it (`'X'!A1:C50` -> (50, 3))."""
+    import re
+
+    m = re.search(r"!([A-Z]+)(\d+):([A-Z]+)(\d+)$", a1)
+    if not m:
+        return (0, 0)
+    col = 0
+    for ch in m.group(3):
+        col = col * 26 + ord(ch) - 64
+    return int(m.group(4)), col
 
 
 def grid_cells(a1: str) -> int:

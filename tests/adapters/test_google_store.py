@@ -460,3 +460,80 @@ def test_many_forwards_cost_constant_requests_and_land_in_their_tabs_after_a_sor
     assert env.tickets("PUTR") == [A] and env.tickets("DLH") == []
     again = wb.commit(Changes(moves=[Move(tickets[0], "DINKES", {}), Move(tickets[1], "DISHUB", {})])).moved
     assert again == {tickets[0]: True, tickets[1]: True}  # already there
+
+
+# -- the scheduled jobs' budget on a cold instance (DESIGN.md "Quotas are physics") ---------------
+def _job_services(env, tmp_path):
+    from functions.bootstrap import build
+
+    settings = Settings.from_env({"KMC_BACKEND": "google", "KMC_SPREADSHEET_ID": env.spreadsheet_id,
+                                  "KMC_CONTACTS_SPREADSHEET_ID": env.contacts_id, "KMC_DATA_DIR": str(tmp_path),
+                                  "DIGEST_TO": "bupati@ketapangkab.go.id"})
+    return build(settings, schema=env.schema, workbook=env.workbook(), contacts=env.contacts(),
+                 clock=lambda: T0 + timedelta(days=3))
+
+
+def test_a_cold_sweep_and_daily_spend_five_requests_each_lease_included(env, tmp_path):
+    """The claim is the one request the lease adds: its read-back is the job's one batchGet (OPD
+    tabs, Log, Kontak OPD, Rute, Model Rute together) and the release rides in the job's last
+    write. Before: 9 for a sweep (Log read, claim, Log read-back, tabs, Kontak OPD, contacts,
+    commit, check, release) and 9+ for a daily."""
+    from functions.services.jobs import daily_job, sweep_job
+    from functions.services.lease import LEASE_LOG, RELEASED_LOG
+    from functions.services.setup import bootstrap_workbook
+
+    bootstrap_workbook(env.workbook(), env.contacts(), env.schema)
+    wb = env.workbook()
+    wb.append([NewCase("PUTR", row(A)), NewCase("DLH", row(B))])
+    wb.update([CellUpdate(A, {"status": "Selesai", "response": "Sudah kami tambal."})], staff=True)
+    env.contacts().put(ContactRecord(A, "WhatsApp", Contact("Warga", "081234567890", "6281234567890"), T0))
+    now = T0 + timedelta(days=3)
+
+    env.fake.reset_counts()
+    report = sweep_job(_job_services(env, tmp_path), now)  # stamps A's answer, marks B overdue
+    assert not report.busy
+    assert dict(env.fake.counts) == {"values.append": 1, "values.batchGet": 3, "spreadsheets.batchUpdate": 1}
+
+    env.fake.reset_counts()
+    assert not daily_job(_job_services(env, tmp_path), now + timedelta(hours=1)).busy
+    # the claim, one read, the overdue marks' commit and its check, the digest's Log entries with
+    # the release in one append; no metadata read (the sheet ids are in the Log's `tab_ids`)
+    assert dict(env.fake.counts) == {"values.append": 2, "values.batchGet": 2, "spreadsheets.batchUpdate": 1}
+    # both leases were released: the next run goes ahead at once
+    entries = env.workbook().log_entries(None, fresh=True, as_written=True)
+    claims = [e.key for e in entries if e.kind == LEASE_LOG]
+    assert len(claims) == 2 and {e.key for e in entries if e.kind == RELEASED_LOG} == set(claims)
+    assert not sweep_job(_job_services(env, tmp_path), now + timedelta(minutes=15)).busy
+
+
+def test_the_daily_s_model_write_reads_no_metadata_after_the_job_read_and_regrows_a_shrunk_tab(env, wb):
+    """The whole-tab read of Model Rute reports its grid (`'Model Rute'!A1:C50`), so the job's
+    model write is one values.batchUpdate; a tab shrunk by hand in between ("exceeds grid limits")
+    is grown and written, never lost."""
+    wb.write_routing_model("m" * 10)  # the tab exists (50 rows)
+    job = env.workbook()
+    job.read_for_job()
+    assert job.read_routing_model() == "m" * 10  # served by the job's one read
+    env.fake.reset_counts()
+    job.write_routing_model("n" * 120_000)  # 3 chunks: fits the 50-row grid
+    assert dict(env.fake.counts) == {"values.batchUpdate": 1}
+    job.drop_job_read()
+    job.read_for_job()
+    sheet = env.fake.sheet(env.spreadsheet_id, "Model Rute")
+    sheet.delete_rows(2, sheet.row_count)  # someone trims the tab to two rows
+    job.write_routing_model("o" * 120_000)
+    assert env.workbook().read_routing_model() == "o" * 120_000
+
+
+def test_a_side_tab_not_created_yet_costs_one_refused_read_and_its_reader_none(env, wb):
+    """No Model Rute yet (no model learned): the job's one read leaves it out after Google's 400
+    "Unable to parse range" and the model reader answers "none" without another request."""
+    job = env.workbook()
+    env.fake.reset_counts()
+    job.read_for_job()
+    assert env.fake.rejected[400] == 2  # Rute (bare bootstrap does not seed it) and Model Rute
+    assert dict(env.fake.counts) == {"values.batchGet": 1}
+    refused = env.fake.rejected[400]
+    assert job.read_routing_model() is None and job.read_rules() == []
+    assert job.read_directory() is not None  # Kontak OPD exists: served by the one read
+    assert dict(env.fake.counts) == {"values.batchGet": 1} and env.fake.rejected[400] == refused

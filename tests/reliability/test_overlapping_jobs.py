@@ -131,12 +131,12 @@ class RacingWorkbook:
     def __init__(self, inner, barrier: threading.Barrier):
         self.inner, self.barrier = inner, barrier
 
-    def log_add(self, entry):
+    def log_add(self, entry, **kw):
         from functions.services.lease import LEASE_LOG
 
         if entry.kind == LEASE_LOG:
             self.barrier.wait(timeout=30)
-        return self.inner.log_add(entry)
+        return self.inner.log_add(entry, **kw)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
