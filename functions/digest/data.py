@@ -1,6 +1,6 @@
 """Digest numbers from the cases of every tab. Pure: cases and `now` in, a Digest out.
 
-Definitions (the README repeats them for the readers of the email):
+Definitions (docs/sla-and-digest.md repeats them for the readers of the email):
 
 - *kemarin* (yesterday, WIB): complaints received that day; answers given that day, on time or late.
 - *masih terlambat*: every case now unanswered past its deadline, whatever its age.

@@ -142,7 +142,7 @@ def public_response_text(svc, ticket: str, tab: str) -> str:
 
 
 def response_template(svc, case: Case) -> Template:
-    """Body parameters of the approved template (see README: {{1}} tiket, {{2}} OPD, {{3}} status,
+    """Body parameters of the approved template (see docs/channels.md: {{1}} tiket, {{2}} OPD, {{3}} status,
     {{4}} tanggapan)."""
     s = svc.settings
     return Template(s.whatsapp_template, s.whatsapp_template_language,

@@ -16,7 +16,7 @@ Redelivery (same ticket appended twice) is caught by an instance-local ticket in
 that misses the index refreshes it (ticket columns only) unless the index is younger than
 `index_max_age`; concurrent refreshes share one read. A write whose outcome is unknown
 (timeout, 5xx) is resolved by re-reading the ticket columns and retrying only what is missing,
-so a lost reply never duplicates a row. The trade-off is documented in README.md.
+so a lost reply never duplicates a row. The trade-off is documented in docs/sheets.md ("Redelivery").
 
 Dates are written as real date serial numbers (days since 1899-12-30, WIB wall time) with a
 date-time number format; every string goes in as a literal string (never parsed as a formula).

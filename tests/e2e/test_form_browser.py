@@ -3,7 +3,7 @@
 Needs Debian's `chromium` (/usr/bin/chromium) and the `playwright` Python package (its own
 browser download is never used). Outside CI the tests skip when either is missing; in CI
 (`CI` set) a missing browser fails the run. Set KMC_SCREENSHOTS_DIR=docs/screenshots to refresh
-the README's screenshots (phone viewport, 390 x 844).
+the screenshots in docs/channels.md (phone viewport, 390 x 844).
 """
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def phone_without_js(browser):
 
 
 def shot(page, name: str, tmp_path: Path) -> None:
-    """Keep a screenshot of the page (and refresh the README's when asked)."""
+    """Keep a screenshot of the page (and refresh docs/channels.md's when asked)."""
     target = tmp_path / f"{name}.png"
     page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 5_000  # something was drawn
