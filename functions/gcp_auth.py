@@ -15,3 +15,21 @@ def adc_session(scope: str, unavailable: type[Exception], what: str):
     except DefaultCredentialsError as e:
         raise unavailable(f"no Google credentials for {what}") from e
     return AuthorizedSession(credentials)
+
+
+class LazyRestClient:
+    """One way for our REST adapters to build their `HttpClient` on first use, so an import or a
+    door that never calls the API costs no credentials. A subclass sets `_http` and
+    `_session_factory` in its constructor and names its timeouts and retries in `HTTP_OPTIONS`."""
+
+    HTTP_OPTIONS: dict = {}
+    _http = None
+    _session_factory = None
+
+    @property
+    def http(self):
+        if self._http is None:
+            from .http_client import HttpClient
+
+            self._http = HttpClient(session=self._session_factory(), **self.HTTP_OPTIONS)
+        return self._http

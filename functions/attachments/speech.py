@@ -28,7 +28,7 @@ import base64
 import struct
 import time
 
-from ..gcp_auth import adc_session as gcp_adc_session
+from ..gcp_auth import LazyRestClient, adc_session as gcp_adc_session
 from ..http_client import HttpClient, HttpUnavailable
 from .port import TooLongToTranscribe, TranscriptionFailed
 from .sniff import opus_seconds
@@ -54,7 +54,9 @@ def adc_session():
     return gcp_adc_session(SCOPE, TranscriptionFailed, "Speech-to-Text")
 
 
-class SpeechToText:
+class SpeechToText(LazyRestClient):
+    HTTP_OPTIONS = {"timeout": (5.0, 60.0), "retries": 2, "backoff": 1.0}
+
     def __init__(self, *, http: HttpClient | None = None, session_factory=adc_session, api: str = API,
                  language: str = "id-ID", bucket: str = "", sleep=time.sleep, poll_seconds: float = 3.0):
         self._http = http
@@ -64,12 +66,6 @@ class SpeechToText:
         self.bucket = bucket
         self.sleep = sleep
         self.poll_seconds = poll_seconds
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(timeout=(5.0, 60.0), retries=2, backoff=1.0, session=self._session_factory())
-        return self._http
 
     def _config(self, ogg_opus: bytes) -> dict:
         return {"encoding": "OGG_OPUS", "sampleRateHertz": opus_rate(ogg_opus), "languageCode": self.language,

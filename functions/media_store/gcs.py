@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Callable
 from urllib.parse import quote
 
-from ..gcp_auth import adc_session as gcp_adc_session
+from ..gcp_auth import LazyRestClient, adc_session as gcp_adc_session
 from ..http_client import HttpClient, HttpUnavailable
 from .port import MediaUnavailable, valid_name
 
@@ -36,19 +36,15 @@ def adc_session():
     return gcp_adc_session(SCOPE, MediaUnavailable, "Cloud Storage")
 
 
-class GcsMediaStore:
+class GcsMediaStore(LazyRestClient):
+    HTTP_OPTIONS = {"timeout": (5.0, 60.0), "retries": 3, "backoff": 0.5}
+
     def __init__(self, bucket: str, *, http: HttpClient | None = None,
                  session_factory: Callable[[], object] = adc_session, api: str = API):
         self.bucket = bucket
         self.api = api.rstrip("/")
         self._http = http
         self._session_factory = session_factory
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            self._http = HttpClient(timeout=(5.0, 60.0), retries=3, backoff=0.5, session=self._session_factory())
-        return self._http
 
     def _object(self, name: str) -> str:
         if not valid_name(name):

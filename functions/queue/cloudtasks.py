@@ -25,7 +25,7 @@ import base64
 import re
 from typing import Callable
 
-from ..gcp_auth import adc_session as gcp_adc_session
+from ..gcp_auth import LazyRestClient, adc_session as gcp_adc_session
 from ..http_client import HttpClient, HttpUnavailable
 from ..logs import log
 from .port import Job, QueueUnavailable, Waiting, task_id
@@ -40,7 +40,10 @@ def adc_session():
     return gcp_adc_session(SCOPE, QueueUnavailable, "Cloud Tasks")
 
 
-class CloudTasksQueue:
+class CloudTasksQueue(LazyRestClient):
+    # Short timeouts: a door must answer within Meta's second; retries stay inside it.
+    HTTP_OPTIONS = {"timeout": (2.0, 4.0), "retries": 1, "backoff": 0.2}
+
     def __init__(self, queue: str, worker_url: str, invoker: str, *, http: HttpClient | None = None,
                  session_factory: Callable[[], object] = adc_session, api: str = API):
         if not QUEUE_NAME.match(queue):
@@ -55,13 +58,6 @@ class CloudTasksQueue:
     @classmethod
     def from_settings(cls, settings, **kw) -> "CloudTasksQueue":
         return cls(settings.tasks_queue, settings.intake_worker_url, settings.tasks_invoker, **kw)
-
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            # Short timeouts: a door must answer within Meta's second; retries stay inside it.
-            self._http = HttpClient(timeout=(2.0, 4.0), retries=1, backoff=0.2, session=self._session_factory())
-        return self._http
 
     def task_name(self, key: str) -> str:
         return f"{self.queue}/tasks/{task_id(key)}"
