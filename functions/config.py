@@ -136,7 +136,10 @@ class Settings:
     media_fetch: bool = False  # KMC_MEDIA_FETCH: download attachments (default: in the cloud or with a Meta token)
     transcribe: bool = False  # KMC_TRANSCRIBE: voice notes through Speech-to-Text (id-ID)
     media_limits: Mapping[str, int] = field(default_factory=dict, compare=False)  # family -> bytes (KMC_MEDIA_MAX_*_MB)
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    service_accounts: tuple[str, ...] = ()  # KMC_SERVICE_ACCOUNT: the runtime accounts (protected ranges' editors)
+    sheets_index_max_age: float | None = None  # KMC_SHEETS_INDEX_MAX_AGE: seconds the ticket index is trusted
+    archive_spreadsheets: Mapping[int, str] = field(default_factory=dict, compare=False)  # KMC_ARCHIVE_SPREADSHEET_<YEAR>
+    data_dir_given: bool = False  # KMC_DATA_DIR was set (the demo then uses it instead of a temporary folder)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -165,12 +168,11 @@ class Settings:
         prefix = env.get("KMC_TICKET_PREFIX", "KMC").strip() or "KMC"
         if not prefix.isalnum() or not prefix.isascii():
             raise ConfigError(f"KMC_TICKET_PREFIX hanya boleh huruf/angka, bukan {prefix!r}")
-        smtp_port = _int(env, "SMTP_PORT", 587, 1, 65535)
         public_url = _url(env, "KMC_PUBLIC_URL", "http://localhost:8080")
-        queue = _queue_settings(env, public_url)
         return cls(
             backend=backend,
             data_dir=Path(env.get("KMC_DATA_DIR", "./data").strip() or "./data"),
+            data_dir_given=bool(env.get("KMC_DATA_DIR", "").strip()),
             spreadsheet_id=env.get("KMC_SPREADSHEET_ID", "").strip(),
             contacts_spreadsheet_id=env.get("KMC_CONTACTS_SPREADSHEET_ID", "").strip(),
             timezone=timezone,
@@ -180,21 +182,6 @@ class Settings:
             ticket_prefix=prefix.upper(),
             admin_token=env.get("KMC_ADMIN_TOKEN", ""),
             public_url=public_url,
-            whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
-            whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
-            whatsapp_access_token=env.get("WHATSAPP_ACCESS_TOKEN", ""),
-            whatsapp_phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID", "").strip(),
-            whatsapp_template=env.get("WHATSAPP_TEMPLATE", "kmc_tanggapan").strip() or "kmc_tanggapan",
-            whatsapp_template_language=env.get("WHATSAPP_TEMPLATE_LANGUAGE", "id").strip() or "id",
-            meta_page_access_token=env.get("META_PAGE_ACCESS_TOKEN", "").strip(),
-            meta_graph_url=_url(env, "META_GRAPH_URL", DEFAULT_GRAPH_URL),
-            smtp_host=env.get("SMTP_HOST", "").strip(),
-            smtp_port=smtp_port,
-            smtp_user=env.get("SMTP_USER", ""),
-            smtp_password=env.get("SMTP_PASSWORD", ""),
-            smtp_starttls=_bool(env, "SMTP_STARTTLS", smtp_port != 465),
-            mail_from=env.get("MAIL_FROM", "").strip() or "KMC Aduan <kmc@localhost>",
-            digest_to=_list(env, "DIGEST_TO"),
             media_feeds=_list(env, "KMC_MEDIA_FEEDS"),
             feeds_allow_private=_bool(env, "KMC_FEEDS_ALLOW_PRIVATE", False),
             open311_keys=_list(env, "KMC_OPEN311_KEYS"),
@@ -206,10 +193,63 @@ class Settings:
             in_cloud=bool(env.get("K_SERVICE")),
             private_functions_behind_iam=_bool(env, "KMC_PRIVATE_BEHIND_IAM", True),
             project_id=env.get("GOOGLE_CLOUD_PROJECT", "").strip(),
-            **queue,
+            **_meta_settings(env),
+            **_mail_settings(env),
+            **_queue_settings(env, public_url),
             **_media_settings(env),
-            extra={k: v for k, v in env.items() if k.startswith("KMC_")},
+            **_google_settings(env),
         )
+
+
+def _meta_settings(env: Mapping[str, str]) -> dict:
+    """WhatsApp Cloud API and the Messenger/Instagram Send API."""
+    return {
+        "whatsapp_verify_token": env.get("WHATSAPP_VERIFY_TOKEN", ""),
+        "whatsapp_app_secret": env.get("WHATSAPP_APP_SECRET", ""),
+        "whatsapp_access_token": env.get("WHATSAPP_ACCESS_TOKEN", ""),
+        "whatsapp_phone_number_id": env.get("WHATSAPP_PHONE_NUMBER_ID", "").strip(),
+        "whatsapp_template": env.get("WHATSAPP_TEMPLATE", "kmc_tanggapan").strip() or "kmc_tanggapan",
+        "whatsapp_template_language": env.get("WHATSAPP_TEMPLATE_LANGUAGE", "id").strip() or "id",
+        "meta_page_access_token": env.get("META_PAGE_ACCESS_TOKEN", "").strip(),
+        "meta_graph_url": _url(env, "META_GRAPH_URL", DEFAULT_GRAPH_URL),
+    }
+
+
+def _mail_settings(env: Mapping[str, str]) -> dict:
+    """SMTP for the digest and the OPD heads' mail; the local outbox when SMTP_HOST is empty."""
+    smtp_port = _int(env, "SMTP_PORT", 587, 1, 65535)
+    return {
+        "smtp_host": env.get("SMTP_HOST", "").strip(),
+        "smtp_port": smtp_port,
+        "smtp_user": env.get("SMTP_USER", ""),
+        "smtp_password": env.get("SMTP_PASSWORD", ""),
+        "smtp_starttls": _bool(env, "SMTP_STARTTLS", smtp_port != 465),
+        "mail_from": env.get("MAIL_FROM", "").strip() or "KMC Aduan <kmc@localhost>",
+        "digest_to": _list(env, "DIGEST_TO"),
+    }
+
+
+_ARCHIVE_VAR = re.compile(r"^KMC_ARCHIVE_SPREADSHEET_(\d{4})$")
+
+
+def _google_settings(env: Mapping[str, str]) -> dict:
+    """The runtime service accounts, the ticket index's age and the yearly archives' spreadsheets."""
+    raw_age = env.get("KMC_SHEETS_INDEX_MAX_AGE", "").strip()
+    age = None
+    if raw_age:
+        try:
+            age = max(0.0, float(raw_age))
+        except ValueError:
+            raise ConfigError(f"KMC_SHEETS_INDEX_MAX_AGE harus berupa detik, bukan {raw_age!r}") from None
+        if not math.isfinite(age):
+            raise ConfigError(f"KMC_SHEETS_INDEX_MAX_AGE harus berupa detik, bukan {raw_age!r}")
+    archives = {int(m.group(1)): v.strip() for k, v in env.items()
+                if (m := _ARCHIVE_VAR.match(k)) and v.strip()}
+    return {
+        "service_accounts": tuple(a.strip() for a in env.get("KMC_SERVICE_ACCOUNT", "").split(",") if a.strip()),
+        "sheets_index_max_age": age,
+        "archive_spreadsheets": archives,
+    }
 
 
 _TASKS_QUEUE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z]+-[a-z]+[0-9]+/queues/[A-Za-z0-9-]{1,100}$")

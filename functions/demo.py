@@ -64,7 +64,7 @@ class DemoClock:
 
 def run_demo(data_dir: str | None, settings: Settings) -> int:
     """Run the tour; structured logs go to `demo.log` in the data dir so the story stays readable."""
-    directory = Path(data_dir or settings.extra.get("KMC_DATA_DIR") or tempfile.mkdtemp(prefix="kmc-demo-"))
+    directory = Path(data_dir or (settings.data_dir if settings.data_dir_given else None) or tempfile.mkdtemp(prefix="kmc-demo-"))
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         # fictitious cases (and a digest marked sent for today) must never mix with real ones
         print(f"Demo tidak dijalankan: folder data {directory} tidak kosong (mungkin berisi aduan sungguhan). "

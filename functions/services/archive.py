@@ -117,7 +117,7 @@ def archive_factory(services) -> Callable[[int], Workbook]:
         from ..stores.google import GoogleWorkbook
 
         live = services.workbook
-        sid = settings.extra.get(f"KMC_ARCHIVE_SPREADSHEET_{year}", "").strip()
+        sid = settings.archive_spreadsheets.get(year, "")
         if not sid:
             known = [e for e in live.log_entries(ARCHIVE_LOG_KIND) if e.key == str(year)]
             sid = known[-1].detail if known else ""
@@ -152,7 +152,7 @@ def existing_archives(services) -> Callable[[int], Workbook | None]:
             from ..stores.google import GoogleWorkbook
 
             live = services.workbook
-            sid = settings.extra.get(f"KMC_ARCHIVE_SPREADSHEET_{year}", "").strip()
+            sid = settings.archive_spreadsheets.get(year, "")
             if not sid:
                 known = [e for e in live.log_entries(ARCHIVE_LOG_KIND) if e.key == str(year)]
                 sid = known[-1].detail if known else ""

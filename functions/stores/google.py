@@ -296,13 +296,9 @@ class GoogleWorkbook:
     def from_settings(cls, settings, schema: Schema, **kw) -> "GoogleWorkbook":
         if not settings.spreadsheet_id:
             raise StorageUnavailable("KMC_SPREADSHEET_ID is not set")
-        editors = [e.strip() for e in settings.extra.get("KMC_SERVICE_ACCOUNT", "").split(",")]
-        raw_age = settings.extra.get("KMC_SHEETS_INDEX_MAX_AGE", "").strip()
-        if raw_age:
-            try:
-                kw.setdefault("index_max_age", max(0.0, float(raw_age)))
-            except ValueError:
-                raise StorageUnavailable(f"KMC_SHEETS_INDEX_MAX_AGE must be seconds, got {raw_age!r}") from None
+        editors = list(settings.service_accounts)
+        if settings.sheets_index_max_age is not None:
+            kw.setdefault("index_max_age", settings.sheets_index_max_age)
         return cls(shared_client(settings.sheets_emulator_host), settings.spreadsheet_id, schema,
                    tz=settings.tz, editors=editors, **kw)
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol, Sequence
 
 from ..case import Case
+from ..journal import LogEntry  # noqa: F401  (re-exported: the stores record it)
 from ..model import Contact
 
 Row = dict[str, Any]
@@ -45,14 +46,6 @@ class WriteReport:
 
 
 @dataclass(frozen=True)
-class LogEntry:
-    kind: str  # "digest", "reminder", "problem", ...
-    key: str  # idempotency key, e.g. "2026-11-27" or a ticket id
-    at: datetime
-    detail: str = ""
-
-
-@dataclass(frozen=True)
 class Move:
     """Forward a case: take its row out of its tab and add it to `to_tab`, merged with `values`."""
 
@@ -73,6 +66,9 @@ class Changes:
     moves: list[Move] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     log: list[LogEntry] = field(default_factory=list)
+    # kind -> cutoff: Log entries of that kind recorded before the cutoff are deleted in this commit
+    # (the Log's retention, journal.py); kinds not named are kept
+    log_expire: dict[str, datetime] = field(default_factory=dict)
 
     _at: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -86,7 +82,7 @@ class Changes:
         self.updates.append(CellUpdate(ticket_id, dict(values), tab))
 
     def __bool__(self) -> bool:
-        return bool(self.updates or self.moves or self.deletes or self.log)
+        return bool(self.updates or self.moves or self.deletes or self.log or self.log_expire)
 
 
 def refuse_foreign_cells(changes: Changes, schema, *, staff: bool) -> None:

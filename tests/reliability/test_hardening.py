@@ -186,7 +186,8 @@ def test_4_a_changing_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_prox
 
 
 def test_4_behind_a_configured_proxy_the_client_address_counts_and_non_ips_are_never_keys(settings, clock):
-    s = Settings.from_env({**settings.extra, "KMC_TRUSTED_PROXIES": "10.0.0.0/8"})
+    s = Settings.from_env({"KMC_DATA_DIR": str(settings.data_dir), "KMC_ADMIN_TOKEN": settings.admin_token,
+                           "KMC_TRUSTED_PROXIES": "10.0.0.0/8"})
     svc = build(s, clock=clock)
     svc.workbook.bootstrap()
     client = make_app(svc).test_client()

@@ -30,3 +30,23 @@ def test_values_are_read_from_the_environment():
 def test_bad_configuration_fails_fast_naming_the_variable(env, name):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env)
+
+
+def test_google_settings_are_typed_fields_not_raw_environment():
+    s = Settings.from_env({
+        "KMC_SERVICE_ACCOUNT": "kmc-runtime@p.iam.gserviceaccount.com, kmc-jobs@p.iam.gserviceaccount.com",
+        "KMC_SHEETS_INDEX_MAX_AGE": "30",
+        "KMC_ARCHIVE_SPREADSHEET_2025": " 1AbCarsip2025 ",
+        "KMC_ARCHIVE_SPREADSHEET_SALAH": "diabaikan",
+        "KMC_DATA_DIR": "/srv/kmc",
+    })
+    assert s.service_accounts == ("kmc-runtime@p.iam.gserviceaccount.com", "kmc-jobs@p.iam.gserviceaccount.com")
+    assert s.sheets_index_max_age == 30.0
+    assert dict(s.archive_spreadsheets) == {2025: "1AbCarsip2025"}
+    assert s.data_dir_given and not Settings.from_env({}).data_dir_given
+    assert not hasattr(s, "extra")
+
+
+def test_a_bad_index_age_is_refused_in_indonesian():
+    with pytest.raises(ConfigError, match="KMC_SHEETS_INDEX_MAX_AGE harus berupa detik"):
+        Settings.from_env({"KMC_SHEETS_INDEX_MAX_AGE": "setengah menit"})

@@ -23,7 +23,7 @@ PACKAGE = ROOT / "functions"
 
 # The pure core: top-level rule and data modules and the digest's numbers and rendering.
 CORE = frozenset({
-    "functions.case", "functions.model", "functions.routing", "functions.routing_model", "functions.sla",
+    "functions.case", "functions.journal", "functions.model", "functions.routing", "functions.routing_model", "functions.sla",
     "functions.schema", "functions.text", "functions.textnorm", "functions.tickets", "functions.timefmt",
     "functions.location", "functions.sentiment", "functions.directory",
     "functions.digest", "functions.digest.data", "functions.digest.render", "functions.digest.chart",
