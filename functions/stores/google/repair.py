@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from .port import Row
+from ..port import Row
 
 
 def norm(value: Any) -> Any:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..schema import Column, Schema
+from ...schema import Column, Schema
 
 TAB_KEY = "kmc_tab"
 LAYOUT_KEY = "kmc_layout"
@@ -165,7 +165,7 @@ def directory_spec() -> TabSpec:
     protected whole so OPD staff who share the spreadsheet cannot edit it; the spreadsheet's
     owners (KMC admins) and the service account can. Laid out by bootstrap only (not one of
     `tab_specs`: the jobs read it through `read_directory`, never with the OPD tabs)."""
-    from ..directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
+    from ...directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
 
     widths = {"opd": 110, "opd_name": 260, "head_name": 200, "head_title": 220, "email": 260,
               "whatsapp": 200, "cc": 260}

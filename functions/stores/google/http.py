@@ -21,13 +21,14 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Callable, Mapping
 
 import requests
 from gspread.http_client import HTTPClient
 
-from ..logs import log
-from ..model import StorageUnavailable
+from ...logs import log
+from ...model import StorageUnavailable
 
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 GOOGLE_BASE = "https://sheets.googleapis.com"
@@ -350,3 +351,9 @@ def client_for(emulator_host: str = "", **kw) -> SheetsHTTPClient:
         host = emulator_host.removeprefix("http://").rstrip("/")
         return SheetsHTTPClient(emulator_session, base_url=f"http://{host}", **kw)
     return SheetsHTTPClient(default_session, **kw)
+
+
+@cache
+def shared_client(emulator_host: str) -> SheetsHTTPClient:
+    """One client per process: both spreadsheets share its quota pacing."""
+    return client_for(emulator_host)
