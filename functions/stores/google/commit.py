@@ -14,6 +14,7 @@ One role of `GoogleWorkbook` (workbook.py), whose `__init__` holds the state.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
@@ -23,11 +24,25 @@ from . import layout
 from .codec import CELL_FIELDS, ROW_FIELDS, contiguous_cells, column_runs, cell_data, from_serial, grid_rows, read_text, to_serial
 from .http import AmbiguousWrite
 from .index import Tab
-from .log import TAB_IDS_LOG, _parse_ids
+from .log import TAB_IDS_LOG, LogExpiry, _parse_ids, delete_runs, plan_expiry, recheck_expiry
 from .repair import Intent, Place, Plan, Snapshot, plan_repair
 
 SPARE_ROWS = 5  # blank rows a tab keeps below its header when deletes would empty its grid
 SEEN_MAX_AGE = 900.0  # a job's read_all serves as the "before" of its commit this long (seconds)
+
+
+@dataclass
+class Pending:
+    """One commit in flight: what it means, what it still has to write, what its check reads."""
+
+    intent: Intent
+    before: Snapshot
+    plan: Plan
+    entries: list[LogEntry]  # Log entries not yet written
+    expiry: LogExpiry
+    touched: set[str]  # tabs the check reads
+    shrinking: set[str]  # tabs that lose rows (read whole by the check)
+    ready: Snapshot | None  # a read that serves as the first check (no first write needed)
 
 
 class CommitRole:
@@ -55,18 +70,45 @@ class CommitRole:
             if mv.to_tab not in self.schema.opd_keys:
                 raise ValueError(f"unknown tab {mv.to_tab!r}")
         report = CommitReport()
-        if not (changes.updates or changes.moves or changes.deletes):
+        expiry = self._expiry(changes.log_expire)
+        if not (changes.updates or changes.moves or changes.deletes or expiry):
             report.logged = self.log_add_many(changes.log) if changes.log else 0
             return report
-        return self._with_fresh_metadata(lambda: self._commit(changes, report))
+        return self._with_fresh_metadata(lambda: self._commit(changes, report, expiry))
 
-    def _commit(self, changes: Changes, report: CommitReport) -> CommitReport:
+    def _expiry(self, cutoffs: dict[str, datetime]) -> LogExpiry:
+        """The Log rows `cutoffs` expire, as the job's own read of the Log saw them (a read first
+        when there was none lately). No expired row: nothing to delete, no check of the Log."""
+        if not cutoffs:
+            return LogExpiry()
+        if self.clock() - self._log_at > SEEN_MAX_AGE:
+            self._fresh_log(force=True)
+        return plan_expiry(self._log_rows, cutoffs)
+
+    def _commit(self, changes: Changes, report: CommitReport, expiry: LogExpiry) -> CommitReport:
+        intent, before = self._intent(changes, report)
+        # The job's own read of the Log (within SEEN_MAX_AGE) is enough to skip what is recorded.
+        known = self._log if self.clock() - self._log_at <= SEEN_MAX_AGE else self._fresh_log()
+        entries = list({(e.kind, e.key): e for e in [*changes.log, *self._ids_entry()]
+                        if (e.kind, e.key) not in known}.values())
+        plan, shrinking = self._first_plan(intent, before, report)
+        report.written = len(intent.updates)
+        touched = {p.tab for p in plan.cells} | {t for t, _ in plan.appends} | shrinking
+        if not plan and not entries and not shrinking and not expiry:
+            return report
+        # A delete-only commit whose "before" was read just now needs no first write nor check.
+        fresh = not plan and not entries and not expiry and (self._seen is None or before is not self._seen[1])
+        work = Pending(intent, before, plan, entries, expiry, touched, shrinking, before if fresh else None)
+        return self._write_and_check(work, report)
+
+    def _intent(self, changes: Changes, report: CommitReport) -> tuple[Intent, Snapshot]:
+        """What the commit means by ticket, and where those tickets are (`before`)."""
         intent = Intent()
         for mv in changes.moves:
             intent.moves[mv.ticket_id] = (mv.to_tab, self._as_stored(mv.values))
         intent.deletes = set(changes.deletes) - set(intent.moves)
         wanted = {up.ticket_id for up in changes.updates} | set(intent.moves) | intent.deletes
-        before = self._before(wanted)
+        before = self._before(wanted) if wanted else Snapshot()
         self._need_ids()
         report.missing = sorted(t for t in wanted if before.first(t) is None)
         for up in changes.updates:
@@ -81,11 +123,15 @@ class CommitRole:
                     report.problems.append(text)
             kept = {k: v for k, v in self._as_stored(up.values).items() if k in columns}
             intent.updates[up.ticket_id] = {**intent.updates.get(up.ticket_id, {}), **kept}
-        # The job's own read of the Log (within SEEN_MAX_AGE) is enough to skip what is recorded.
-        known = self._log if self.clock() - self._log_at <= SEEN_MAX_AGE else self._fresh_log()
-        entries = list({(e.kind, e.key): e for e in [*changes.log, *self._ids_entry()]
-                        if (e.kind, e.key) not in known}.values())
+        return intent, before
 
+    def _first_plan(self, intent: Intent, before: Snapshot, report: CommitReport) -> tuple[Plan, set[str]]:
+        """The first write at the positions of `before`, and the tabs that lose rows.
+
+        Rows are deleted only after a check: a delete sent at the positions of an older read
+        could remove a case that arrived after it (and that no read holds), if an owner sorted
+        the tab in between. So the first write appends the forwarded rows to their new tabs,
+        the check reads the losing tabs whole, and the deletes go at those fresh positions."""
         plan = Plan()
         for ticket, values in intent.updates.items():
             hit = before.first(ticket)
@@ -94,10 +140,6 @@ class CommitRole:
                 if len(before.rows[ticket]) > 1:
                     report.problems.append(f"Tiket {ticket} muncul {len(before.rows[ticket])} kali; "
                                            f"hanya baris pertama yang diisi")
-        # Rows are deleted only after a check: a delete sent at the positions of an older read
-        # could remove a case that arrived after it (and that no read holds), if an owner sorted
-        # the tab in between. So the first write appends the forwarded rows to their new tabs,
-        # the check reads the losing tabs whole, and the deletes go at those fresh positions.
         shrinking: set[str] = set()
         for ticket, (to_tab, values) in intent.moves.items():
             hit = before.first(ticket)
@@ -110,54 +152,61 @@ class CommitRole:
             report.moved[ticket] = True
         for ticket in intent.deletes:
             shrinking.update(p.tab for p in before.places(ticket))
-        report.written = len(intent.updates)
-        touched = {p.tab for p in plan.cells} | {t for t, _ in plan.appends} | shrinking
-        if not plan and not entries and not shrinking:
-            return report
-        # A delete-only commit whose "before" was read just now needs no first write nor check.
-        ready = before if not plan and not entries and (self._seen is None or before is not self._seen[1]) else None
+        return plan, shrinking
 
+    def _write_and_check(self, work: "Pending", report: CommitReport) -> CommitReport:
+        """Write, read back what was touched, repair; until the check finds nothing to put right."""
         ambiguous = False
         for attempt in range(self.client.retry.attempts + 1):
-            if (plan or entries) and ready is None:
+            if (work.plan or work.entries or work.expiry) and work.ready is None:
                 try:
-                    self._apply(plan, entries, intent, report)
-                    entries = []
+                    self._apply(work, report)
+                    work.entries, work.expiry = [], replace(work.expiry, deletes=[], restore=[])
                 except AmbiguousWrite:
                     ambiguous = True
                     self._settle(attempt)
-            if not touched:  # only Log entries to write (nothing to change in the tabs): check the Log
+            if not work.touched and not work.expiry.gone:  # only Log entries to write: check the Log
                 if ambiguous:
-                    known = self._fresh_log(force=True)
-                    report.logged += sum(1 for e in entries if (e.kind, e.key) in known and e.kind != TAB_IDS_LOG)
-                    entries = [e for e in entries if (e.kind, e.key) not in known]
+                    self._drop_landed(work, report, self._fresh_log(force=True))
                     ambiguous = False
-                if not entries:
+                if not work.entries:
                     return report
                 continue
-            only = {tab: set() for tab in touched - shrinking}  # the losing tabs are read whole
-            for tab, key in intent.written:
+            only = {tab: set() for tab in work.touched - work.shrinking}  # the losing tabs are read whole
+            for tab, key in work.intent.written:
                 if tab in only:
                     only[tab].add(key)
-            after, ready = ready or self._read_tabs(touched, with_log=ambiguous, problems=report.problems,
-                                                    only=only), None
-            intent.fresh.update({t: hits[0] for t, hits in after.rows.items() if hits[0][0].tab in shrinking})
+            after, work.ready = work.ready or self._read_tabs(
+                work.touched, with_log=ambiguous or bool(work.expiry.gone), problems=report.problems, only=only), None
+            work.intent.fresh.update({t: hits[0] for t, hits in after.rows.items() if hits[0][0].tab in work.shrinking})
             if ambiguous:
-                known = self._log
-                report.logged += sum(1 for e in entries if (e.kind, e.key) in known and e.kind != TAB_IDS_LOG)
-                entries = [e for e in entries if (e.kind, e.key) not in known]
+                self._drop_landed(work, report, self._log)
                 ambiguous = False
-            plan = plan_repair(before, after, intent)
-            intent.shrunk |= {p.tab for p in plan.deletes}
-            report.moved.update({t: m for t, m in plan.moved.items() if not m})
-            if not plan and not entries:
-                report.missing = sorted(set(report.missing) | set(plan.missing))
-                report.deleted = sum(1 for t in intent.deletes if before.first(t) and not after.first(t))
-                report.written = sum(1 for t in intent.updates if after.first(t))
-                self._after_commit(intent, after)
-                return report
-            touched |= {t for t, _ in plan.appends}
+            if done := self._repair_plan(work, after, report):
+                return done
         raise StorageUnavailable("writes to the sheet not confirmed after retries")
+
+    def _repair_plan(self, work: "Pending", after: Snapshot, report: CommitReport) -> CommitReport | None:
+        """Plan the next write from the check (`after`); the finished report when none is needed."""
+        work.plan = plan_repair(work.before, after, work.intent)
+        if work.expiry.gone:
+            work.expiry = recheck_expiry(work.expiry, self._log_rows)
+        work.intent.shrunk |= {p.tab for p in work.plan.deletes}
+        report.moved.update({t: m for t, m in work.plan.moved.items() if not m})
+        if not work.plan and not work.entries and not work.expiry:
+            report.missing = sorted(set(report.missing) | set(work.plan.missing))
+            report.deleted = sum(1 for t in work.intent.deletes if work.before.first(t) and not after.first(t))
+            report.written = sum(1 for t in work.intent.updates if after.first(t))
+            self._after_commit(work.intent, after)
+            return report
+        work.touched |= {t for t, _ in work.plan.appends}
+        return None
+
+    @staticmethod
+    def _drop_landed(work: "Pending", report: CommitReport, known: dict) -> None:
+        """After a lost reply: the Log entries the Log now holds landed; the rest go again."""
+        report.logged += sum(1 for e in work.entries if (e.kind, e.key) in known and e.kind != TAB_IDS_LOG)
+        work.entries = [e for e in work.entries if (e.kind, e.key) not in known]
 
     def _as_stored(self, values: Row) -> Row:
         """Datetimes as the sheet keeps them (serial days, to the millisecond), so the check
@@ -165,9 +214,41 @@ class CommitRole:
         return {k: from_serial(to_serial(v, self.tz), self.tz) if isinstance(v, datetime) else v
                 for k, v in values.items()}
 
-    def _apply(self, plan: Plan, entries: list[LogEntry], intent: Intent, report: CommitReport) -> None:
+    def _apply(self, work: "Pending", report: CommitReport) -> None:
         """ONE atomic batchUpdate: cells first (positions as read), deletes bottom-up, then appends."""
-        requests: list[dict] = []
+        plan = work.plan
+        requests = self._cell_requests(plan, work.intent)
+        requests += self._delete_requests([*plan.deletes, *(Place(layout.LOG_TAB, r) for r in work.expiry.deletes)])
+        appends: dict[str, list[dict]] = {}
+        for key, row in plan.appends:
+            appends.setdefault(key, []).append({"values": self._row_cells(self._tab(key), row)})
+        if plan.restored:
+            report.repaired += [f"{t}: baris terhapus saat staf mengubah urutan baris; dipulihkan" for t in plan.restored]
+        if plan.put_back:
+            report.repaired += [f"{t}: sel sistem tertimpa saat staf mengubah urutan baris; dikembalikan"
+                                for t in plan.put_back]
+        if work.expiry.restore:
+            report.repaired.append(f"Log: {len(work.expiry.restore)} catatan terhapus saat staf mengubah urutan "
+                                   f"baris; dipulihkan")
+        requests += [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": ROW_FIELDS}}
+                     for k, rows in appends.items()]
+        entries = work.entries
+        if entries or work.expiry.restore:
+            log_tab = self._log_tab()
+            requests.append({"appendCells": {"sheetId": log_tab.sheet_id, "fields": CELL_FIELDS, "rows": [
+                {"values": self._log_cells(log_tab, e)} for e in [*entries, *work.expiry.restore]]}})
+        if not requests:
+            return
+        self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
+        with self.lock:
+            self._log.update({(e.kind, e.key): e for e in entries})
+            for e in entries:
+                if e.kind == TAB_IDS_LOG:
+                    self._logged_ids = _parse_ids(e.detail)
+        report.logged += sum(1 for e in entries if e.kind != TAB_IDS_LOG)
+
+    def _cell_requests(self, plan: Plan, intent: Intent) -> list[dict]:
+        requests = []
         for place, values in sorted(plan.cells.items(), key=lambda pv: (pv[0].tab, pv[0].row)):
             tab = self._tab(place.tab)
             cells = {tab.columns[key]: cell_data(value, self.schema.column(key).type == "datetime", self.tz,
@@ -178,34 +259,17 @@ class CommitRole:
                     "start": {"sheetId": tab.sheet_id, "rowIndex": place.row, "columnIndex": start},
                     "rows": [{"values": run}], "fields": CELL_FIELDS}})
             intent.wrote(place.tab, values)
-        requests += self._keep_rows(list(plan.deletes))
-        for place in sorted(plan.deletes, key=lambda p: (p.tab, -p.row)):
-            requests.append({"deleteDimension": {"range": {
-                "sheetId": self._tab(place.tab).sheet_id, "dimension": "ROWS",
-                "startIndex": place.row, "endIndex": place.row + 1}}})
-        appends: dict[str, list[dict]] = {}
-        for key, row in plan.appends:
-            appends.setdefault(key, []).append({"values": self._row_cells(self._tab(key), row)})
-        if plan.restored:
-            report.repaired += [f"{t}: baris terhapus saat staf mengubah urutan baris; dipulihkan" for t in plan.restored]
-        if plan.put_back:
-            report.repaired += [f"{t}: sel sistem tertimpa saat staf mengubah urutan baris; dikembalikan"
-                                for t in plan.put_back]
-        requests += [{"appendCells": {"sheetId": self._tab(k).sheet_id, "rows": rows, "fields": ROW_FIELDS}}
-                     for k, rows in appends.items()]
-        if entries:
-            log_tab = self._log_tab()
-            requests.append({"appendCells": {"sheetId": log_tab.sheet_id, "fields": CELL_FIELDS,
-                                             "rows": [{"values": self._log_cells(log_tab, e)} for e in entries]}})
-        if not requests:
-            return
-        self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
-        with self.lock:
-            self._log.update({(e.kind, e.key): e for e in entries})
-            for e in entries:
-                if e.kind == TAB_IDS_LOG:
-                    self._logged_ids = _parse_ids(e.detail)
-        report.logged += sum(1 for e in entries if e.kind != TAB_IDS_LOG)
+        return requests
+
+    def _delete_requests(self, deletes: list[Place]) -> list[dict]:
+        """Rows to keep below the header, then each tab's deletes as runs, bottom-up."""
+        requests = self._keep_rows(deletes)
+        for key in sorted({p.tab for p in deletes}):
+            sheet_id = self._tab(key).sheet_id
+            for start, end in delete_runs(p.row for p in deletes if p.tab == key):
+                requests.append({"deleteDimension": {"range": {
+                    "sheetId": sheet_id, "dimension": "ROWS", "startIndex": start, "endIndex": end}}})
+        return requests
 
     def _before(self, tickets: set[str]) -> Snapshot:
         """Where the tickets are and what their tabs hold: the job's own `read_all` when it saw
@@ -233,18 +297,7 @@ class CommitRole:
         snap = Snapshot(tabs={t.key for t in tabs})
         if not tabs and log_tab is None:
             return snap
-        plans: list[tuple[Tab, list[int]]] = []  # (tab, first column of each range; [] = whole tab)
-        ranges: list[str] = []
-        for tab in tabs:
-            wanted = None if only is None or tab.key not in only else {"ticket_id", *only[tab.key]}
-            if wanted is None or any(k not in tab.columns for k in wanted):
-                plans.append((tab, []))
-                ranges.append(tab.quoted)
-                continue
-            runs = list(column_runs(sorted(tab.columns[k] for k in wanted)))
-            plans.append((tab, [a for a, _ in runs]))
-            ranges += [f"{tab.quoted}!1:1"] + [f"{tab.quoted}!{layout.col_letter(a)}:{layout.col_letter(b)}"
-                                                 for a, b in runs]
+        plans, ranges = _check_ranges(tabs, only)
         started = self.clock()
         result = self.client.batch_get(self.spreadsheet_id, ranges + ([log_tab.quoted] if log_tab else []))
         at = 0
@@ -257,13 +310,7 @@ class CommitRole:
                 header = (result[at].get("values") or [[]])[0]
                 parts = [result[at + 1 + i].get("values", []) for i in range(len(starts))]
                 at += 1 + len(starts)
-                values = []
-                for r in range(max(map(len, parts), default=0)):
-                    cells: list[Any] = [""] * tab.width
-                    for start, part in zip(starts, parts):
-                        for offset, value in enumerate(part[r] if r < len(part) else []):
-                            cells[start + offset] = value
-                    values.append(cells)
+                values = stitch_columns(tab.width, starts, parts)
             found: list[str] = []
             before = tab.columns
             tab = self._check_header(tab, header, found)
@@ -283,7 +330,7 @@ class CommitRole:
                 else:
                     snap.orphans.append((Place(tab.key, r), self._decode(tab, cells)))
         if log_tab is not None:
-            self._set_log(log_tab, result[-1].get("values", []), started)
+            self._set_log(log_tab, result[-1], started)
         return snap
 
     def _note_grid(self, key: str, value_range: dict) -> None:
@@ -323,3 +370,34 @@ class CommitRole:
             for ticket in intent.deletes:
                 self._index.pop(ticket, None)
                 self._appended.pop(ticket, None)
+
+
+def _check_ranges(tabs: list[Tab], only: dict[str, set[str]] | None) -> tuple[list[tuple[Tab, list[int]]], list[str]]:
+    """The ranges of a check: whole tabs, or for a tab in `only` its header row and the runs of
+    the ticket column and those columns. Returns (tab, first column of each run; [] = whole tab)."""
+    plans: list[tuple[Tab, list[int]]] = []
+    ranges: list[str] = []
+    for tab in tabs:
+        wanted = None if only is None or tab.key not in only else {"ticket_id", *only[tab.key]}
+        if wanted is None or any(k not in tab.columns for k in wanted):
+            plans.append((tab, []))
+            ranges.append(tab.quoted)
+            continue
+        runs = list(column_runs(sorted(tab.columns[k] for k in wanted)))
+        plans.append((tab, [a for a, _ in runs]))
+        ranges += [f"{tab.quoted}!1:1"] + [f"{tab.quoted}!{layout.col_letter(a)}:{layout.col_letter(b)}"
+                                             for a, b in runs]
+    return plans, ranges
+
+
+def stitch_columns(width: int, starts: list[int], parts: list[list[list[Any]]]) -> list[list[Any]]:
+    """Rows of `width` cells from column ranges read apart (each starting at its column); cells
+    not read stay blank."""
+    values = []
+    for r in range(max(map(len, parts), default=0)):
+        cells: list[Any] = [""] * width
+        for start, part in zip(starts, parts):
+            for offset, value in enumerate(part[r] if r < len(part) else []):
+                cells[start + offset] = value
+        values.append(cells)
+    return values

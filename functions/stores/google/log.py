@@ -9,8 +9,10 @@ One role of `GoogleWorkbook` (workbook.py), whose `__init__` holds the state.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ...journal import LogEntry
 from ...logs import log
@@ -18,6 +20,7 @@ from ...model import StorageUnavailable
 from . import layout
 from .codec import appended_where_expected, cell_data, raw_value, read_datetime, read_text
 from .http import AmbiguousWrite
+from .repair import norm
 
 if TYPE_CHECKING:
     from .index import Tab
@@ -39,11 +42,16 @@ class LogRole:
     # -- the Log ---------------------------------------------------------------------------------
     # A hidden, protected tab. `read_all` brings it along in its one request, so the jobs' Log
     # look-ups cost nothing; writes are ONE values.append (RAW, INSERT_ROWS) for many entries.
-    def _set_log(self, tab: Tab, values: list[list[Any]], started: float) -> None:
+    def _set_log(self, tab: Tab, value_range: dict, started: float) -> None:
+        """Take in a whole-tab read of the Log: entries by (kind, key), and every row's position
+        (what a commit's `log_expire` deletes, and its check compares)."""
+        values = value_range.get("values", [])
+        self._note_grid(layout.LOG_TAB, value_range)
         tab = self._check_header(tab, values[0] if values else [], [])
         entries: dict[tuple[str, str], LogEntry] = {}
+        rows: list[tuple[int, LogEntry]] = []
         c = tab.columns
-        for cells in values[1:]:
+        for r, cells in enumerate(values[1:], start=1):
             def get(k):
                 i = c.get(k)
                 return cells[i] if i is not None and i < len(cells) else ""
@@ -51,10 +59,11 @@ class LogRole:
             if not kind:
                 continue
             at = read_datetime(get("at"), self.tz) or datetime.fromtimestamp(0, self.tz)
-            entries.setdefault((kind, key), LogEntry(kind, key, at, read_text(get("detail"))))
+            rows.append((r, LogEntry(kind, key, at, read_text(get("detail")))))
+            entries.setdefault((kind, key), rows[-1][1])
         ids = [e for e in entries.values() if e.kind == TAB_IDS_LOG]
         with self.lock:
-            self._log, self._log_at = entries, started
+            self._log, self._log_at, self._log_rows = entries, started, rows
             if ids:
                 self._logged_ids = _parse_ids(max(ids, key=lambda e: e.at).detail)
 
@@ -69,7 +78,7 @@ class LogRole:
             def read():
                 started = self.clock()
                 vr = self.client.batch_get(self.spreadsheet_id, [self._log_tab().quoted])
-                self._set_log(self._log_tab(), vr[0].get("values", []), started)
+                self._set_log(self._log_tab(), vr[0], started)
             self._with_fresh_metadata(read)
         return self._log
 
@@ -133,3 +142,59 @@ def _parse_ids(detail: str) -> dict[str, int]:
         return {str(k): int(v) for k, v in ids.items()} if isinstance(ids, dict) else {}
     except (ValueError, TypeError, AttributeError):
         return {}
+
+
+# -- expiry (Changes.log_expire) ----------------------------------------------------------------
+# Log rows are deleted by position inside the commit's one batchUpdate, at the positions of the
+# job's own read of the Log; a row is known by its kind, key and time as read, never by where it
+# was. The commit's check reads the Log back: an expired row still there (staff sorted the Log
+# in between, so the delete hit another row) is deleted at its new position, and a row the
+# delete removed by mistake is written back whole. Only rows this commit meant to delete go.
+def identity(entry: LogEntry) -> tuple[str, str, Any]:
+    """A Log row as read: its kind, key and time (to the millisecond the sheet keeps)."""
+    return entry.kind, entry.key, norm(entry.at)
+
+
+@dataclass
+class LogExpiry:
+    """What one commit's `log_expire` means on the Log as read: which rows go, which stay."""
+
+    gone: Counter = field(default_factory=Counter)  # identities of expired rows
+    kept: dict[tuple, list[LogEntry]] = field(default_factory=dict)  # identity -> its rows' entries
+    deletes: list[int] = field(default_factory=list)  # 0-based rows to delete in the next write
+    restore: list[LogEntry] = field(default_factory=list)  # entries to write back in the next write
+
+    def __bool__(self) -> bool:
+        return bool(self.deletes or self.restore)
+
+
+def plan_expiry(rows: Sequence[tuple[int, LogEntry]], cutoffs: dict[str, datetime]) -> LogExpiry:
+    """The rows of kinds named in `cutoffs` recorded before their kind's cutoff."""
+    plan = LogExpiry()
+    for r, entry in rows:
+        cutoff = cutoffs.get(entry.kind)
+        if cutoff is not None and entry.at < cutoff:
+            plan.gone[identity(entry)] += 1
+            plan.deletes.append(r)
+        else:
+            plan.kept.setdefault(identity(entry), []).append(entry)
+    return plan
+
+
+def recheck_expiry(plan: LogExpiry, rows: Sequence[tuple[int, LogEntry]]) -> LogExpiry:
+    """After a write, from the Log read back: expired rows still present, kept rows now missing."""
+    seen: Counter = Counter(identity(e) for _, e in rows)
+    deletes = [r for r, e in rows if identity(e) in plan.gone]
+    restore = [e for ident, entries in plan.kept.items() for e in entries[seen[ident]:]]
+    return LogExpiry(plan.gone, plan.kept, deletes, restore)
+
+
+def delete_runs(rows: Iterable[int]) -> list[tuple[int, int]]:
+    """[start, end) runs of row indexes, bottom-up, so each delete leaves the next one's rows in place."""
+    runs: list[tuple[int, int]] = []
+    for r in sorted(set(rows), reverse=True):
+        if runs and runs[-1][0] == r + 1:
+            runs[-1] = (r, runs[-1][1])
+        else:
+            runs.append((r, r + 1))
+    return runs

@@ -132,7 +132,7 @@ class ReadRole:
                 rows.append(row)
             out[tab.key] = [case_from_row(tab.key, r) for r in rows]
         if log_tab is not None:
-            self._set_log(log_tab, result[len(tabs)].get("values", []), started)
+            self._set_log(log_tab, result[len(tabs)], started)
         self._replace_index(index, started)
         self._seen = (started, seen)
         self.last_problems = problems

@@ -67,6 +67,7 @@ class GoogleWorkbook(IndexRole, ReadRole, AppendRole, CommitRole, LogRole, Confi
         self._appended: dict[str, tuple[str, float]] = {}  # ticket -> (tab, when) written by this instance
         self._log: dict[tuple[str, str], LogEntry] = {}
         self._log_at = float("-inf")
+        self._log_rows: list[tuple[int, LogEntry]] = []  # (0-based row, entry) of every Log row, as last read
         self._logged_ids: dict[str, int] = {}  # tab key -> sheet id, as last recorded in the Log
         self._seen: tuple[float, Snapshot] | None = None  # the last read_all, by ticket, with positions
         # read_for_job: (when, the tabs as read_all returns them, {side tab title: value range}),
@@ -141,7 +142,7 @@ class GoogleWorkbook(IndexRole, ReadRole, AppendRole, CommitRole, LogRole, Confi
             self._fresh_log(force=True)
         else:
             self._load_metadata(meta)
-            self._set_log(self._log_tab(), values[-1].get("values", []), started)
+            self._set_log(self._log_tab(), values[-1], started)
         if self._ids_entry():
             self.log_add_many(self._ids_entry())
             self._meta_at = float("-inf")  # the Log grew: count cells afresh (ids stay known)
