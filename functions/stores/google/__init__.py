@@ -38,7 +38,8 @@ _EXPORTS = {
     "client_for": "http",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["AmbiguousWrite", "CONTACT_TITLE", "Coalescer", "GoogleContactBook", "GoogleWorkbook", "RetryPolicy",
+           "SheetsApiError", "SheetsHTTPClient", "client_for", "from_serial", "shared_client", "to_serial"]
 
 if TYPE_CHECKING:
     from .codec import from_serial, to_serial

@@ -129,21 +129,6 @@ def appended_where_expected(reply: dict, rows: int, width: int) -> bool:
             and int(db) - int(da) + 1 == rows)
 
 
-def column_runs(cols: list[int]) -> Iterable[tuple[int, int]]:
-    """(first, last) of each run of consecutive column indexes (sorted input)."""
-    start = prev = None
-    for c in cols:
-        if start is None:
-            start = prev = c
-        elif c == prev + 1:
-            prev = c
-        elif c != prev:
-            yield start, prev
-            start = prev = c
-    if start is not None:
-        yield start, prev
-
-
 def contiguous_cells(cells: dict[int, dict]) -> Iterable[tuple[int, list[dict]]]:
     run_start, run = None, []
     for col in sorted(cells):

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 from ...model import StorageUnavailable
 from ..port import CellUpdate, Changes, CommitReport, LogEntry, Move, Row, WriteReport, refuse_foreign_cells
 from . import layout
-from .codec import CELL_FIELDS, ROW_FIELDS, contiguous_cells, column_runs, cell_data, from_serial, grid_rows, read_text, to_serial
+from .codec import CELL_FIELDS, ROW_FIELDS, contiguous_cells, cell_data, from_serial, grid_rows, read_text, to_serial
 from .http import AmbiguousWrite
 from .index import Tab
 from .log import TAB_IDS_LOG, LogExpiry, _parse_ids, delete_runs, plan_expiry, recheck_expiry
@@ -383,7 +383,7 @@ def _check_ranges(tabs: list[Tab], only: dict[str, set[str]] | None) -> tuple[li
             plans.append((tab, []))
             ranges.append(tab.quoted)
             continue
-        runs = list(column_runs(sorted(tab.columns[k] for k in wanted)))
+        runs = list(layout.column_runs(sorted(tab.columns[k] for k in wanted)))
         plans.append((tab, [a for a, _ in runs]))
         ranges += [f"{tab.quoted}!1:1"] + [f"{tab.quoted}!{layout.col_letter(a)}:{layout.col_letter(b)}"
                                              for a, b in runs]
