@@ -135,3 +135,14 @@ def test_plan_and_recheck_find_rows_by_kind_key_and_time_not_position():
 def test_deletes_merge_into_runs_bottom_up():
     assert delete_runs([3, 1, 2, 7, 9, 8, 12]) == [(12, 13), (7, 10), (1, 4)]
     assert delete_runs([]) == []
+
+
+def test_pruning_the_log_leaves_the_jobs_read_of_the_tabs_in_use(env, wb):
+    """Deleting Log rows moves no case: the next commit of the same job writes at the positions
+    of the job's read without reading the tabs again."""
+    job = env.workbook()
+    job.read_all()
+    job.commit(Changes(log_expire={"reminder": CUTOFF}))
+    env.fake.reset_counts()
+    job.update([CellUpdate(A, {"sla": "Terlambat"})])
+    assert dict(env.fake.counts) == {"spreadsheets.batchUpdate": 1, "values.batchGet": 1}

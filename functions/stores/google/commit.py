@@ -197,7 +197,8 @@ class CommitRole:
             report.missing = sorted(set(report.missing) | set(work.plan.missing))
             report.deleted = sum(1 for t in work.intent.deletes if work.before.first(t) and not after.first(t))
             report.written = sum(1 for t in work.intent.updates if after.first(t))
-            self._after_commit(work.intent, after)
+            if work.touched:  # a Log-only commit moved no case: the job's read still holds
+                self._after_commit(work.intent, after)
             return report
         work.touched |= {t for t, _ in work.plan.appends}
         return None
