@@ -68,13 +68,31 @@ def test_expired_entries_go_in_the_same_write_and_check_as_the_jobs_commit(env, 
     assert not env.workbook().log_has("reminder", "old-3")
 
 
-def test_expiry_on_a_log_only_commit_costs_one_write_and_one_check(env, wb):
+def test_expiry_on_a_log_only_commit_costs_the_one_request_its_append_did(env, wb):
+    """The daily's last commit (its Log entries and the lease release) is where the pruning
+    rides: one batchUpdate whose reply carries the Log after it (includeSpreadsheetInResponse
+    + responseRanges + responseIncludeGridData, BatchUpdateSpreadsheetRequest in the Sheets v4
+    reference) is both the write and its check, so the daily keeps its budget."""
     job = env.workbook()
     job.read_for_job()
     env.fake.reset_counts()
-    job.commit(Changes(log=[LogEntry("digest", "2026-11-02", T0)], log_expire={"reminder": CUTOFF}))
-    assert dict(env.fake.counts) == {"spreadsheets.batchUpdate": 1, "values.batchGet": 1}
+    report = job.commit(Changes(log=[LogEntry("digest", "2026-11-02", T0)], log_expire={"reminder": CUTOFF}))
+    assert dict(env.fake.counts) == {"spreadsheets.batchUpdate": 1}
+    assert report.logged == 1
     assert reminders(env) == ["new-0", "new-1", "new-2"] and ("digest", "2026-11-02") in log_rows(env)
+    assert job.log_has("digest", "2026-11-02") and not job.log_has("reminder", "old-0")
+
+
+def test_a_staff_sort_before_a_log_only_prune_is_put_right_from_the_reply(env, wb):
+    job = env.workbook()
+    job.read_for_job()
+    env.fake.staff_sort(env.spreadsheet_id, LOG_TITLE, 1, reverse=True)
+    env.fake.reset_counts()
+    report = job.commit(Changes(log=[LogEntry("digest", "2026-11-02", T0)], log_expire={"reminder": CUTOFF}))
+    assert reminders(env) == ["new-0", "new-1", "new-2"]
+    assert ("digest", "2026-09-01") in log_rows(env) and ("digest", "2026-11-02") in log_rows(env)
+    assert any(r.startswith("Log:") for r in report.repaired)
+    assert dict(env.fake.counts) == {"spreadsheets.batchUpdate": 2}  # the write, one repair; no read
 
 
 def test_nothing_expired_costs_nothing_more_than_the_append(env, wb):

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from .layout import col_letter
+from .layout import col_letter, quote_title
 
 EPOCH = datetime(1899, 12, 30)
 DEFAULT_TZ = ZoneInfo("Asia/Jakarta")
@@ -140,3 +140,19 @@ def contiguous_cells(cells: dict[int, dict]) -> Iterable[tuple[int, list[dict]]]
             run_start, run = col, [cells[col]]
     if run:
         yield run_start, run
+
+
+def grid_values(sheet: dict) -> dict:
+    """A Sheet resource with GridData (a batchUpdate reply's `updatedSpreadsheet`) as the value
+    range a whole-sheet `values.batchGet` returns: raw values (dates as serials), and the grid."""
+    rows: list[list[Any]] = []
+    for data in sheet.get("data", []):
+        for row in data.get("rowData", []):
+            cells = [next(iter(c.get("effectiveValue", {"stringValue": ""}).values())) for c in row.get("values", [])]
+            while cells and cells[-1] == "":
+                cells.pop()
+            rows.append(cells)
+    grid = sheet.get("properties", {}).get("gridProperties", {})
+    title = sheet.get("properties", {}).get("title", "")
+    last = col_letter(max(grid.get("columnCount", 1), 1) - 1)
+    return {"range": f"{quote_title(title)}!A1:{last}{grid.get('rowCount', 0)}", "values": rows}

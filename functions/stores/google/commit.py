@@ -21,7 +21,8 @@ from typing import Any, Iterable, Sequence
 from ...model import StorageUnavailable
 from ..port import CellUpdate, Changes, CommitReport, LogEntry, Move, Row, WriteReport, refuse_foreign_cells
 from . import layout
-from .codec import CELL_FIELDS, ROW_FIELDS, contiguous_cells, cell_data, from_serial, grid_rows, read_text, to_serial
+from .codec import (CELL_FIELDS, ROW_FIELDS, cell_data, contiguous_cells, from_serial, grid_rows, grid_values, read_text,
+                    to_serial)
 from .http import AmbiguousWrite
 from .index import Tab
 from .log import TAB_IDS_LOG, LogExpiry, _parse_ids, delete_runs, plan_expiry, recheck_expiry
@@ -158,9 +159,10 @@ class CommitRole:
         """Write, read back what was touched, repair; until the check finds nothing to put right."""
         ambiguous = False
         for attempt in range(self.client.retry.attempts + 1):
+            checked = False  # the write's reply showed the Log after it (a Log-only commit that prunes)
             if (work.plan or work.entries or work.expiry) and work.ready is None:
                 try:
-                    self._apply(work, report)
+                    checked = self._apply(work, report)
                     work.entries, work.expiry = [], replace(work.expiry, deletes=[], restore=[])
                 except AmbiguousWrite:
                     ambiguous = True
@@ -176,8 +178,11 @@ class CommitRole:
             for tab, key in work.intent.written:
                 if tab in only:
                     only[tab].add(key)
-            after, work.ready = work.ready or self._read_tabs(
-                work.touched, with_log=ambiguous or bool(work.expiry.gone), problems=report.problems, only=only), None
+            if checked:
+                after, work.ready = Snapshot(), None
+            else:
+                after, work.ready = work.ready or self._read_tabs(
+                    work.touched, with_log=ambiguous or bool(work.expiry.gone), problems=report.problems, only=only), None
             work.intent.fresh.update({t: hits[0] for t, hits in after.rows.items() if hits[0][0].tab in work.shrinking})
             if ambiguous:
                 self._drop_landed(work, report, self._log)
@@ -215,8 +220,12 @@ class CommitRole:
         return {k: from_serial(to_serial(v, self.tz), self.tz) if isinstance(v, datetime) else v
                 for k, v in values.items()}
 
-    def _apply(self, work: "Pending", report: CommitReport) -> None:
-        """ONE atomic batchUpdate: cells first (positions as read), deletes bottom-up, then appends."""
+    def _apply(self, work: "Pending", report: CommitReport) -> bool:
+        """ONE atomic batchUpdate: cells first (positions as read), deletes bottom-up, then appends.
+
+        A commit that touches no OPD tab but deletes Log rows asks the reply to carry the Log as
+        it is after the batch: that is its check, so pruning on a Log-only commit costs the one
+        request its append cost before. Returns whether the reply was such a check."""
         plan = work.plan
         requests = self._cell_requests(plan, work.intent)
         requests += self._delete_requests([*plan.deletes, *(Place(layout.LOG_TAB, r) for r in work.expiry.deletes)])
@@ -239,14 +248,28 @@ class CommitRole:
             requests.append({"appendCells": {"sheetId": log_tab.sheet_id, "fields": CELL_FIELDS, "rows": [
                 {"values": self._log_cells(log_tab, e)} for e in [*entries, *work.expiry.restore]]}})
         if not requests:
-            return
-        self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False)
+            return False
+        read_back = [self._log_tab().quoted] if not work.touched and work.expiry.gone else None
+        started = self.clock()
+        reply = self.client.spreadsheet_batch_update(self.spreadsheet_id, requests, idempotent=False,
+                                                     read_back=read_back)
+        checked = read_back is not None and self._log_from_reply(reply, started)
         with self.lock:
             self._log.update({(e.kind, e.key): e for e in entries})
             for e in entries:
                 if e.kind == TAB_IDS_LOG:
                     self._logged_ids = _parse_ids(e.detail)
         report.logged += sum(1 for e in entries if e.kind != TAB_IDS_LOG)
+        return checked
+
+    def _log_from_reply(self, reply: dict, started: float) -> bool:
+        """Take in the Log as a batchUpdate's reply shows it after the write (`read_back`)."""
+        log_tab = self._log_tab()
+        for sheet in reply.get("updatedSpreadsheet", {}).get("sheets", []):
+            if sheet.get("properties", {}).get("sheetId") == log_tab.sheet_id and "data" in sheet:
+                self._set_log(log_tab, grid_values(sheet), started)
+                return True
+        return False
 
     def _cell_requests(self, plan: Plan, intent: Intent) -> list[dict]:
         requests = []

@@ -258,9 +258,14 @@ class SheetsHTTPClient(HTTPClient):
         )
         return body.get("valueRanges", [])
 
-    def spreadsheet_batch_update(self, spreadsheet_id: str, requests_: list[dict], *, idempotent: bool) -> dict:
-        return self.call_json("POST", f"/{spreadsheet_id}:batchUpdate", json={"requests": requests_},
-                              idempotent=idempotent)
+    def spreadsheet_batch_update(self, spreadsheet_id: str, requests_: list[dict], *, idempotent: bool,
+                                 read_back: list[str] | None = None) -> dict:
+        """`read_back`: whole-sheet ranges whose cells the reply carries as they are after the
+        batch (`updatedSpreadsheet`): a check of the write at no extra request."""
+        body: dict[str, Any] = {"requests": requests_}
+        if read_back:
+            body.update(includeSpreadsheetInResponse=True, responseRanges=read_back, responseIncludeGridData=True)
+        return self.call_json("POST", f"/{spreadsheet_id}:batchUpdate", json=body, idempotent=idempotent)
 
     def values_append_raw(self, spreadsheet_id: str, table_range: str, rows: list[list]) -> dict:
         from urllib.parse import quote
