@@ -1,7 +1,16 @@
-"""One chokepoint for outbound HTTP to APIs that are not Sheets (Graph API, feeds).
+"""One outbound HTTP chokepoint and ONE retry policy, shared with the Sheets client.
+
+`RetryPolicy` and `with_retries` are the one retry loop of the system: `HttpClient` (Graph API,
+Cloud Tasks, Cloud Storage, Speech-to-Text, feeds) and the Sheets client
+(`stores/google/http.py`) both run their tries through it, each with its own parameters
+(attempts, first backoff, longest backoff, total sleep budget). What each try means stays with
+the API: a 4xx is an answer the caller reads here and an error there; a write whose outcome is
+unknown is `maybe_applied` here and `AmbiguousWrite` there. Token refresh on a 401 is the
+authorised session's (google-auth's `AuthorizedSession` refreshes and resends once), for both.
 
 - A timeout on every call (connect, read).
-- Bounded retries with jittered exponential backoff on 429, 5xx and connection errors.
+- Bounded retries with jittered exponential backoff on 429, 5xx and connection errors; a
+  `Retry-After` is honoured up to the policy's longest backoff.
 - A request that may have been applied (read timeout, 5xx on a non-idempotent POST) is retried
   only when the caller says it is idempotent; otherwise the caller gets the outcome and decides
   (a WhatsApp message sent twice is worse than one sent a sweep later).
@@ -14,9 +23,62 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to try again; the parameters are each API's, the rule is one."""
+
+    # The defaults are the Sheets API's (the busiest); HttpClient builds its own from its arguments.
+    attempts: int = 5  # total tries per request
+    base: float = 0.5  # first backoff, seconds
+    cap: float = 16.0  # longest single backoff (and the most of a Retry-After we wait)
+    budget: float = 40.0  # most seconds spent sleeping for one request (Cloud Functions: 60 s)
+
+    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
+        """Equal jitter: half fixed, half random, doubling each attempt up to `cap`."""
+        step = min(self.cap, self.base * (2 ** attempt))
+        return step / 2 + rng() * step / 2
+
+    def delay(self, attempt: int, retry_after: float | None, rng: Callable[[], float]) -> float:
+        """The pause before the next try: the backoff, or the server's Retry-After up to `cap`."""
+        wait = self.backoff(attempt, rng)
+        return max(wait, min(retry_after, self.cap)) if retry_after is not None else wait
+
+
+@dataclass
+class Retry:
+    """A try that another try may fix: why, the server's Retry-After, and the error to chain."""
+
+    problem: str
+    retry_after: float | None = None
+    error: BaseException | None = None
+
+
+def with_retries(attempt: Callable[[int, bool], "T | Retry"], policy: RetryPolicy, *,
+                 sleep: Callable[[float], None], rng: Callable[[], float] = random.random,
+                 give_up: Callable[[Retry, int], BaseException],
+                 on_retry: Callable[[Retry, int, float], None] | None = None) -> T:
+    """Call `attempt(n, last)` until it returns a result instead of a `Retry`, pausing as the
+    policy says; raise `give_up(retry, tries)` when the tries or the sleep budget run out.
+    `last` is True on the final allowed try (an API whose last answer is still an answer)."""
+    slept = 0.0
+    for n in range(max(1, policy.attempts)):
+        outcome = attempt(n, n + 1 >= policy.attempts)
+        if not isinstance(outcome, Retry):
+            return outcome
+        delay = policy.delay(n, outcome.retry_after, rng)
+        if n + 1 >= policy.attempts or slept + delay > policy.budget:
+            raise give_up(outcome, n + 1) from outcome.error
+        if on_retry is not None:
+            on_retry(outcome, n + 1, delay)
+        sleep(delay)
+        slept += delay
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class HttpUnavailable(RuntimeError):
@@ -39,7 +101,7 @@ class HttpResponse:
 
 
 class HttpClient:
-    """`request(...)` with timeouts and bounded, jittered retries."""
+    """`request(...)` with timeouts and bounded, jittered retries (`RetryPolicy`)."""
 
     def __init__(
         self,
@@ -49,11 +111,12 @@ class HttpClient:
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         session=None,
+        retry: RetryPolicy | None = None,
+        rng: Callable[[], float] = random.random,
     ):
         self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.sleep = sleep
+        self.retry = retry or RetryPolicy(attempts=retries + 1, base=backoff, cap=10.0, budget=float("inf"))
+        self.sleep, self.rng = sleep, rng
         self._session = session
 
     @property
@@ -63,14 +126,6 @@ class HttpClient:
 
             self._session = requests.Session()
         return self._session
-
-    def _pause(self, attempt: int, retry_after: str | None) -> None:
-        try:
-            wait = float(retry_after) if retry_after else 0.0
-        except ValueError:
-            wait = 0.0
-        wait = max(wait, self.backoff * (2 ** attempt)) * (0.5 + random.random())
-        self.sleep(min(wait, 10.0))
 
     def request(
         self,
@@ -87,45 +142,45 @@ class HttpClient:
         """Send one request; retry what is safe to retry; raise HttpUnavailable when out of budget.
 
         HTTP error statuses that are not retried (4xx) are returned, not raised: the caller
-        reads the API's error body. `data` sends raw bytes (an upload). With `max_bytes` the answer
-        is a download: the body is streamed and returned as bytes, cut at `max_bytes + 1` (the
-        caller sees it is too large without the whole file ever being held).
+        reads the API's error body; so is a retryable status on the last try. `data` sends raw
+        bytes (an upload). With `max_bytes` the answer is a download: the body is streamed and
+        returned as bytes, cut at `max_bytes + 1` (the caller sees it is too large without the
+        whole file ever being held).
         """
-        import requests
-
         safe = method.upper() in {"GET", "HEAD", "PUT", "DELETE"} if idempotent is None else idempotent
-        last = ""
-        for attempt in range(self.retries + 1):
-            final = attempt == self.retries
+        where = f"{method} {_host(url)}"
+
+        def attempt(n: int, last: bool) -> HttpResponse | Retry:
+            import requests
+
             try:
                 resp = self.session.request(method, url, json=json, params=params, headers=headers,
                                             data=data, timeout=self.timeout, stream=max_bytes is not None)
             except requests.RequestException as e:
-                sent = not _never_sent(e)
-                if sent and not safe:
-                    raise HttpUnavailable(f"{method} {_host(url)}: {type(e).__name__}", maybe_applied=True) from e
+                if not _never_sent(e) and not safe:
+                    raise HttpUnavailable(f"{where}: {type(e).__name__}", maybe_applied=True) from e
                 if not isinstance(e, (requests.ConnectionError, requests.Timeout)):
-                    raise HttpUnavailable(f"{method} {_host(url)}: {type(e).__name__}") from e
-                last = type(e).__name__
-                if final:
-                    raise HttpUnavailable(f"{method} {_host(url)}: {last}") from e
-                self._pause(attempt, None)
-                continue
-            retryable = resp.status_code == 429 or (resp.status_code in RETRY_STATUSES and safe)
-            if retryable and not final:
-                self._pause(attempt, resp.headers.get("Retry-After"))
-                continue
+                    raise HttpUnavailable(f"{where}: {type(e).__name__}") from e
+                return Retry(type(e).__name__, error=e)
+            if (resp.status_code == 429 or (resp.status_code in RETRY_STATUSES and safe)) and not last:
+                return Retry(f"HTTP {resp.status_code}", retry_after_seconds(resp.headers.get("Retry-After")))
             if max_bytes is not None and resp.ok:
                 try:
                     return HttpResponse(resp.status_code, _capped(resp, max_bytes), dict(resp.headers))
                 except requests.RequestException as e:  # the connection broke mid-download
-                    last = type(e).__name__
-                    if final:
-                        raise HttpUnavailable(f"{method} {_host(url)}: {last}") from e
-                    self._pause(attempt, None)
-                    continue
+                    return Retry(type(e).__name__, error=e)
             return HttpResponse(resp.status_code, _body(resp), dict(resp.headers))
-        raise HttpUnavailable(f"{method} {_host(url)}: {last or 'gave up'}")  # pragma: no cover
+
+        return with_retries(attempt, self.retry, sleep=self.sleep, rng=self.rng,
+                            give_up=lambda r, tries: HttpUnavailable(f"{where}: {r.problem}"))
+
+
+def retry_after_seconds(raw: str | None) -> float | None:
+    """A Retry-After header in seconds (the HTTP-date form is not used by these APIs)."""
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _never_sent(error) -> bool:

@@ -130,7 +130,7 @@ def exercise(wb, now: datetime, sla_hours: int, explain: Callable[[Exception], t
 def _google_explainer(identity: str, what: str, env_name: str, sid: str):
     from .config import ConfigError
     from .model import StorageUnavailable
-    from .stores.sheets_http import SheetsApiError
+    from .stores.google.http import SheetsApiError
 
     def explain(e: Exception) -> tuple[str, str]:
         if isinstance(e, ConfigError):  # bootstrap's refusal already says what to set
@@ -154,7 +154,7 @@ def _google_explainer(identity: str, what: str, env_name: str, sid: str):
 
 
 def _google_checks(settings, schema: Schema, workbook, contacts, now: datetime) -> SelftestReport:
-    from .stores import sheets_layout as layout
+    from .stores.google import layout
     from .stores.google import GoogleWorkbook
 
     client = workbook.client

@@ -274,7 +274,7 @@ def _sheets_env(vt=None, **fake_kw):
 
     from functions.schema import load_schema
     from functions.stores.google import GoogleContactBook, GoogleWorkbook
-    from functions.stores.sheets_http import SheetsHTTPClient
+    from functions.stores.google.http import SheetsHTTPClient
     from tests.fakes.fake_sheets import FakeSheets, VirtualTime
 
     vt = vt or VirtualTime()

@@ -1,1 +1,1 @@
-"""Stores: the port (`port.py`) and its adapters (`local.py` SQLite, `google.py` gspread)."""
+"""Stores: the port (`port.py`) and its adapters (`local.py` SQLite, `google/` Google Sheets)."""

@@ -10,7 +10,7 @@ import responses
 
 from functions.schema import Schema, load_schema
 from functions.stores.google import GoogleContactBook, GoogleWorkbook
-from functions.stores.sheets_http import RetryPolicy, SheetsHTTPClient
+from functions.stores.google.http import RetryPolicy, SheetsHTTPClient
 from tests.fakes.fake_sheets import FakeSheets, VirtualTime
 
 SERVICE_ACCOUNT = "kmc-aduan@kmc-ketapang.iam.gserviceaccount.com"

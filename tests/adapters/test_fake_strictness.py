@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.stores.sheets_http import SheetsApiError
+from functions.stores.google.http import SheetsApiError
 from tests.adapters.sheets_env import SERVICE_ACCOUNT, sheets_env
 from tests.fakes.fake_sheets import OWNER
 

@@ -13,7 +13,7 @@ from functions.config import Settings
 from functions.model import Contact, StorageUnavailable
 from functions.stores.google import GoogleContactBook, GoogleWorkbook, from_serial, to_serial
 from functions.stores.port import CellUpdate, Changes, ContactRecord, Move, NewCase
-from functions.stores.sheets_http import RetryPolicy
+from functions.stores.google.http import RetryPolicy
 from tests.adapters.sheets_env import SERVICE_ACCOUNT, sheets_env
 from tests.adapters.test_store_contract import T0, row
 from tests.fakes.clock import WIB
@@ -417,7 +417,7 @@ def test_whole_adapter_over_a_loopback_emulator(tmp_path):
 
 
 def test_timeouts_over_a_real_socket_are_retried(tmp_path):
-    from functions.stores.sheets_http import SheetsHTTPClient, emulator_session
+    from functions.stores.google.http import SheetsHTTPClient, emulator_session
 
     fake = FakeSheets(server_timeout_delay=0.5)
     sid = fake.create("t")

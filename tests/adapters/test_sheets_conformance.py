@@ -9,7 +9,7 @@ import pytest
 
 from functions.config import ConfigError
 from functions.stores.port import CellUpdate, Changes, Move, NewCase
-from functions.stores.sheets_http import SheetsApiError
+from functions.stores.google.http import SheetsApiError
 from tests.adapters.sheets_env import SERVICE_ACCOUNT, sheets_env
 from tests.adapters.test_store_contract import row
 from tests.fakes.fake_sheets import OWNER
@@ -138,7 +138,7 @@ def test_bootstrap_by_a_person_with_kmc_service_account_leaves_the_runtime_able_
 
 def test_protections_without_the_runtime_account_lock_it_out(env):
     """What the old deploy guide produced: the fake refuses the runtime's writes, as Sheets does."""
-    from functions.stores import sheets_layout as layout
+    from functions.stores.google import layout
 
     operator = env.client(OPERATOR, service_account=False)
     meta = operator.get_metadata(env.spreadsheet_id, layout.METADATA_FIELDS)
@@ -209,7 +209,7 @@ def test_the_first_bootstrap_goes_in_several_small_batches(env):
 
 
 def test_bootstrap_batches_send_every_request_once_in_order_whole_tabs_together(env):
-    from functions.stores import sheets_layout as layout
+    from functions.stores.google import layout
 
     plan = layout.plan_bootstrap(env.schema, {"sheets": []}, {}, [SERVICE_ACCOUNT])
     plan.add({"updateSpreadsheetProperties": {"properties": {"title": "KMC"}, "fields": "title"}})  # outside a tab

@@ -9,7 +9,7 @@ import responses
 
 from functions.model import StorageUnavailable
 from functions.stores.google import Coalescer
-from functions.stores.sheets_http import (AmbiguousWrite, RetryPolicy, SheetsApiError, SheetsHTTPClient, client_for,
+from functions.stores.google.http import (AmbiguousWrite, RetryPolicy, SheetsApiError, SheetsHTTPClient, client_for,
                                           kind_of)
 from tests.fakes.fake_sheets import FakeSheets, VirtualTime
 

@@ -10,7 +10,7 @@ from functions.cli import main
 from functions.config import Settings
 from functions.selftest import SCRATCH_TITLES, run_selftest
 from functions.services.setup import bootstrap_workbook
-from functions.stores import sheets_layout as layout
+from functions.stores.google import layout
 from tests.adapters.sheets_env import SERVICE_ACCOUNT, sheets_env
 from tests.fakes.clock import WIB
 from tests.fakes.fake_sheets import FakeSheets

@@ -164,6 +164,15 @@ class Cell:
 BLANK = Cell()
 
 
+def _cell_data(cell: Cell | None) -> dict:
+    """A cell as CellData in GridData: its value as `effectiveValue` (a formula's result)."""
+    if cell is None or not cell.has_data or cell.v is None or cell.v == "":
+        return {}
+    v = cell.v
+    kind = "boolValue" if isinstance(v, bool) else "numberValue" if isinstance(v, (int, float)) else "stringValue"
+    return {"effectiveValue": {kind: v}}
+
+
 class ApiError(Exception):
     def __init__(self, code: int, status: str, message: str):
         super().__init__(message)
@@ -791,7 +800,31 @@ class FakeSheets:
             self.sub_requests = subs
             raise
         self.batch_sizes.append(len(reqs))
-        return {"spreadsheetId": sid, "replies": replies}
+        out = {"spreadsheetId": sid, "replies": replies}
+        if body.get("includeSpreadsheetInResponse"):
+            out["updatedSpreadsheet"] = self._updated_spreadsheet(ss, body)
+        return out
+
+    def _updated_spreadsheet(self, ss: Spreadsheet, body: dict) -> dict:
+        """BatchUpdateSpreadsheetResponse.updatedSpreadsheet: the spreadsheet after the batch,
+        limited to `responseRanges` (whole sheets here), with GridData when
+        `responseIncludeGridData` (rowData of CellData carrying `effectiveValue`, an
+        ExtendedValue: numberValue / stringValue / boolValue; a date is its serial number).
+        Fields per developers.google.com/sheets/api/reference/rest/v4/spreadsheets/batchUpdate."""
+        wanted = body.get("responseRanges") or []
+        sheets = [ss.resolve(a1)[0] for a1 in wanted] if wanted else sorted(ss.sheets, key=lambda s: s.index)
+        out = []
+        for sheet in sheets:
+            meta = {"properties": sheet.properties()}
+            if body.get("responseIncludeGridData"):
+                rows = []
+                for r in range(sheet.last_data_row() + 1):
+                    cells = sheet.rows[r] if r < len(sheet.rows) else []
+                    rows.append({"values": [_cell_data(c) for c in cells]})
+                meta["data"] = [{"startRow": 0, "startColumn": 0, "rowData": rows}]
+            out.append(meta)
+        meta = self._get_metadata(ss.spreadsheet_id, {})
+        return {"spreadsheetId": ss.spreadsheet_id, "properties": meta["properties"], "sheets": out}
 
     def _validate_ids(self, ss: Spreadsheet, i: int, req: dict) -> None:
         if len(req) != 1:

@@ -36,7 +36,7 @@ def schemas() -> dict[str, dict]:
     return document()["schemas"]
 
 
-# Our kind names (sheets_http.kind_of) -> the discovery method.
+# Our kind names (stores/google/http.py kind_of) -> the discovery method.
 def method(kind: str) -> dict:
     res = document()["resources"]["spreadsheets"]
     if kind.startswith("values."):

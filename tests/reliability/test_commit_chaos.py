@@ -19,7 +19,7 @@ from hypothesis import example, given, settings as hsettings, strategies as st
 
 from functions.services.jobs import sweep_job
 from functions.stores.port import Changes, LogEntry, Move, NewCase
-from functions.stores.reconcile import norm
+from functions.stores.google.repair import norm
 from tests.adapters.test_store_contract import row
 from tests.fakes import meta_payloads as mp
 from tests.fakes.fake_sheets import col_letter

@@ -1,4 +1,4 @@
-"""`reconcile.plan_repair` on hand-made snapshots: what a commit's check read plans to put right.
+"""`repair.plan_repair` (stores/google/repair.py) on hand-made snapshots: what a commit's check read plans to put right.
 
 Each test is one thing a staff sort, insert or delete between a job's read and its write can do
 to a positional write, and the repair it must lead to — touching only the commit's own damage.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from functions.stores.reconcile import Intent, Place, Snapshot, plan_repair
+from functions.stores.google.repair import Intent, Place, Snapshot, plan_repair
 from tests.fakes.clock import WIB
 
 AT = datetime(2026, 11, 2, 8, 0, tzinfo=WIB)

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..schema import Column, Schema
+from ...schema import Column, Schema
 
 TAB_KEY = "kmc_tab"
 LAYOUT_KEY = "kmc_layout"
@@ -165,7 +165,7 @@ def directory_spec() -> TabSpec:
     protected whole so OPD staff who share the spreadsheet cannot edit it; the spreadsheet's
     owners (KMC admins) and the service account can. Laid out by bootstrap only (not one of
     `tab_specs`: the jobs read it through `read_directory`, never with the OPD tabs)."""
-    from ..directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
+    from ...directory import DIRECTORY_COLUMNS, DIRECTORY_TITLE
 
     widths = {"opd": 110, "opd_name": 260, "head_name": 200, "head_title": 220, "email": 260,
               "whatsapp": 200, "cc": 260}
@@ -247,7 +247,15 @@ class LayoutPlan:
                 self.add({"updateSheetProperties": {"properties": {"sheetId": sheet_id, "hidden": True}, "fields": "hidden"}})
             width = len(header)
             hmap = map_header(header, keys_headers, None, spec.key)
-        # Header: restore renamed headers, add missing columns after the last one in use.
+        columns, full_width = self._fix_header(spec, sheet, sheet_id, hmap, width, col_count)
+        self._refresh_format(spec, sheet, sheet_id, columns, full_width, layout, layout_id,
+                             existing_protected, existing_conditional)
+        return sheet_id, columns
+
+    def _fix_header(self, spec: TabSpec, sheet: ExistingSheet | None, sheet_id: int, hmap: HeaderMap, width: int,
+                    col_count: int) -> tuple[dict[str, int], int]:
+        """Restore renamed headers, add missing columns after the last one in use; returns the
+        column map and the width of the header row."""
         columns = dict(hmap.columns)
         fixes: dict[int, str] = {}
         next_col = max([width - 1, *columns.values()], default=-1) + 1
@@ -268,18 +276,23 @@ class LayoutPlan:
             self.add({"updateCells": {"start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": col},
                                       "rows": [{"values": [{"userEnteredValue": {"stringValue": text}}]}],
                                       "fields": "userEnteredValue"}})
-        full_width = max(needed, width)
+        return columns, max(needed, width)
+
+    def _refresh_format(self, spec: TabSpec, sheet: ExistingSheet | None, sheet_id: int, columns: dict[str, int],
+                        full_width: int, layout: str, layout_id: int | None, protected: list[dict],
+                        conditional: list[dict]) -> None:
+        """Formats, validation and protection again when the layout fingerprint changed."""
         fp = self.fingerprint(spec, columns, full_width)
-        if fp != layout:
-            self._format(spec, sheet_id, columns, full_width, existing_protected, existing_conditional)
-            if layout_id is not None:
-                self.add({"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataId": layout_id}}}})
-            self.add({"createDeveloperMetadata": {"developerMetadata": {
-                "metadataKey": LAYOUT_KEY, "metadataValue": fp, "location": {"sheetId": sheet_id},
-                "visibility": "DOCUMENT"}}})
-            if sheet is not None:
-                self.done.append(f"tab {spec.key}: format, validasi dan proteksi diperbarui")
-        return sheet_id, columns
+        if fp == layout:
+            return
+        self._format(spec, sheet_id, columns, full_width, protected, conditional)
+        if layout_id is not None:
+            self.add({"deleteDeveloperMetadata": {"dataFilter": {"developerMetadataLookup": {"metadataId": layout_id}}}})
+        self.add({"createDeveloperMetadata": {"developerMetadata": {
+            "metadataKey": LAYOUT_KEY, "metadataValue": fp, "location": {"sheetId": sheet_id},
+            "visibility": "DOCUMENT"}}})
+        if sheet is not None:
+            self.done.append(f"tab {spec.key}: format, validasi dan proteksi diperbarui")
 
     def _format(self, spec: TabSpec, sheet_id: int, columns: dict[str, int], width: int,
                 protected: list[dict], conditional: list[dict]) -> None:
@@ -332,7 +345,7 @@ class LayoutPlan:
             return
         protect(_grid(sheet_id, 0, 1, 0, width), "baris judul")
         system = sorted(columns[c.key] for c in spec.columns if not c.staff_editable)
-        for start, end in _runs(system):
+        for start, end in column_runs(system):
             protect(_grid(sheet_id, 1, None, start, end + 1), f"kolom sistem {col_letter(start)}-{col_letter(end)}")
 
 
@@ -345,9 +358,12 @@ def validation_rule(schema: Schema, column: Column) -> dict | None:
             "strict": False, "showCustomUi": True}
 
 
-def _runs(cols: list[int]) -> list[tuple[int, int]]:
+def column_runs(cols: list[int]) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive column indexes (sorted input)."""
     runs: list[tuple[int, int]] = []
     for c in cols:
+        if runs and c == runs[-1][1]:
+            continue
         if runs and c == runs[-1][1] + 1:
             runs[-1] = (runs[-1][0], c)
         else:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from .port import Row
+from ..port import Row
 
 
 def norm(value: Any) -> Any:
@@ -104,6 +104,16 @@ class Plan:
 def plan_repair(before: Snapshot, after: Snapshot, intent: Intent) -> Plan:
     """What to write so that `after` becomes what `intent` meant, touching only its own damage."""
     plan = Plan()
+    _rewrite_missing_cells(plan, before, after, intent)
+    _finish_moves(plan, before, after, intent)
+    for ticket in intent.deletes:
+        plan.deletes.update(after.places(ticket))
+    _put_back_displaced_cells(plan, before, after, intent)
+    _restore_deleted_rows(plan, before, after, intent)
+    return plan
+
+
+def _rewrite_missing_cells(plan: Plan, before: Snapshot, after: Snapshot, intent: Intent) -> None:
     for ticket, values in intent.updates.items():
         hit = after.first(ticket)
         if hit is None:
@@ -115,6 +125,9 @@ def plan_repair(before: Snapshot, after: Snapshot, intent: Intent) -> Plan:
         if differ:
             plan.set_cells(place, differ)
 
+
+def _finish_moves(plan: Plan, before: Snapshot, after: Snapshot, intent: Intent) -> None:
+    """Each forwarded case once in its new tab, nowhere else."""
     for ticket, (to_tab, values) in intent.moves.items():
         if to_tab not in after.tabs:
             continue  # its tab was not read: the move was done before this commit (nothing written there)
@@ -130,10 +143,9 @@ def plan_repair(before: Snapshot, after: Snapshot, intent: Intent) -> Plan:
         plan.deletes.update(p for p in places if p.tab != to_tab)
         plan.moved[ticket] = True
 
-    for ticket in intent.deletes:
-        plan.deletes.update(after.places(ticket))
 
-    # Cells of this commit that landed in another case's row go back to what that row held.
+def _put_back_displaced_cells(plan: Plan, before: Snapshot, after: Snapshot, intent: Intent) -> None:
+    """Cells of this commit that landed in another case's row go back to what that row held."""
     columns_of: dict[str, list[str]] = {}
     for tab, key in intent.written:
         columns_of.setdefault(tab, []).append(key)
@@ -166,8 +178,10 @@ def plan_repair(before: Snapshot, after: Snapshot, intent: Intent) -> Plan:
                 if stray:
                     plan.set_cells(place, stray)
 
-    # A row deleted by mistake (its place was taken by another case when the delete arrived)
-    # comes back whole: as read right before the deletes, with this commit's own cells as meant.
+
+def _restore_deleted_rows(plan: Plan, before: Snapshot, after: Snapshot, intent: Intent) -> None:
+    """A row deleted by mistake (its place was taken by another case when the delete arrived)
+    comes back whole: as read right before the deletes, with this commit's own cells as meant."""
     gone = set(intent.moves) | intent.deletes
     candidates = {t: hits[0] for t, hits in before.rows.items() if hits[0][0].tab in intent.shrunk}
     candidates.update({t: hit for t, hit in intent.fresh.items() if hit[0].tab in intent.shrunk})
@@ -179,4 +193,3 @@ def plan_repair(before: Snapshot, after: Snapshot, intent: Intent) -> Plan:
                 for v in [{**(seen[1] if seen else row), **intent.updates.get(ticket, {})}.get(k)]}
         plan.appends.append((place.tab, {**row, **ours, **intent.updates.get(ticket, {})}))
         plan.restored.append(ticket)
-    return plan

@@ -3,7 +3,13 @@
 - Timeouts on every call (gspread passes `timeout=None` unless told).
 - Bounded retries with jittered exponential backoff on 429, 5xx, connection errors and timeouts
   (gspread's own `BackOffHTTPClient` retries forever in 6.2.x: not used), then our own
-  `StorageUnavailable`.
+  `StorageUnavailable`. The loop and the policy are the system's one (`http_client.RetryPolicy`,
+  `with_retries`), with the Sheets parameters: 5 tries, backoff 0.5 s doubling to 16 s, at most
+  40 s asleep per request (a Cloud Function has 60 s). What differs from `HttpClient` is what a
+  failed try means, and it is essential: every Sheets error is raised (the adapter never reads
+  an error body), a non-idempotent write that may have landed raises `AmbiguousWrite` because
+  the adapter can look at the sheet and retry only what is missing, and requests are paced
+  under the per-minute quotas.
 - A write that may or may not have been applied (a read timeout, a reset or a 5xx on a
   non-idempotent request such as an append) is NOT retried blindly: it raises `AmbiguousWrite`
   so the adapter can look at the sheet and retry only what is missing. A 429 is never applied,
@@ -20,20 +26,19 @@ import random
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from functools import cache
 from typing import Any, Callable, Mapping
 
 import requests
 from gspread.http_client import HTTPClient
 
-from ..logs import log
-from ..model import StorageUnavailable
+from ...http_client import RETRY_STATUSES, Retry, RetryPolicy, retry_after_seconds, with_retries
+from ...logs import log
+from ...model import StorageUnavailable
 
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 GOOGLE_BASE = "https://sheets.googleapis.com"
 V4 = "/v4/spreadsheets"
-
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class SheetsApiError(StorageUnavailable):
@@ -59,19 +64,6 @@ class SheetsApiError(StorageUnavailable):
 
 class AmbiguousWrite(SheetsApiError):
     """A non-idempotent write failed in a way that does not tell whether it was applied."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5  # total tries per request
-    base: float = 0.5  # first backoff, seconds
-    cap: float = 16.0  # longest single backoff
-    budget: float = 40.0  # most seconds spent sleeping for one request (Cloud Functions: 60 s)
-
-    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
-        """Equal jitter: half fixed, half random, doubling each attempt up to `cap`."""
-        step = min(self.cap, self.base * (2 ** attempt))
-        return step / 2 + rng() * step / 2
 
 
 class TokenBucket:
@@ -214,53 +206,38 @@ class SheetsHTTPClient(HTTPClient):
         if idempotent is None:
             idempotent = kind in _IDEMPOTENT_KINDS
         bucket = self.read_bucket if kind in READ_KINDS else self.write_bucket
-        slept = 0.0
-        attempt = 0
-        while True:
+
+        def attempt(n: int, last: bool) -> requests.Response | Retry:
             bucket.take()
             self.counts[kind] += 1
-            retry_after = None
             try:
-                response = self.session.request(
-                    method=method, url=url, params=params, json=json, data=data, files=files,
-                    headers=headers, timeout=self.timeout,
-                )
+                response = self.session.request(method=method, url=url, params=params, json=json, data=data,
+                                                files=files, headers=headers, timeout=self.timeout)
             except requests.exceptions.ConnectTimeout as e:  # never reached the server
-                error: Exception = e
-                problem, status, ambiguous = "connect timeout", 0, False
+                return Retry("connect timeout", error=e)
             except requests.exceptions.Timeout as e:
-                error, problem, status, ambiguous = e, "read timeout", 0, not idempotent
+                return _unsure(kind, Retry("read timeout", error=e), idempotent, n)
             except requests.exceptions.ConnectionError as e:
-                error, problem, status, ambiguous = e, "connection error", 0, not idempotent
+                return _unsure(kind, Retry("connection error", error=e), idempotent, n)
             except requests.exceptions.RequestException as e:
                 raise SheetsApiError(f"Sheets {kind}: {type(e).__name__}", kind=kind) from e
-            else:
-                if response.ok:
-                    return response
-                status = response.status_code
-                message, reason = _error_text(response)
-                if status not in RETRYABLE_STATUS:
-                    raise SheetsApiError(f"Sheets {kind} {status} {reason}: {message}", status, reason, kind)
-                error = SheetsApiError(f"Sheets {kind} {status} {reason}: {message}", status, reason, kind)
-                problem = f"HTTP {status}"
-                ambiguous = status != 429 and not idempotent
-                retry_after = _retry_after(response)
-            if ambiguous:
-                log("WARNING", "sheets write outcome unknown", kind=kind, problem=problem, attempt=attempt + 1)
-                raise AmbiguousWrite(f"Sheets {kind}: {problem}; the write may or may not have been applied",
-                                     status, "AMBIGUOUS", kind) from error
-            attempt += 1
-            delay = self.retry.backoff(attempt - 1, self.rng)
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, self.retry.cap))
-            if attempt >= self.retry.attempts or slept + delay > self.retry.budget:
-                log("ERROR", "sheets request failed", kind=kind, problem=problem, attempts=attempt)
-                raise StorageUnavailable(f"Sheets {kind} failed after {attempt} attempts: {problem}") from error
-            self.retries[kind] += 1
-            log("WARNING", "sheets request retry", kind=kind, problem=problem, attempt=attempt,
-                delay_s=round(delay, 2))
-            self.sleep(delay)
-            slept += delay
+            if response.ok:
+                return response
+            status = response.status_code
+            message, reason = _error_text(response)
+            error = SheetsApiError(f"Sheets {kind} {status} {reason}: {message}", status, reason, kind)
+            if status not in RETRY_STATUSES:
+                raise error
+            retry = Retry(f"HTTP {status}", retry_after_seconds(response.headers.get("Retry-After")), error)
+            return retry if status == 429 else _unsure(kind, retry, idempotent, n, status)  # a 429 was never applied
+
+        return with_retries(attempt, self.retry, sleep=self.sleep, rng=self.rng,
+                            give_up=lambda r, tries: _gave_up(kind, r, tries),
+                            on_retry=lambda r, tries, delay: self._note_retry(kind, r, tries, delay))
+
+    def _note_retry(self, kind: str, retry: Retry, tries: int, delay: float) -> None:
+        self.retries[kind] += 1
+        log("WARNING", "sheets request retry", kind=kind, problem=retry.problem, attempt=tries, delay_s=round(delay, 2))
 
     def call_json(self, method: str, path: str, **kw) -> dict:
         """`call` with a path under /v4/spreadsheets; returns the JSON body."""
@@ -281,9 +258,14 @@ class SheetsHTTPClient(HTTPClient):
         )
         return body.get("valueRanges", [])
 
-    def spreadsheet_batch_update(self, spreadsheet_id: str, requests_: list[dict], *, idempotent: bool) -> dict:
-        return self.call_json("POST", f"/{spreadsheet_id}:batchUpdate", json={"requests": requests_},
-                              idempotent=idempotent)
+    def spreadsheet_batch_update(self, spreadsheet_id: str, requests_: list[dict], *, idempotent: bool,
+                                 read_back: list[str] | None = None) -> dict:
+        """`read_back`: whole-sheet ranges whose cells the reply carries as they are after the
+        batch (`updatedSpreadsheet`): a check of the write at no extra request."""
+        body: dict[str, Any] = {"requests": requests_}
+        if read_back:
+            body.update(includeSpreadsheetInResponse=True, responseRanges=read_back, responseIncludeGridData=True)
+        return self.call_json("POST", f"/{spreadsheet_id}:batchUpdate", json=body, idempotent=idempotent)
 
     def values_append_raw(self, spreadsheet_id: str, table_range: str, rows: list[list]) -> dict:
         from urllib.parse import quote
@@ -312,12 +294,19 @@ def _error_text(response: requests.Response) -> tuple[str, str]:
         return response.text[:200], ""
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After", "")
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
+def _unsure(kind: str, retry: Retry, idempotent: bool, n: int, status: int = 0) -> Retry:
+    """A failure after the request may have reached Google: another try for a read or an
+    idempotent write; for any other write, `AmbiguousWrite` (the caller looks before retrying)."""
+    if idempotent:
+        return retry
+    log("WARNING", "sheets write outcome unknown", kind=kind, problem=retry.problem, attempt=n + 1)
+    raise AmbiguousWrite(f"Sheets {kind}: {retry.problem}; the write may or may not have been applied",
+                         status, "AMBIGUOUS", kind) from retry.error
+
+
+def _gave_up(kind: str, retry: Retry, tries: int) -> StorageUnavailable:
+    log("ERROR", "sheets request failed", kind=kind, problem=retry.problem, attempts=tries)
+    return StorageUnavailable(f"Sheets {kind} failed after {tries} attempts: {retry.problem}")
 
 
 def default_session() -> requests.Session:
@@ -350,3 +339,9 @@ def client_for(emulator_host: str = "", **kw) -> SheetsHTTPClient:
         host = emulator_host.removeprefix("http://").rstrip("/")
         return SheetsHTTPClient(emulator_session, base_url=f"http://{host}", **kw)
     return SheetsHTTPClient(default_session, **kw)
+
+
+@cache
+def shared_client(emulator_host: str) -> SheetsHTTPClient:
+    """One client per process: both spreadsheets share its quota pacing."""
+    return client_for(emulator_host)
