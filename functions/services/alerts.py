@@ -20,7 +20,8 @@ from ..schema import Schema
 from ..stores.port import LogEntry
 from ..timefmt import short_wib
 from .logbook import add_many
-from .notify import FALLBACK_NAME, LANGUAGE, NOTIFY, Delivery, HeadNotifier, Notice, key_hash, notifier, tickets_param
+from ..journal import NOTIFY, alert_notice
+from .notify import FALLBACK_NAME, LANGUAGE, Delivery, HeadNotifier, Notice, notifier, tickets_param
 
 # Where staff answer when the store is local (no link to send: a file:/// path on the server
 # means nothing to the reader).
@@ -183,7 +184,7 @@ def send_alerts(items: Sequence[AlertItem], *, schema: Schema, notify: HeadNotif
         except KeyError:
             title = name = opd_key
         notice = Notice(
-            opd_key, f"alert:{opd_key}:{key_hash(','.join(tickets))}",
+            opd_key, alert_notice(opd_key, tickets),
             lambda to, own, g=group, k=opd_key: compose_alert(schema, k, g, to=to, own_address=own,
                                                               sheet_url=sheet_url, tz=tz),
             alert_template(title, name, group) if opd_key not in (TRIAGE, OUTSIDE) else None,
