@@ -1,4 +1,4 @@
-"""One chokepoint for outbound HTTP to APIs that are not Sheets (Graph API, feeds).
+"""One chokepoint for outbound HTTP to APIs that are not Sheets (Graph API, news feeds).
 
 - A timeout on every call (connect, read).
 - Bounded retries with jittered exponential backoff on 429, 5xx and connection errors.
@@ -126,6 +126,34 @@ class HttpClient:
                     continue
             return HttpResponse(resp.status_code, _body(resp), dict(resp.headers))
         raise HttpUnavailable(f"{method} {_host(url)}: {last or 'gave up'}")  # pragma: no cover
+
+    def open_stream(self, url: str, *, headers: Mapping[str, str] | None = None, allow_redirects: bool = True):
+        """GET under the same policy (timeouts; 429, 5xx and connection errors retried with
+        jittered backoff; HttpUnavailable when out of budget), the answer handed back UNREAD
+        (`requests` streamed response, a context manager): the caller checks the headers and
+        reads the body within its own limits (feeds: Content-Length, a streamed cap, a clock).
+        `allow_redirects=False` lets the caller check each hop (an SSRF guard)."""
+        import requests
+
+        for attempt in range(self.retries + 1):
+            final = attempt == self.retries
+            try:
+                resp = self.session.get(url, headers=headers, timeout=self.timeout,
+                                        allow_redirects=allow_redirects, stream=True)
+            except (requests.ConnectionError, requests.Timeout) as e:
+                if final:
+                    raise HttpUnavailable(f"GET {_host(url)}: {type(e).__name__}") from e
+                self._pause(attempt, None)
+                continue
+            except requests.RequestException as e:
+                raise HttpUnavailable(f"GET {_host(url)}: {type(e).__name__}") from e
+            if resp.status_code in RETRY_STATUSES and not final:
+                wait = resp.headers.get("Retry-After")
+                resp.close()
+                self._pause(attempt, wait)
+                continue
+            return resp
+        raise HttpUnavailable(f"GET {_host(url)}: gave up")  # pragma: no cover
 
 
 def _never_sent(error) -> bool:

@@ -17,13 +17,17 @@ from xml.sax.saxutils import escape
 import pytest
 
 from functions.bootstrap import build
-from functions.channels.feeds import FeedFailure, FeedFetcher, check_url, parse_feed, plain_text
+from functions.feeds.fetch import FeedFetcher, check_url
+from functions.feeds.model import FeedFailure
+from functions.feeds.parse import parse_feed, plain_text
 from functions.config import Settings
 from functions.mail.outbox import OutboxMailer
 from functions.model import Sentiment, StorageUnavailable
 from functions.schema import load_schema
-from functions.services.media import (FEED_STATE, MEDIA_SEEN, FetchLimits, load_media_config, media_job,
-                                      similarity, title_key)
+from functions.journal import FEED_STATE, MEDIA_SEEN
+from functions.services.media import media_job
+from functions.services.media_config import FetchLimits, load_media_config
+from functions.services.media_memory import similarity, title_key
 from tests.fakes.clock import WIB
 from tests.fakes.feed_server import FeedServer, Route
 
@@ -435,7 +439,7 @@ class StaticFeeds:
         self.conditional: list[str] = []
 
     def fetch(self, url, validators):
-        from functions.channels.feeds import Fetched, Validators
+        from functions.feeds.model import Fetched, Validators
 
         body, etag = self.feeds[url]
         if validators.etag == etag:
@@ -493,7 +497,7 @@ def test_entity_definitions_are_never_expanded(tmp_path):
 ])
 def test_the_doctype_is_removed_before_parsing(doc, stripped):
     """Nested entity definitions cost feedparser's lenient parser seconds of CPU per kilobyte."""
-    from functions.channels.feeds import strip_doctype
+    from functions.feeds.parse import strip_doctype
 
     assert strip_doctype(doc)[0] == stripped
 
