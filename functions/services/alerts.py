@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..mail.port import OutgoingMail
 from ..messaging.port import Template
@@ -22,6 +22,9 @@ from ..timefmt import short_wib
 from .logbook import add_many
 from ..journal import NOTIFY, alert_notice
 from .notify import FALLBACK_NAME, LANGUAGE, Delivery, HeadNotifier, Notice, notifier, tickets_param
+
+if TYPE_CHECKING:
+    from .context import Services
 
 # Where staff answer when the store is local (no link to send: a file:/// path on the server
 # means nothing to the reader).
@@ -213,7 +216,7 @@ def send_alerts(items: Sequence[AlertItem], *, schema: Schema, notify: HeadNotif
     return report
 
 
-def alert_sender(svc, now: datetime | None = None, *, write_log: bool = True
+def alert_sender(svc: "Services", now: datetime | None = None, *, write_log: bool = True
                  ) -> Callable[[Sequence[AlertItem]], AlertReport]:
     """send_alerts bound to the services: the Kontak OPD directory, mailer, WhatsApp. What was
     sent is recorded in the Log at once (`write_log`), or by the caller with its own Log write
