@@ -101,3 +101,11 @@ def test_no_module_spells_a_kind_or_a_key_by_hand():
                     and node.value.value in KINDS and any(getattr(t, "id", "").isupper() for t in node.targets)):
                 offences.append(f"{rel}:{node.lineno} defines kind {node.value.value!r}")
     assert offences == []
+
+
+def test_docs_log_md_lists_every_kind_with_its_retention():
+    text = (ROOT / "docs" / "log.md").read_text(encoding="utf-8")
+    for kind in KINDS.values():
+        [row] = [line for line in text.splitlines() if line.startswith(f"| `{kind.name}` |")]
+        kept = "kept for ever" if kind.retention is None else f"{kind.retention.days} days"
+        assert kept in row, kind.name
