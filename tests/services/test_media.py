@@ -338,6 +338,20 @@ def test_a_declared_huge_body_is_refused_before_reading(server):
     assert e.value.reason == "too_large" and "Content-Length" in str(e.value)
 
 
+def test_a_feed_briefly_unavailable_is_retried_once_on_the_shared_http_policy(server):
+    """The fetch runs on functions/http_client.py: a 503 is retried after a jittered pause (at
+    most RETRIES more tries); a feed still failing after that is an http_error for this run."""
+    server.routes["/sibuk"] = Route(rss(JALAN), unavailable=1)
+    pauses: list[float] = []
+    got = FeedFetcher(allow_private=True, sleep=pauses.append).fetch(server.url("/sibuk"))
+    assert got.status == 200 and b"Sandai" in got.body and len(pauses) == 1
+    assert [s.status for s in server.requests_to("/sibuk")] == [503, 200]
+    server.routes["/mati"] = Route(rss(JALAN), unavailable=5)
+    with pytest.raises(FeedFailure) as e:
+        FeedFetcher(allow_private=True, sleep=pauses.append).fetch(server.url("/mati"))
+    assert e.value.reason == "http_error" and len(server.requests_to("/mati")) == 2
+
+
 def test_redirects_are_followed_up_to_the_limit_and_each_hop_is_checked(server):
     server.routes["/ok"] = Route(rss(JALAN))
     for i in range(4):
