@@ -15,9 +15,10 @@ a case on channel "Media Massa" (link, "[Outlet] Title — lead"; the ticket der
 link, so seeing it again is a no-op) in the responsible OPD's tab or TRIASE, and the OPD head
 gets one alert email per run listing its items. Other relevant items are only counted.
 
-Durable state lives in the workbook Log, so it works on every store: one "feed-state" entry per
-run when validators changed (ETag / Last-Modified per feed; the newest entry wins) and one
-"media-seen" entry per run with the new links and titles. A feed's validators advance only when
+Durable state lives in the workbook Log, so it works on every store (services/media_memory.py):
+one "feed-state" entry per run when validators changed, or when the newest is a day old (ETag /
+Last-Modified per feed; the newest entry wins; the refresh keeps it inside the Log's retention,
+journal.py) and one "media-seen" entry per run with the new links and titles. A feed's validators advance only when
 every item of that fetch was judged and, if negative, stored: an item that fails leaves the
 feed's validators where they were, so the next run reads the feed whole and tries the item again
 ("media-retry" entries count the attempts; from the second failure the digest lists it, after
