@@ -40,6 +40,10 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)  # adapters added by later channels
     messenger: Any = None  # functions/messaging: answers to citizens on WhatsApp / Messenger / Instagram
     queue: Any = None  # functions/queue: the durable intake queue between the doors and the workbook
+    # the media job's dependencies (K's typed container defines them; this is the stand-in until the merge)
+    media_config: Any = None
+    feed_fetcher: Any = None
+    is_grave: Any = None
 
     def now(self) -> datetime:
         """The current time in WIB (or KMC_TIMEZONE)."""
@@ -235,6 +239,8 @@ def build(
         extras={"intake_steps": {"finding": _finding_step}, "attachments": _default_media(settings), **extras},
         messenger=messenger or _default_messenger(settings),
         queue=queue if queue is not None else _default_queue(settings),
+        media_config=extras.get("media_config"), feed_fetcher=extras.get("feed_fetcher"),
+        is_grave=extras.get("is_grave"),
     )
 
 

@@ -192,13 +192,11 @@ def _dispatch(args, env) -> int:
 
         return main_drain(svc, retry=args.retry, list_only=args.list)
     if command == "archive":
-        from .services.archive import main_archive
-
-        return main_archive(svc, args.before)
+        return archive_command(svc, args.before)
     if command == "opd":
         return _opd(svc, args)
     if command == "forget":
-        from .services.archive import existing_archives
+        from .archives import existing_archives
         from .services.privacy import forget
 
         tickets = forget(svc.workbook, svc.contacts, args.who, settings.ticket_prefix, existing_archives(svc))
@@ -213,6 +211,35 @@ def _dispatch(args, env) -> int:
             print(f"{removed} lampiran (foto/pesan suara/dokumen) dihapus.")
         return 0
     raise AssertionError(command)
+
+
+def archive_command(svc, before_iso: str, dry_run: bool = False) -> int:
+    """`archive --before DATE`: the use case (services/archive.py) on the archives of
+    functions/archives.py; prints what moved. 0 on success, 1 when the archive failed, 2 on a bad date."""
+    from datetime import date
+
+    from .archives import archive_factory
+    from .services.archive import archive_closed
+    from .services.attachments import MediaArchiver, kit_of
+
+    try:
+        before = date.fromisoformat(before_iso.strip())
+    except ValueError:
+        print(f"Tanggal tidak valid: {before_iso!r} (gunakan YYYY-MM-DD)")
+        return 2
+    media = MediaArchiver(kit_of(svc))
+    try:
+        report = archive_closed(svc.workbook, archive_factory(svc, announce=print), before, tz=svc.settings.tz,
+                                dry_run=dry_run, relabel=media.relabel)
+        moved = media.finish()  # originals go only once the live rows are gone
+    except StorageUnavailable as e:
+        print(f"Arsip gagal, tidak ada kasus yang dihapus dari workbook aktif: {e}")
+        return 1
+    for line in report.lines():
+        print(line)
+    if moved:
+        print(f"  {moved} lampiran dipindahkan ke arsip/")
+    return 0
 
 
 def tab_key(typed: str, tabs, titles: dict[str, str]) -> str | None:

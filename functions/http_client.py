@@ -175,6 +175,33 @@ class HttpClient:
                             give_up=lambda r, tries: HttpUnavailable(f"{where}: {r.problem}"))
 
 
+    def open_stream(self, url: str, *, headers: Mapping[str, str] | None = None, allow_redirects: bool = True):
+        """GET under the same policy (timeouts; 429, 5xx and connection errors retried with
+        jittered backoff; HttpUnavailable when out of budget), the answer handed back UNREAD
+        (`requests` streamed response, a context manager): the caller checks the headers and
+        reads the body within its own limits (feeds: Content-Length, a streamed cap, a clock).
+        `allow_redirects=False` lets the caller check each hop (an SSRF guard)."""
+        where = f"GET {_host(url)}"
+
+        def attempt(n: int, last: bool):
+            import requests
+
+            try:
+                resp = self.session.get(url, headers=headers, timeout=self.timeout,
+                                        allow_redirects=allow_redirects, stream=True)
+            except (requests.ConnectionError, requests.Timeout) as e:
+                return Retry(type(e).__name__, error=e)
+            except requests.RequestException as e:
+                raise HttpUnavailable(f"{where}: {type(e).__name__}") from e
+            if resp.status_code in RETRY_STATUSES and not last:
+                wait = retry_after_seconds(resp.headers.get("Retry-After"))
+                resp.close()
+                return Retry(f"HTTP {resp.status_code}", wait)
+            return resp
+
+        return with_retries(attempt, self.retry, sleep=self.sleep, rng=self.rng,
+                            give_up=lambda r, tries: HttpUnavailable(f"{where}: {r.problem}"))
+
 def retry_after_seconds(raw: str | None) -> float | None:
     """A Retry-After header in seconds (the HTTP-date form is not used by these APIs)."""
     try:

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from .journal import SELFTEST
 from .schema import Opd, Schema
 from .stores.port import CellUpdate, Changes, LogEntry, Move, NewCase
 
 SCRATCH = ("UJI_MANDIRI_A", "UJI_MANDIRI_B")
 SCRATCH_TITLES = ("Uji Mandiri A (dihapus otomatis)", "Uji Mandiri B (dihapus otomatis)")
-LOG_KIND = "selftest"
+LOG_KIND = SELFTEST  # journal.py
 STEPS = ("Menambah aduan ke tab uji", "Membaca semua tab", "Mencari aduan per tiket",
          "Menulis kolom sistem yang diproteksi dan Log", "Meneruskan aduan ke tab lain",
          "Menghapus baris sampai tab uji kosong")

@@ -25,7 +25,7 @@ from ..model import Channel, Complaint, Contact, InvalidComplaint, Sentiment, St
 from ..stores.port import LogEntry
 from ..text import MAX_TEXT_CHARS, clean_line, clean_text
 from ..web import PAGE_HEADERS, bearer_ok, error_reply, json_reply, load_json, subpath
-from .feeds import canonical_url
+from ..feeds.parse import canonical_url
 
 MOUNT = "/monitoring"
 URL_LOG = "monitoring-url"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..mail.port import OutgoingMail
 from ..messaging.port import Template
@@ -20,7 +20,11 @@ from ..schema import Schema
 from ..stores.port import LogEntry
 from ..timefmt import short_wib
 from .logbook import add_many
-from .notify import FALLBACK_NAME, LANGUAGE, NOTIFY, Delivery, HeadNotifier, Notice, key_hash, notifier, tickets_param
+from ..journal import NOTIFY, alert_notice
+from .notify import FALLBACK_NAME, LANGUAGE, Delivery, HeadNotifier, Notice, notifier, tickets_param
+
+if TYPE_CHECKING:
+    from .context import Services
 
 # Where staff answer when the store is local (no link to send: a file:/// path on the server
 # means nothing to the reader).
@@ -86,34 +90,42 @@ def _where(channel: str) -> str:
 
 def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, to: tuple[str, ...],
                   own_address: bool, sheet_url: str, tz) -> OutgoingMail:
+    """One OPD's alert email: its items (grave ones first) in text and HTML with the same content."""
     try:
         opd = schema.opd(opd_key)
         name, title = opd.name, opd.title
     except KeyError:
         name = title = opd_key
     items = sorted(items, key=lambda i: (not i.grave, i.received_at))
-    n = len(items)
-    grave = any(i.grave for i in items)
-    channels = sorted({_where(i.channel) for i in items})
-    where = " dan ".join(channels)
-    subject = (f"[KMC]{' PENTING:' if grave else ''} {n} informasi negatif di {where} "
-               f"untuk {title}")
-    if opd_key == TRIAGE:
-        greeting = "Yth. Admin Ketapang Media Center,"
-        intro = (f"ditemukan {n} informasi negatif di {where} yang belum jelas OPD penanggung "
-                 f"jawabnya. Mohon segera ditriase (isi kolom \"Teruskan ke\").")
-    elif opd_key == OUTSIDE:
-        greeting = "Yth. Admin Ketapang Media Center,"
-        intro = (f"ditemukan {n} informasi negatif di {where} tentang instansi di luar Pemerintah "
-                 f"Kabupaten Ketapang. Mohon diteruskan kepada instansi terkait.")
-    else:
-        greeting = f"Yth. Kepala {name},"
-        intro = (f"Ketapang Media Center menemukan {n} informasi negatif di {where} yang berkaitan "
-                 f"dengan {name}. Mohon segera ditanggapi.")
+    where = " dan ".join(sorted({_where(i.channel) for i in items}))
+    subject = (f"[KMC]{' PENTING:' if any(i.grave for i in items) else ''} {len(items)} informasi negatif di "
+               f"{where} untuk {title}")
+    greeting, intro = _opening(opd_key, name, len(items), where)
     note = "" if own_address else (
         f"(Alamat email kepala {title} belum diisi; email ini dikirim ke alamat cadangan KMC.)")
+    text = _alert_text(greeting, intro, items, title, note, sheet_url, tz)
+    html_doc = _alert_html(subject, greeting, intro, items, title, note, sheet_url, tz)
+    return OutgoingMail(to=to, subject=subject, text=text, html=html_doc, tag=f"alert-{opd_key}")
+
+
+def _opening(opd_key: str, name: str, n: int, where: str) -> tuple[str, str]:
+    """(greeting, first paragraph): KMC's admins for TRIASE and LUAR_PEMDA, else the OPD head."""
+    if opd_key == TRIAGE:
+        return ("Yth. Admin Ketapang Media Center,",
+                f"ditemukan {n} informasi negatif di {where} yang belum jelas OPD penanggung "
+                f"jawabnya. Mohon segera ditriase (isi kolom \"Teruskan ke\").")
+    if opd_key == OUTSIDE:
+        return ("Yth. Admin Ketapang Media Center,",
+                f"ditemukan {n} informasi negatif di {where} tentang instansi di luar Pemerintah "
+                f"Kabupaten Ketapang. Mohon diteruskan kepada instansi terkait.")
+    return (f"Yth. Kepala {name},",
+            f"Ketapang Media Center menemukan {n} informasi negatif di {where} yang berkaitan "
+            f"dengan {name}. Mohon segera ditanggapi.")
+
+
+def _alert_text(greeting: str, intro: str, items: Sequence[AlertItem], title: str, note: str,
+                sheet_url: str, tz) -> str:
     lines = [greeting, "", intro, ""]
-    blocks = []
     for k, item in enumerate(items, 1):
         flag = "[PENTING] " if item.grave else ""
         lines += [
@@ -124,7 +136,19 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
             f"Batas tanggapan: {_when(item.deadline, tz)}",
             "",
         ]
-        e = html.escape
+    lines.append(f"Tanggapan diisi pada tab \"{title}\" di lembar kerja KMC Aduan (kolom Status dan "
+                 f"Tanggapan): {sheet_url or LOCAL_SHEET}")
+    if note:
+        lines.append(note)
+    lines += ["", "Email ini dikirim otomatis oleh KMC Aduan (Ketapang Media Center)."]
+    return "\n".join(lines) + "\n"
+
+
+def _alert_html(subject: str, greeting: str, intro: str, items: Sequence[AlertItem], title: str, note: str,
+                sheet_url: str, tz) -> str:
+    e = html.escape
+    blocks = []
+    for item in items:
         link = (f'<a href="{e(item.link, quote=True)}">{e(item.link)}</a>'
                 if item.link.startswith(("http://", "https://")) else e(item.link or "-"))
         badge = '<strong style="color:#b00">PENTING</strong> ' if item.grave else ""
@@ -134,15 +158,6 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
             f"{' — ' + e(item.source) if item.source else ''} · Tautan: {link}<br>"
             f"Ditemukan: {e(_when(item.received_at, tz))} · No. Tiket: <b>{e(item.ticket_id)}</b> · "
             f"Batas tanggapan: {e(_when(item.deadline, tz))}</small></li>")
-    footer = [
-        f"Tanggapan diisi pada tab \"{title}\" di lembar kerja KMC Aduan (kolom Status dan "
-        f"Tanggapan): {sheet_url or LOCAL_SHEET}",
-    ]
-    if note:
-        footer.append(note)
-    footer += ["", "Email ini dikirim otomatis oleh KMC Aduan (Ketapang Media Center)."]
-    text = "\n".join(lines + footer) + "\n"
-    e = html.escape
     body = (
         f"<p>{e(greeting)}</p><p>{e(intro)}</p><ol>{''.join(blocks)}</ol>"
         f"<p>Tanggapan diisi pada tab <b>{e(title)}</b> di "
@@ -152,10 +167,9 @@ def compose_alert(schema: Schema, opd_key: str, items: Sequence[AlertItem], *, t
         + (f"<p><small>{e(note)}</small></p>" if note else "")
         + "<p><small>Email ini dikirim otomatis oleh KMC Aduan (Ketapang Media Center).</small></p>"
     )
-    html_doc = (f"<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\">"
-                f"<title>{e(subject)}</title></head><body style=\"font-family:sans-serif\">"
-                f"{body}</body></html>")
-    return OutgoingMail(to=to, subject=subject, text=text, html=html_doc, tag=f"alert-{opd_key}")
+    return (f"<!doctype html><html lang=\"id\"><head><meta charset=\"utf-8\">"
+            f"<title>{e(subject)}</title></head><body style=\"font-family:sans-serif\">"
+            f"{body}</body></html>")
 
 
 def alert_template(opd_title: str, opd_name: str, items: Sequence[AlertItem]) -> Template:
@@ -183,7 +197,7 @@ def send_alerts(items: Sequence[AlertItem], *, schema: Schema, notify: HeadNotif
         except KeyError:
             title = name = opd_key
         notice = Notice(
-            opd_key, f"alert:{opd_key}:{key_hash(','.join(tickets))}",
+            opd_key, alert_notice(opd_key, tickets),
             lambda to, own, g=group, k=opd_key: compose_alert(schema, k, g, to=to, own_address=own,
                                                               sheet_url=sheet_url, tz=tz),
             alert_template(title, name, group) if opd_key not in (TRIAGE, OUTSIDE) else None,
@@ -202,7 +216,7 @@ def send_alerts(items: Sequence[AlertItem], *, schema: Schema, notify: HeadNotif
     return report
 
 
-def alert_sender(svc, now: datetime | None = None, *, write_log: bool = True
+def alert_sender(svc: "Services", now: datetime | None = None, *, write_log: bool = True
                  ) -> Callable[[Sequence[AlertItem]], AlertReport]:
     """send_alerts bound to the services: the Kontak OPD directory, mailer, WhatsApp. What was
     sent is recorded in the Log at once (`write_log`), or by the caller with its own Log write

@@ -6,25 +6,26 @@ Cases are copied first and removed from the live workbook only after the archive
 them, so an interrupted run loses nothing and a rerun finishes it (appending a ticket the
 archive already holds is a no-op).
 
-Archives: local backend `KMC_DATA_DIR/archive-YYYY.sqlite`; Google backend the spreadsheet
-"KMC Aduan Arsip YYYY", given as `KMC_ARCHIVE_SPREADSHEET_YYYY`, else remembered in the Log from
-an earlier run, else created (service accounts may not be allowed to own files: then the
-message says to create and share it by hand).
+The use case takes the archive as a port: a workbook, or year -> workbook. Where the yearly
+archives live and how they are opened or created is the composition side's (functions/archives.py);
+the `archive` CLI command prints the report (functions/cli.py).
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 from ..logs import log
 from ..case import Case, all_cases, case_from_row
 from ..model import Sla, Status, StorageUnavailable
-from ..stores.port import LogEntry, NewCase, Workbook
+from ..stores.port import NewCase, Workbook
+
+if TYPE_CHECKING:
+    from .context import Services
 
 CLOSED_SLA = frozenset({str(Sla.ON_TIME), str(Sla.LATE)})
-ARCHIVE_LOG_KIND = "archive_spreadsheet"
 CHUNK = 500
 
 ArchiveTarget = Union[Workbook, Callable[[int], Workbook]]
@@ -99,114 +100,23 @@ def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: 
     return report
 
 
-# -- composition: where the yearly archive lives ---------------------------------------------------
-def archive_title(year: int) -> str:
-    return f"KMC Aduan Arsip {year}"
-
-
-def archive_factory(services) -> Callable[[int], Workbook]:
-    settings, schema = services.settings, services.schema
-    opened: dict[int, Workbook] = {}
-
-    def local(year: int) -> Workbook:
-        from ..stores.local import LocalWorkbook
-
-        return LocalWorkbook(settings.data_dir / f"archive-{year}.sqlite", schema)
-
-    def google(year: int) -> Workbook:
-        from ..stores.google import GoogleWorkbook
-
-        live = services.workbook
-        sid = settings.archive_spreadsheets.get(year, "")
-        if not sid:
-            known = [e for e in live.log_entries(ARCHIVE_LOG_KIND) if e.key == str(year)]
-            sid = known[-1].detail if known else ""
-        if not sid:
-            try:
-                sid = live.client.create_spreadsheet(archive_title(year))["spreadsheetId"]
-            except StorageUnavailable as e:
-                raise StorageUnavailable(
-                    f"could not create '{archive_title(year)}' ({e}). Create it by hand, share it with the "
-                    f"service account as Editor and set KMC_ARCHIVE_SPREADSHEET_{year}=<its id>"
-                ) from e
-            live.log_add(LogEntry(ARCHIVE_LOG_KIND, str(year), services.now(), sid))
-            print(f"Spreadsheet arsip dibuat: {archive_title(year)} "
-                  f"https://docs.google.com/spreadsheets/d/{sid}/edit")
-        return GoogleWorkbook(live.client, sid, schema, tz=settings.tz)
-
-    def get(year: int) -> Workbook:
-        if year not in opened:
-            opened[year] = google(year) if settings.backend == "google" else local(year)
-        return opened[year]
-
-    return get
-
-
-def existing_archives(services) -> Callable[[int], Workbook | None]:
-    """The archive of a year if one was ever made (never creates one): for `forget` and for
-    finding an archived case on the status page."""
-    settings, schema = services.settings, services.schema
-
-    def get(year: int) -> Workbook | None:
-        if settings.backend == "google":
-            from ..stores.google import GoogleWorkbook
-
-            live = services.workbook
-            sid = settings.archive_spreadsheets.get(year, "")
-            if not sid:
-                known = [e for e in live.log_entries(ARCHIVE_LOG_KIND) if e.key == str(year)]
-                sid = known[-1].detail if known else ""
-            return GoogleWorkbook(live.client, sid, schema, tz=settings.tz) if sid else None
-        path = settings.data_dir / f"archive-{year}.sqlite"
-        if not path.exists():
-            return None
-        from ..stores.local import LocalWorkbook
-
-        return LocalWorkbook(path, schema)
-
-    return get
-
-
 def ticket_year(ticket: str) -> int | None:
     """The year a ticket was issued (`KMC-261102-…` -> 2026): the archive it would be in."""
     parts = ticket.split("-")
     return 2000 + int(parts[1][:2]) if len(parts) == 3 and parts[1][:2].isdigit() else None
 
 
-def find_archived(services, ticket: str):
+def find_archived(svc: "Services", ticket: str):
     """A case moved to its year's archive (StoredCase) or None; a look-up never creates one.
     Cases are archived by the year they were received, which is the ticket's year."""
+    from ..archives import existing_archives  # the opener; K's container may carry it instead
+
     year = ticket_year(ticket)
     if year is None:
         return None
     try:
-        archive = existing_archives(services)(year)
+        archive = existing_archives(svc)(year)
         return archive.find(ticket) if archive is not None else None
     except StorageUnavailable as e:
         log("WARNING", "archive unavailable for a look-up", year=year, error=str(e)[:200])
         return None
-
-
-def main_archive(services, before_iso: str, dry_run: bool = False) -> int:
-    """CLI `archive --before DATE [--dry-run]`: prints what moved; 0 on success, 2 on a bad date."""
-    try:
-        before = date.fromisoformat(before_iso.strip())
-    except ValueError:
-        print(f"Tanggal tidak valid: {before_iso!r} (gunakan YYYY-MM-DD)")
-        return 2
-    from .attachments import MediaArchiver, kit_of
-
-    media = MediaArchiver(kit_of(services))
-    try:
-        report = archive_closed(services.workbook, archive_factory(services), before, tz=services.settings.tz,
-                                dry_run=dry_run, relabel=media.relabel)
-        moved = media.finish()  # originals go only once the live rows are gone
-    except StorageUnavailable as e:
-        print(f"Arsip gagal, tidak ada kasus yang dihapus dari workbook aktif: {e}")
-        return 1
-    for line in report.lines():
-        print(line)
-    if moved:
-        print(f"  {moved} lampiran dipindahkan ke arsip/")
-    return 0
-

@@ -194,14 +194,13 @@ def _voice_lines(kit: MediaKit, item: _Item, numbered: str, name: str) -> list[s
 
 def record_problems(svc, message_id: str, ticket: str, problems: list[Problem]) -> None:
     """One Log `problem` entry per item that could not be kept: the next digest lists it."""
-    from ..stores.port import LogEntry
-    from .logbook import PROBLEM
+    from ..journal import PROBLEM, LogEntry, attachment_problem_key
 
     for i, p in enumerate(problems, 1):
         text = (f"Lampiran ({p.label}) pada tiket {ticket or '-'} tidak dapat disimpan: {p.reason}. "
                 f"Minta warga mengirim ulang bila diperlukan.")
         try:
-            svc.workbook.log_add(LogEntry(PROBLEM, f"media:{message_id}:{i}"[:200], svc.now(), text))
+            svc.workbook.log_add(LogEntry(PROBLEM, attachment_problem_key(message_id, i), svc.now(), text))
         except Exception as e:  # noqa: BLE001 - the row already says it; the note is best effort
             log("ERROR", "media problem could not be recorded", error=type(e).__name__)
 
@@ -216,7 +215,8 @@ def forget_case_media(svc, tickets: list[str]) -> int:
     """`forget`: delete the files linked from each ticket's row (live workbook or its year's
     archive) and say so in the Tautan cell; returns how many files were deleted."""
     from ..stores.port import CellUpdate
-    from .archive import existing_archives, ticket_year
+    from ..archives import existing_archives
+    from .archive import ticket_year
 
     kit = kit_of(svc)
     if kit is None:

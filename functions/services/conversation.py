@@ -15,7 +15,6 @@ redelivered follow-up is never appended twice, even after a restart.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections import deque
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from .. import tickets
+from ..journal import ANON_LOG, MSG_LOG, WITHDRAWN_LOG, sender_key
 from ..logs import log
 from ..model import ANONYMOUS, TRIAGE, Channel, Complaint, Contact, InvalidComplaint, Sentiment, Status
 from ..case import Case, add_note
@@ -30,9 +30,6 @@ from ..stores.port import CellUpdate, ContactRecord, LogEntry
 from ..text import clean_text, normalise_phone
 from . import replies
 
-MSG_LOG = "msg"  # processed inbound message ids that did not create a case of their own
-ANON_LOG = "anonim"  # a sender asked to be anonymous before filing (key: pseudonymous hash)
-WITHDRAWN_LOG = "batal"  # key: ticket withdrawn by the citizen
 JOINED_TEXT_LIMIT = 10_000  # a conversation longer than this starts a new case (a cell holds 50 000)
 OWNER_LOOKBACK = timedelta(days=90)  # STATUS / ANONIM without a ticket: the sender's latest case
 
@@ -167,11 +164,6 @@ def parse_command(text: str, prefix: str) -> tuple[str, str | None, str] | None:
     if ticket is None and rest and verb != "anonim" and len(_words(rest)) > 3:
         return None  # "status jalan di desa kami ..." is a complaint, not a command
     return verb, ticket, rest
-
-
-def sender_key(channel: str, sender: str) -> str:
-    """A pseudonymous key for the workbook Log (never a phone number in the shared workbook)."""
-    return hashlib.sha256(f"{channel}|{sender}".encode()).hexdigest()[:20]
 
 
 # -- the use case -----------------------------------------------------------------------------

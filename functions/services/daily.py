@@ -2,7 +2,8 @@
 overdue list and (on the 1st) the monthly evaluation — each once per day.
 
 Store requests are constant whatever the number of tabs and rows: one `read_all`, one batched
-`update` for the overdue marks, one Log read, one batched Log write.
+`update` for the overdue marks, one Log read, one commit of the Log (what was sent, and the entries past their retention
+(journal.cutoffs) deleted).
 Idempotency: every email sent is recorded in the Log (kind `digest`, key `DATE` for leadership,
 `DATE:OPD` for an OPD head); a Cloud Scheduler retry or a second run for the same date finds them
 and sends nothing new, while an email that failed the first time is sent by the retry.
@@ -30,12 +31,10 @@ from ..messaging.port import Template
 from ..case import Case, all_cases, as_cases
 from ..model import Sla, Status
 from ..text import excerpt
-from ..stores.port import CellUpdate, LogEntry, Workbook
-from .logbook import DIGEST, PROBLEM, add_many
+from ..stores.port import CellUpdate, Changes, LogEntry, Workbook
+from ..journal import DIGEST, PROBLEM, PROBLEM_REPORTED, cutoffs, digest_key, overdue_list_key, overdue_notice
 from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, channels_summary, tickets_param
 
-DIGEST_LOG = DIGEST  # kept for callers of the first version
-PROBLEM_REPORTED = "problem-reported"  # key: a `problem` entry's key, once a digest listed it
 PROBLEM_OVERLAP = timedelta(hours=1)
 MAX_EMAIL_BYTES = 1_000_000
 CHART_CID = "grafik-30-hari"
@@ -189,9 +188,15 @@ def run_daily(
                 mail_from=mail_from, attachments=attachments, chart=chart)
     if notify is not None:
         send_overdue_lists(run, notify, digest, sheet_url)
-    if (run.entries or closing) and not dry_run:  # `closing`: the job lease's release (jobs.py)
-        add_many(workbook, [*run.entries, *closing])
+    if not dry_run:
+        record_and_expire(run, closing)
     return run.report
+
+
+def record_and_expire(run: DailyRun, closing: Sequence[LogEntry]) -> None:
+    """The daily's last write, one commit: what it sent, `closing` (the job lease's release,
+    jobs.py) and the Log's retention (journal.cutoffs: entries past it are deleted)."""
+    run.workbook.commit(Changes(log=[*run.entries, *closing], log_expire=cutoffs(run.now)))
 
 
 def mark_overdue(run: DailyRun, sla_hours: float, deadline: sla.Deadline) -> None:
@@ -267,7 +272,7 @@ def send_digest(run: DailyRun, mailer: Mailer, digest: Digest, fresh: list[LogEn
         report.delivered = "dry-run"
         return
     report.delivered = mailer.send(mail)  # a failure raises: the scheduler retries the job
-    run.entries.append(LogEntry(DIGEST, run.day, run.now, f"ke {len(digest_to)} penerima"
+    run.entries.append(LogEntry(DIGEST, digest_key(run.day), run.now, f"ke {len(digest_to)} penerima"
                                 + (f"; evaluasi {report.monthly}" if report.monthly else "")))
     run.entries += [LogEntry(PROBLEM_REPORTED, e.key, run.now, run.day) for e in fresh]
 
@@ -279,7 +284,7 @@ def send_overdue_lists(run: DailyRun, notify: HeadNotifier, digest: Digest, shee
         overdue.setdefault(ref.opd, []).append(ref)
     for tab, refs in overdue.items():
         contact = notify.directory.get(tab)
-        if f"{run.day}:{tab}" in run.sent or contact is None or not contact.reachable:
+        if overdue_list_key(run.day, tab) in run.sent or contact is None or not contact.reachable:
             continue
         run.report.opd_sent[tab] = len(refs)
         if not run.dry_run:
@@ -288,12 +293,12 @@ def send_overdue_lists(run: DailyRun, notify: HeadNotifier, digest: Digest, shee
 
 def _send_overdue_list(run: DailyRun, notify: HeadNotifier, contact, tab: str, refs: list, sheet_url: str) -> None:
     day, now, report = run.day, run.now, run.report
-    key = f"{day}:{tab}"
+    key = overdue_list_key(day, tab)
     title = run.titles.get(tab, tab)
     subject, text, html = render_opd_overdue(title, refs, day=now.date(), sheet_url=sheet_url)
     tickets = tuple(c.ticket_id for c in refs)
     sent_now = notify.send(Notice(
-        tab, f"overdue:{key}",
+        tab, overdue_notice(day, tab),
         lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(to, s, t, h, tag=f"terlambat-{k}-{day}"),
         Template("kmc_daftar_terlambat", LANGUAGE, (contact.addressee, f"{now:%d/%m/%Y}", str(len(refs)),
                                                     contact.opd_name or title, tickets_param(list(tickets)))),

@@ -340,8 +340,7 @@ def run_task(svc, job: Job, retry_count: int) -> TaskOutcome:
 def _report_if_late(svc, job: Job) -> None:
     """A message stored more than 15 minutes after it was accepted: logged, and the day's first
     one recorded in the Log (one entry a day, not one per message) for the digest."""
-    from ..stores.port import LogEntry
-    from .logbook import PROBLEM
+    from ..journal import PROBLEM, LogEntry, late_intake_problem_key
 
     now = svc.now()
     waited = now - job.accepted_at
@@ -352,20 +351,19 @@ def _report_if_late(svc, job: Job) -> None:
     text = (f"Pesan warga menunggu lebih dari {STALE_MINUTES} menit di antrean sebelum tercatat (pertama hari "
             f"ini: {job.ticket or job.kind}, {minutes} menit); periksa akses ke Google Sheets dan antrean kmc-intake.")
     try:
-        svc.workbook.log_add(LogEntry(PROBLEM, f"late:{now:%Y-%m-%d}", now, text))
+        svc.workbook.log_add(LogEntry(PROBLEM, late_intake_problem_key(now), now, text))
     except Exception as e:  # noqa: BLE001 - the case is stored; the note is best effort
         log("ERROR", "late-message note could not be recorded", error=type(e).__name__)
 
 
 def _report_dead_letter(svc, job: Job, error_type: str, attempt: int) -> None:
     """A Log `problem` entry (no personal data) so the next digest lists it; recorded once."""
-    from ..stores.port import LogEntry
-    from .logbook import PROBLEM
+    from ..journal import PROBLEM, LogEntry, dead_letter_problem_key
 
     text = (f"Surat mati di antrean Cloud Tasks: {job.kind} {job.ticket or job.key} gagal {attempt} kali "
             f"({error_type}); lihat Cloud Tasks > antrean intake di konsol, lalu jalankan ulang tugasnya.")
     try:
-        svc.workbook.log_add(LogEntry(PROBLEM, f"dead:{job.key}"[:200], svc.now(), text))
+        svc.workbook.log_add(LogEntry(PROBLEM, dead_letter_problem_key(job.key), svc.now(), text))
     except Exception as e:  # noqa: BLE001 - the log line above already carries it
         log("ERROR", "dead letter could not be recorded in the Log", error=type(e).__name__)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .daily import DailyReport, run_daily
 from .lease import exclusive
@@ -10,13 +11,16 @@ from .reminders import send_reminders
 from .setup import ensure_ready
 from .sweep import SweepReport, plan_sweep, settle_sweep
 
+if TYPE_CHECKING:
+    from .context import Services
 
-def deadline_of(svc):
+
+def deadline_of(svc: "Services"):
     """The deadline rule of the settings (clock hours, or working days: KMC_SLA_WORKING_HOURS)."""
     return svc.policy.deadline
 
 
-def locator(svc):
+def locator(svc: "Services"):
     """(tab, ticket) -> (row URL or "", hint): the store's optional `row_link`, else a fallback."""
     row_link = getattr(svc.workbook, "row_link", None)
     titles = svc.titles
@@ -34,7 +38,7 @@ DAILY_LEASE = timedelta(minutes=60)
 MEDIA_LEASE = timedelta(minutes=30)
 
 
-def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> SweepReport:
+def sweep_job(svc: "Services", now: datetime | None = None, *, dry_run: bool = False) -> SweepReport:
     """read_all, judge, remind, answer citizens, then ONE commit of everything written; one
     sweep at a time (an overlapping one does nothing, so no citizen is answered twice)."""
     now = now or svc.now()
@@ -44,7 +48,7 @@ def sweep_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Swe
         return _sweep(svc, now, lease=held) if held else SweepReport(busy=True)
 
 
-def _sweep(svc, now: datetime, *, dry_run: bool = False, lease=None) -> SweepReport:
+def _sweep(svc: "Services", now: datetime, *, dry_run: bool = False, lease=None) -> SweepReport:
     if not dry_run:
         ensure_ready(svc)
     tabs = svc.workbook.read_all()  # one read serves the sweep, the reminders and the replies
@@ -72,7 +76,7 @@ def _sweep(svc, now: datetime, *, dry_run: bool = False, lease=None) -> SweepRep
     return report
 
 
-def daily_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> DailyReport:
+def daily_job(svc: "Services", now: datetime | None = None, *, dry_run: bool = False) -> DailyReport:
     """The daily; one at a time, so overlapping runs send one digest per date."""
     now = now or svc.now()
     if dry_run:
@@ -81,7 +85,7 @@ def daily_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Dai
         return _daily(svc, now, lease=held) if held else DailyReport(now.date().isoformat(), busy=True)
 
 
-def _daily(svc, now: datetime, *, dry_run: bool = False, lease=None) -> DailyReport:
+def _daily(svc: "Services", now: datetime, *, dry_run: bool = False, lease=None) -> DailyReport:
     if not dry_run:
         ensure_ready(svc)
     to = svc.settings.digest_to or ("pimpinan@localhost",)
@@ -98,7 +102,7 @@ def _daily(svc, now: datetime, *, dry_run: bool = False, lease=None) -> DailyRep
     )
 
 
-def media_job(svc, now: datetime | None = None, *, dry_run: bool = False):
+def media_job(svc: "Services", now: datetime | None = None, *, dry_run: bool = False):
     """The hourly media run (services/media.py), one at a time: overlapping runs alerted an OPD
     head about the same news item once per run."""
     from .media import media_job as run
@@ -123,7 +127,7 @@ class Busy:
         return f"{self.job}: {self.job} lain sedang berjalan; yang ini tidak melakukan apa pun"
 
 
-def learn_routing_step(svc, tabs: dict, now: datetime, *, dry_run: bool = False) -> str:
+def learn_routing_step(svc: "Services", tabs: dict, now: datetime, *, dry_run: bool = False) -> str:
     """Learn routing from the settled cases of the daily job's read; the digest's line."""
     from ..routing_model import load_thresholds
     from .route_explain import current_rules
@@ -136,7 +140,7 @@ def learn_routing_step(svc, tabs: dict, now: datetime, *, dry_run: bool = False)
     return report.summary()
 
 
-def intake_notes(svc, now: datetime) -> list[str]:
+def intake_notes(svc: "Services", now: datetime) -> list[str]:
     """The intake queue's "catatan sistem": messages waiting > 15 min, dead letters."""
     from .intake_worker import queue_notes
 

@@ -30,11 +30,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Iterator
 
+from ..journal import LEASE_LOG, RELEASED_LOG, LogEntry, lease_key
 from ..logs import log
-from ..stores.port import LogEntry
-
-LEASE_LOG = "lease"
-RELEASED_LOG = "lease-released"
 
 
 @contextmanager
@@ -96,7 +93,7 @@ def _entries(workbook) -> list[LogEntry]:
 
 def holder_of(entries: list[LogEntry], name: str, ttl: timedelta) -> dict[str, LogEntry]:
     """Walk NAME's claims and releases in Log order: {claim key: claim} of the claims that won."""
-    prefix = f"{name}#"
+    prefix = lease_key(name, "")
     won: dict[str, LogEntry] = {}
     current: LogEntry | None = None
     for entry in entries:
@@ -114,7 +111,7 @@ def holder_of(entries: list[LogEntry], name: str, ttl: timedelta) -> dict[str, L
 
 def claim(workbook, name: str, holder: str, now: datetime, ttl: timedelta) -> str | None:
     """The claim key this holder now holds, or None when another run holds the lease."""
-    key = f"{name}#{secrets.token_hex(6)}"
+    key = lease_key(name, secrets.token_hex(6))
     workbook.log_add(LogEntry(LEASE_LOG, key, now, holder), new_key=True)  # no read before it
     winner = holder_of(_entries(workbook), name, ttl).get(key)
     if winner is None or winner.detail != holder:

@@ -1,8 +1,4 @@
-"""The workbook `Log` as the scheduled jobs use it: what was sent, what went wrong.
-
-Kinds: `digest` (key = report date, or `DATE:OPD` for an OPD head's overdue list), `reminder`
-(key = `OPD:TICKET`: a case is announced to one OPD head once), `problem` (what the sweep could
-not understand; the next digest lists the problems recorded since the previous one).
+"""Writing many workbook `Log` entries at once (the kinds, keys and retention: journal.py).
 
 A store may offer the optional `log_add_many(entries) -> int` (one request for many entries, as
 the Google store does with one append); without it each entry is one `log_add`.
@@ -12,10 +8,6 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..stores.port import LogEntry, Workbook
-
-DIGEST = "digest"
-REMINDER = "reminder"
-PROBLEM = "problem"
 
 
 def add_many(workbook: Workbook, entries: Sequence[LogEntry]) -> int:

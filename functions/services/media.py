@@ -15,9 +15,10 @@ a case on channel "Media Massa" (link, "[Outlet] Title — lead"; the ticket der
 link, so seeing it again is a no-op) in the responsible OPD's tab or TRIASE, and the OPD head
 gets one alert email per run listing its items. Other relevant items are only counted.
 
-Durable state lives in the workbook Log, so it works on every store: one "feed-state" entry per
-run when validators changed (ETag / Last-Modified per feed; the newest entry wins) and one
-"media-seen" entry per run with the new links and titles. A feed's validators advance only when
+Durable state lives in the workbook Log, so it works on every store (services/media_memory.py):
+one "feed-state" entry per run when validators changed, or when the newest is a day old (ETag /
+Last-Modified per feed; the newest entry wins; the refresh keeps it inside the Log's retention,
+journal.py) and one "media-seen" entry per run with the new links and titles. A feed's validators advance only when
 every item of that fetch was judged and, if negative, stored: an item that fails leaves the
 feed's validators where they were, so the next run reads the feed whole and tries the item again
 ("media-retry" entries count the attempts; from the second failure the digest lists it, after
@@ -26,263 +27,30 @@ problem is counted in the run summary.
 """
 from __future__ import annotations
 
-import difflib
-import hashlib
-import json
-import re
-import tomllib
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import cache
-from pathlib import Path
-from typing import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from ..channels.feeds import (FeedFailure, FeedFetcher, FeedItem, Validators, canonical_url,
-                              parse_feed)
+from ..feeds.model import FeedFailure, FeedItem, Validators
+from ..feeds.parse import canonical_url, parse_feed
+from ..journal import PROBLEM, LogEntry, media_item_problem_key
 from ..logs import log
 from ..model import Channel, Complaint, Sentiment, StorageUnavailable
-from ..schema import SCHEMA_DIR, Schema, load_schema
-from ..stores.port import LogEntry, Workbook
+from ..stores.port import Workbook
 from .alerts import AlertItem, AlertReport
 from .logbook import add_many
+from .media_config import MediaConfig, load_media_config, media_sentiment
+from .media_memory import MediaMemory, _short, link_key, title_key
 
-FEED_STATE = "feed-state"
-MEDIA_SEEN = "media-seen"
-MEDIA_RETRY = "media-retry"  # key `LINKHASH:STAMP`: one failed attempt to store an item
+if TYPE_CHECKING:
+    from ..feeds.fetch import FeedFetcher
+    from .context import Services
+
 MAX_ITEM_ATTEMPTS = 5  # then the item is given up, remembered, and reported in the digest
-SEEN_PER_ENTRY = 150  # keeps one Log cell well under Sheets' 50,000 characters
 _FUTURE_SLACK = timedelta(hours=1)
 _EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
-
-
-# --- configuration --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FetchLimits:
-    connect_timeout_seconds: float = 5.0
-    read_timeout_seconds: float = 15.0
-    total_seconds: float = 30.0
-    max_megabytes: float = 5.0
-    max_redirects: int = 5
-
-
-@dataclass(frozen=True)
-class Relevance:
-    strong: tuple[str, ...]  # normalised phrases; any one makes an item relevant
-    ambiguous: tuple[str, ...] = ()
-    elsewhere: tuple[str, ...] = ()
-    mask: tuple[str, ...] = ()
-
-    def match(self, text: str) -> str | None:
-        """The term that makes `text` about the regency, or None."""
-        padded = f" {normalise(text)} "
-        for phrase in self.mask:
-            padded = padded.replace(f" {phrase} ", " | ")
-        for term in self.strong:
-            if f" {term} " in padded:
-                return term
-        if any(f" {w} " in padded for w in self.elsewhere):
-            return None
-        for term in self.ambiguous:
-            if f" {term} " in padded:
-                return term
-        return None
-
-
-@dataclass(frozen=True)
-class MediaConfig:
-    feeds: tuple[str, ...]
-    relevance: Relevance
-    fetch: FetchLimits = field(default_factory=FetchLimits)
-    max_age_days: float = 7.0
-    memory_days: float = 30.0
-    title_similarity: float = 0.85
-    title_days: float = 3.0
-    negative_min_score: float = 0.5
-
-
-def media_sentiment(classify: Callable[[str], tuple[Sentiment, float]], text: str,
-                    min_score: float) -> Sentiment:
-    """The detector's reading for published text. News is written in a neutral register, so
-    the complaint-friendly tie-break (Negatif wins when it is close) is not enough here: an item
-    is negative only when the detector also gives negativity >= `min_score`."""
-    label, negativity = classify(text)
-    if label == Sentiment.NEGATIVE and negativity < min_score:
-        return Sentiment.NEUTRAL
-    return label
-
-
-def normalise(text: str) -> str:
-    """Lower case, accents and punctuation removed, single spaces."""
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
-    return " ".join(re.sub(r"[^\w]+|_", " ", text).split())
-
-
-def _phrases(values: Iterable[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    for v in values:
-        n = normalise(v)
-        if n and n not in out:
-            out.append(n)
-    return tuple(out)
-
-
-@cache
-def load_media_config(directory: Path = SCHEMA_DIR) -> MediaConfig:
-    """media.toml plus the kecamatan names and spellings of kecamatan.toml."""
-    with open(directory / "media.toml", "rb") as fh:
-        data = tomllib.load(fh)
-    schema: Schema = load_schema(directory)
-    rel = data.get("relevance", {})
-    places = [k.name for k in schema.kecamatan]
-    places += [v for k in schema.kecamatan for v in k.variants if len(normalise(v)) >= 5]
-    strong = _phrases([*places, *rel.get("institutions", ()), *rel.get("officials", ()),
-                       *rel.get("terms", ())])
-    relevance = Relevance(strong, _phrases(rel.get("ambiguous", ())),
-                          _phrases(rel.get("elsewhere", ())), _phrases(rel.get("mask", ())))
-    fetch = FetchLimits(**data.get("fetch", {}))
-    keys = ("max_age_days", "memory_days", "title_similarity", "title_days", "negative_min_score")
-    return MediaConfig(tuple(data.get("feeds", ())), relevance, fetch,
-                       **{k: float(data[k]) for k in keys if k in data})
-
-
-# --- titles ---------------------------------------------------------------------------------
-
-
-def title_key(title: str) -> str:
-    return normalise(title)
-
-
-def similarity(a: str, b: str) -> float:
-    """0..1 for two normalised titles: the better of token overlap and character alignment,
-    so reordered words and small wording changes both count as the same story."""
-    if not a or not b:
-        return 0.0
-    ta, tb = set(a.split()), set(b.split())
-    jaccard = len(ta & tb) / len(ta | tb)
-    if jaccard < 0.4:  # clearly different; skip the slower alignment
-        return jaccard
-    return max(jaccard, difflib.SequenceMatcher(None, a, b, autojunk=False).ratio())
-
-
-def link_key(item: FeedItem) -> str:
-    """Identity of an item: its canonical link, else outlet + normalised title."""
-    url = canonical_url(item.link)
-    return url or f"judul:{normalise(item.outlet)}:{title_key(item.title)}"
-
-
-def _short(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
-
-
-# --- durable memory (workbook Log) ----------------------------------------------------------
-
-
-class MediaMemory:
-    """Feed validators, links seen and recent titles, read from and written to the Log."""
-
-    def __init__(self, validators: dict[str, Validators], links: set[str],
-                 titles: list[tuple[datetime, str]]):
-        self.validators = dict(validators)
-        self._loaded_validators = dict(validators)
-        self.links = set(links)
-        self.titles = list(titles)
-        self.new_links: list[str] = []
-        self.new_titles: list[str] = []
-        self.failures: Counter = Counter()  # link hash -> failed runs so far
-        self.new_failures: list[str] = []
-
-    @classmethod
-    def load(cls, entries: list[LogEntry], now: datetime, cfg: MediaConfig) -> "MediaMemory":
-        validators: dict[str, Validators] = {}
-        states = [e for e in entries if e.kind == FEED_STATE]
-        if states:
-            latest = max(enumerate(states), key=lambda ie: (ie[1].at, ie[0]))[1]
-            try:
-                raw = json.loads(latest.detail or "{}")
-                validators = {u: Validators(v.get("etag", ""), v.get("last_modified", ""))
-                              for u, v in raw.items() if isinstance(v, dict)}
-            except (ValueError, AttributeError):
-                log("WARNING", "media: unreadable feed-state entry ignored", key=latest.key)
-        links: set[str] = set()
-        failures: Counter = Counter(e.key.split(":", 1)[0] for e in entries if e.kind == MEDIA_RETRY)
-        titles: list[tuple[datetime, str]] = []
-        link_horizon = now - timedelta(days=cfg.memory_days)
-        title_horizon = now - timedelta(days=cfg.title_days)
-        for e in entries:
-            if e.kind != MEDIA_SEEN or e.at < link_horizon:
-                continue
-            try:
-                raw = json.loads(e.detail or "{}")
-            except ValueError:
-                continue
-            links.update(str(x) for x in raw.get("links", ()))
-            if e.at >= title_horizon:
-                titles.extend((e.at, str(t)) for t in raw.get("titles", ()))
-        memory = cls(validators, links, titles)
-        memory.failures = failures
-        return memory
-
-    def failed(self, key: str) -> int:
-        """How many runs have failed to store this item so far, this one included."""
-        short = _short(key)
-        if short not in self.new_failures:
-            self.new_failures.append(short)
-            self.failures[short] += 1
-        return self.failures[short]
-
-    def keep_validators(self, url: str) -> None:
-        """A feed whose items were not all stored is fetched whole next time."""
-        if url in self._loaded_validators:
-            self.validators[url] = self._loaded_validators[url]
-        else:
-            self.validators.pop(url, None)
-
-    def seen(self, key: str) -> bool:
-        return _short(key) in self.links
-
-    def seen_short(self, short: str) -> bool:
-        return short in self.links
-
-    def duplicate_of(self, title: str, threshold: float) -> str | None:
-        for _, old in self.titles:
-            if similarity(title, old) >= threshold:
-                return old
-        return None
-
-    def remember(self, key: str, title: str | None, at: datetime) -> None:
-        short = _short(key)
-        if short not in self.links:
-            self.links.add(short)
-            self.new_links.append(short)
-        if title:
-            self.titles.append((at, title))
-            self.new_titles.append(title)
-
-    def entries(self, now: datetime, feeds: Iterable[str]) -> list[LogEntry]:
-        """What this run adds to the Log (nothing when nothing changed)."""
-        out: list[LogEntry] = []
-        stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        feeds = set(feeds)
-        state = {u: v for u, v in self.validators.items() if u in feeds and v}
-        before = {u: v for u, v in self._loaded_validators.items() if u in feeds and v}
-        if state != before:
-            detail = json.dumps({u: {"etag": v.etag, "last_modified": v.last_modified}
-                                 for u, v in sorted(state.items())}, ensure_ascii=False)
-            out.append(LogEntry(FEED_STATE, f"{stamp}-{_short(detail)[:8]}", now, detail))
-        out += [LogEntry(MEDIA_RETRY, f"{short}:{stamp}", now, str(self.failures[short]))
-                for short in self.new_failures if not self.seen_short(short)]
-        links, titles = self.new_links, self.new_titles
-        for i in range(0, max(len(links), len(titles)), SEEN_PER_ENTRY):
-            detail = json.dumps({"links": links[i:i + SEEN_PER_ENTRY],
-                                 "titles": titles[i:i + SEEN_PER_ENTRY]}, ensure_ascii=False)
-            out.append(LogEntry(MEDIA_SEEN, f"{stamp}-{_short(detail)[:8]}-{i // SEEN_PER_ENTRY}",
-                                now, detail))
-        return out
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -356,7 +124,7 @@ def run_media(
     feeds: Iterable[str],
     cfg: MediaConfig,
     *,
-    fetcher: FeedFetcher,
+    fetcher: "FeedFetcher",
     workbook: Workbook,
     intake: Callable[[Complaint], object],
     classify: Callable[[str], tuple[Sentiment, float]],
@@ -365,47 +133,19 @@ def run_media(
     now: datetime,
     dry_run: bool = False,
 ) -> MediaReport:
+    """Read every feed, judge its new items, alert the negative ones; one Log write at the end."""
     feeds = tuple(dict.fromkeys(f.strip() for f in feeds if f.strip()))
     report = MediaReport(feeds=len(feeds), dry_run=dry_run)
     memory = MediaMemory.load(workbook.log_entries(), now, cfg)
-    oldest = now - timedelta(days=cfg.max_age_days)
-    pending: list[AlertItem] = []
-    failure: StorageUnavailable | None = None
-    for url in feeds:
-        try:
-            items = _read_feed(url, fetcher, memory, report)
-        except Exception as e:  # noqa: BLE001 - one bad feed never stops the others
-            reason = e.reason if isinstance(e, FeedFailure) else "error"
-            report.failed[reason] += 1
-            report.problems.append(f"feed {_host(url)}: {reason} ({e})"[:240])
-            log("WARNING", "media: feed failed", feed=_host(url), reason=reason,
-                error=str(e)[:200])
-            continue
-        for item in items:
-            try:
-                grave_item = _judge(item, cfg, memory, report, oldest, now, intake, classify,
-                                    is_grave, dry_run)
-            except StorageUnavailable as e:
-                failure = e
-                break
-            except Exception as e:  # noqa: BLE001 - one odd item never stops the run
-                _item_failed(item, url, e, memory, report, now, dry_run)
-                continue
-            if grave_item:
-                pending.append(grave_item)
-        if failure:
-            break
+    judge = partial(_judge, cfg=cfg, memory=memory, report=report, oldest=now - timedelta(days=cfg.max_age_days),
+                    now=now, intake=intake, classify=classify, is_grave=is_grave, dry_run=dry_run)
+    pending, failure = _scan(feeds, fetcher, memory, report, judge, now, dry_run)
     if pending and not dry_run:
         report.alerts = alert(pending)
     elif pending:
         report.alerts = AlertReport(planned=len(pending))
     if failure:  # what was stored is alerted; the memory is not saved so the next run resumes
-        log("ERROR", "media: storage unavailable, run stopped", cases=report.cases_created)
-        try:
-            add_many(workbook, report.alerts.log)  # so the next run does not alert them again
-        except Exception as e:  # noqa: BLE001 - the store is failing; the storage error is the news
-            log("ERROR", "media: alerts not recorded", error=type(e).__name__)
-        raise failure
+        _stop(workbook, report, failure)
     if not dry_run:  # one Log write: validators, links seen, alerts sent, repeated failures
         add_many(workbook, memory.entries(now, feeds) + report.alerts.log + report.log)
     log("INFO", "media run", feeds=report.feeds, fetched=report.fetched,
@@ -415,13 +155,53 @@ def run_media(
     return report
 
 
+def _scan(feeds: tuple[str, ...], fetcher, memory: MediaMemory, report: MediaReport,
+          judge: Callable[[FeedItem], AlertItem | None], now: datetime, dry_run: bool
+          ) -> tuple[list[AlertItem], StorageUnavailable | None]:
+    """The items to alert, and the storage failure that stopped the run (None when none did)."""
+    pending: list[AlertItem] = []
+    for url in feeds:
+        for item in _try_feed(url, fetcher, memory, report):
+            try:
+                grave_item = judge(item)
+            except StorageUnavailable as e:
+                return pending, e
+            except Exception as e:  # noqa: BLE001 - one odd item never stops the run
+                _item_failed(item, url, e, memory, report, now, dry_run)
+                continue
+            if grave_item:
+                pending.append(grave_item)
+    return pending, None
+
+
+def _try_feed(url: str, fetcher, memory: MediaMemory, report: MediaReport) -> list[FeedItem]:
+    """The feed's items; a failing feed is counted and reported, never stops the others."""
+    try:
+        return _read_feed(url, fetcher, memory, report)
+    except Exception as e:  # noqa: BLE001 - one bad feed never stops the others
+        reason = e.reason if isinstance(e, FeedFailure) else "error"
+        report.failed[reason] += 1
+        report.problems.append(f"feed {_host(url)}: {reason} ({e})"[:240])
+        log("WARNING", "media: feed failed", feed=_host(url), reason=reason, error=str(e)[:200])
+        return []
+
+
+def _stop(workbook: Workbook, report: MediaReport, failure: StorageUnavailable) -> None:
+    """The store failed mid-run: record the alerts that went (so the next run does not send them
+    again) and raise; the memory is not saved, so the next run resumes where this one stopped."""
+    log("ERROR", "media: storage unavailable, run stopped", cases=report.cases_created)
+    try:
+        add_many(workbook, report.alerts.log)
+    except Exception as e:  # noqa: BLE001 - the store is failing; the storage error is the news
+        log("ERROR", "media: alerts not recorded", error=type(e).__name__)
+    raise failure
+
+
 def _item_failed(item: FeedItem, url: str, error: Exception, memory: MediaMemory, report: MediaReport,
                  now: datetime, dry_run: bool) -> None:
     """An item that could not be judged or stored: the feed's validators stay where they were
     (the next run reads it whole and tries again); after MAX_ITEM_ATTEMPTS runs it is given up,
     remembered as seen, and reported in the digest (KMC can log it by hand at /monitoring)."""
-    from .logbook import PROBLEM
-
     key = link_key(item)
     report.notes["item_error"] += 1
     reason = f"{type(error).__name__}: {getattr(error, 'message', error)}"
@@ -438,7 +218,7 @@ def _item_failed(item: FeedItem, url: str, error: Exception, memory: MediaMemory
                 f"pada putaran berikutnya (percobaan ke-{attempts})")[:480]
     report.problems.append(text)
     if attempts >= 2 and not dry_run:  # repeated failures reach the digest
-        report.log.append(LogEntry(PROBLEM, f"media:{_short(key)}:{attempts}", now, text))
+        report.log.append(LogEntry(PROBLEM, media_item_problem_key(_short(key), attempts), now, text))
 
 
 def _host(url: str) -> str:
@@ -455,7 +235,7 @@ def _host(url: str) -> str:
     return f"{host}/{path[:60]}" if path else host
 
 
-def _read_feed(url: str, fetcher: FeedFetcher, memory: MediaMemory, report: MediaReport
+def _read_feed(url: str, fetcher: "FeedFetcher", memory: MediaMemory, report: MediaReport
                ) -> list[FeedItem]:
     got = fetcher.fetch(url, memory.validators.get(url, Validators()))
     if got.status == 304:
@@ -478,8 +258,8 @@ def _read_feed(url: str, fetcher: FeedFetcher, memory: MediaMemory, report: Medi
     return parsed.items
 
 
-def _judge(item, cfg, memory, report, oldest, now, intake, classify, is_grave, dry_run
-           ) -> AlertItem | None:
+def _judge(item: FeedItem, *, cfg: MediaConfig, memory: MediaMemory, report: MediaReport, oldest: datetime,
+           now: datetime, intake, classify, is_grave, dry_run: bool) -> AlertItem | None:
     key = link_key(item)
     if memory.seen(key):
         report.already_seen += 1
@@ -528,27 +308,28 @@ def _default_grave(text: str) -> bool:
     return is_alert(text)
 
 
-def media_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> MediaReport:
+def media_job(svc: "Services", now: datetime | None = None, *, dry_run: bool = False) -> MediaReport:
     """What `/jobs/media` and `python main.py media` run."""
+    from .alerts import alert_sender
     from .setup import ensure_ready
 
     now = now or svc.now()
     if not dry_run:
         ensure_ready(svc)  # a fresh local data dir: the tabs exist before the first item is stored
-    cfg: MediaConfig = svc.extras.get("media_config") or load_media_config()
-    feeds = svc.settings.media_feeds or cfg.feeds
-    fetcher = svc.extras.get("feed_fetcher") or FeedFetcher(
-        allow_private=svc.settings.feeds_allow_private,
-        connect_timeout=cfg.fetch.connect_timeout_seconds,
-        read_timeout=cfg.fetch.read_timeout_seconds,
-        total_seconds=cfg.fetch.total_seconds,
-        max_bytes=int(cfg.fetch.max_megabytes * 1024 * 1024),
-        max_redirects=cfg.fetch.max_redirects,
-    )
-    from .alerts import alert_sender
-
+    cfg: MediaConfig = svc.media_config or load_media_config()
     return run_media(
-        feeds, cfg, fetcher=fetcher, workbook=svc.workbook, intake=svc.intake,
-        classify=svc.classify, alert=alert_sender(svc, now, write_log=False),
-        is_grave=svc.extras.get("is_grave") or _default_grave, now=now, dry_run=dry_run,
+        svc.settings.media_feeds or cfg.feeds, cfg, fetcher=svc.feed_fetcher or default_fetcher(cfg, svc.settings),
+        workbook=svc.workbook, intake=svc.intake, classify=svc.classify,
+        alert=alert_sender(svc, now, write_log=False), is_grave=svc.is_grave or _default_grave, now=now,
+        dry_run=dry_run,
     )
+
+
+def default_fetcher(cfg: MediaConfig, settings) -> "FeedFetcher":
+    """The feeds adapter with media.toml's limits (when the composition root gave none)."""
+    from ..feeds.fetch import FeedFetcher
+
+    limits = cfg.fetch
+    return FeedFetcher(allow_private=settings.feeds_allow_private, connect_timeout=limits.connect_timeout_seconds,
+                       read_timeout=limits.read_timeout_seconds, total_seconds=limits.total_seconds,
+                       max_bytes=int(limits.max_megabytes * 1024 * 1024), max_redirects=limits.max_redirects)

@@ -21,7 +21,6 @@ was alerted, how and when. Numbers appear masked in the Log and never in log lin
 """
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 from dataclasses import dataclass, field, replace
@@ -32,11 +31,8 @@ from ..directory import Directory, DirectorySource, OpdContact, mask_number
 from ..logs import log
 from ..mail.port import OutgoingMail
 from ..messaging.port import Template
-from ..stores.port import LogEntry
-from .logbook import PROBLEM
-
-NOTIFY = "notify"
-NOTIFY_FAILED = "notify-failed"  # key: WhatsApp message id Meta later reported failed (status webhook)
+from ..journal import (NOTIFY, NOTIFY_FAILED, PROBLEM, LogEntry, delivery_problem_key, email_delivery_key,
+                       fallback_key, whatsapp_delivery_key)
 LANGUAGE = "id"
 FALLBACK_NAME = "alamat cadangan KMC"
 
@@ -86,11 +82,6 @@ WHATSAPP_ERRORS = {
     190: "token akses WhatsApp ditolak (perlu diperbarui)",
 }
 _STOP_WHATSAPP = {130429, 131048, 131031, 131042, 368, 190, 133010}  # the account, not the number
-
-
-def key_hash(text: str) -> str:
-    """A short stable hash for Log keys (ticket lists, numbers)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def tickets_param(tickets: Sequence[str], limit: int = 8) -> str:
@@ -210,7 +201,7 @@ class HeadNotifier:
         failed_wa: list[str] = []
         pending = 0
         for number in numbers if notice.template is not None and self.messenger is not None else ():
-            key = f"{notice.key}|wa|{key_hash(number)}"
+            key = whatsapp_delivery_key(notice.key, number)
             if key in self.done:
                 continue
             pending += 1
@@ -222,8 +213,8 @@ class HeadNotifier:
                 failed_wa.append(delivery.note)
                 text = f"WhatsApp ke {who} ({delivery.address}) gagal: {delivery.note}; dikirim lewat email"
                 report.problems.append(text)
-                report.log.append(LogEntry(PROBLEM, f"{key}:gagal", self.now, text))
-        key = f"{notice.key}|email"
+                report.log.append(LogEntry(PROBLEM, delivery_problem_key(key), self.now, text))
+        key = email_delivery_key(notice.key)
         if key in self.done:
             report.already = pending == 0
             return report
@@ -361,7 +352,7 @@ def send_late_fallbacks(svc, now: datetime) -> NoticeReport:
             continue
         original = by_key.get(str(info.get("key", "")))
         delivery = Delivery.from_entry(original) if original is not None else None
-        if delivery is None or f"{original.key}|fallback" in by_key:
+        if delivery is None or fallback_key(original.key) in by_key:
             continue
         reason = str(info.get("reason", ""))
         contact = notify.directory.get(delivery.opd)
@@ -385,8 +376,8 @@ def send_late_fallbacks(svc, now: datetime) -> NoticeReport:
         late = Delivery(delivery.opd, "email", delivery.to if own else FALLBACK_NAME, ", ".join(to), now, True,
                         f"pengganti WhatsApp yang tidak terkirim ({reason})", delivery.tickets)
         report.deliveries.append(late)
-        report.log.append(late.entry(f"{original.key}|fallback"))
+        report.log.append(late.entry(fallback_key(original.key)))
         problem = f"WhatsApp ke {delivery.to} ({delivery.address}) tidak terkirim: {reason}; dikirim lewat email"
         report.problems.append(problem)
-        report.log.append(LogEntry(PROBLEM, f"{original.key}|fallback:gagal", now, problem))
+        report.log.append(LogEntry(PROBLEM, delivery_problem_key(fallback_key(original.key)), now, problem))
     return report

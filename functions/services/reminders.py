@@ -21,8 +21,9 @@ from ..mail.port import OutgoingMail
 from ..messaging.port import Template
 from ..case import Case, all_cases
 from ..stores.port import Changes, LogEntry, Workbook
-from .logbook import REMINDER, add_many
-from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, key_hash, tickets_param
+from ..journal import REMINDER, reminder_key, reminder_notice
+from .logbook import add_many
+from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, tickets_param
 
 
 @dataclass
@@ -68,7 +69,7 @@ def send_reminders(
     done = {e.key for e in workbook.log_entries(REMINDER)}
     entries: list[LogEntry] = []
     for tab, rows in candidates.items():
-        fresh = [c for c in rows if f"{tab}:{c.ticket_id}" not in done]
+        fresh = [c for c in rows if reminder_key(tab, c.ticket_id) not in done]
         if not fresh:
             continue
         contact = notify.directory.get(tab)
@@ -86,7 +87,7 @@ def send_reminders(
         template = Template("kmc_pengingat_batas", LANGUAGE, (
             contact.addressee, str(len(cases)), contact.opd_name or title, f"{hours:g}",
             f"{nearest:%d/%m/%Y %H:%M} WIB", tickets_param(tickets)))
-        notice = Notice(tab, f"reminder:{tab}:{key_hash(','.join(tickets))}",
+        notice = Notice(tab, reminder_notice(tab, tickets),
                         lambda to, own, s=subject, t=text, h=html, k=tab: OutgoingMail(
                             to, s, t, h, tag=f"pengingat-{k}"),
                         template, tuple(tickets))
@@ -98,7 +99,7 @@ def send_reminders(
             log("ERROR", "reminder not sent", opd=tab)
             continue
         report.sent[tab] = tickets
-        entries += [LogEntry(REMINDER, f"{tab}:{t}", now, f"batas {c.deadline:%Y-%m-%d %H:%M}")
+        entries += [LogEntry(REMINDER, reminder_key(tab, t), now, f"batas {c.deadline:%Y-%m-%d %H:%M}")
                     for t, c in zip(tickets, cases)]
     if entries and changes is not None:
         changes.log += entries

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..digest.citizen import say
+from ..journal import (MSG_LOG, REPLY_FAILED_LOG, REPLY_GAVE_UP_LOG, REPLY_LOG, reply_callback_key,
+                       reply_failed_key)
 from ..logs import log
 from ..timefmt import long_wib, short_wib
 from ..case import WITHDRAWN_MARK, Case, add_note, all_cases
@@ -23,10 +25,6 @@ from ..model import OUTSIDE, TRIAGE, Channel, Receipt, Status
 from ..stores.port import CellUpdate, Changes, LogEntry
 from ..messaging.port import NOT_CONFIGURED, WINDOW_CLOSED_CODES, SendResult, Template
 
-REPLY_LOG = "reply"  # key: outgoing message id, detail: ticket (status callbacks refer to the id)
-REPLY_FAILED_LOG = "reply_failed"  # key: "TICKET#…", detail: "code|text|template"
-REPLY_GAVE_UP_LOG = "reply_gave_up"  # key: ticket
-MSG_LOG = "msg"  # (shared with conversation.py) inbound follow-ups: at = when the citizen wrote
 SERVICE_WINDOW = timedelta(hours=24)
 MAX_ATTEMPTS = 4
 RETRY_BASE = timedelta(minutes=15)
@@ -267,7 +265,7 @@ def _reply_one(svc, messenger, case: Case, now: datetime, report: ReplyReport, c
             changes.log.append(LogEntry(REPLY_LOG, result.message_id, now, ticket))
         return
     report.failed.append(ticket)
-    changes.log.append(LogEntry(REPLY_FAILED_LOG, f"{ticket}#{now.isoformat()}", now,
+    changes.log.append(LogEntry(REPLY_FAILED_LOG, reply_failed_key(ticket, now), now,
                                 f"{result.error_code or ''}|{'template' if templated else 'text'}"))
     last_try = len(fails) + 1 >= MAX_ATTEMPTS
     if last_try or not (result.retry_later or result.window_closed):
@@ -335,7 +333,7 @@ def record_status(svc, event: DeliveryStatus) -> str:
             return "head_failed"
         log("WARNING", "message to citizen failed", code=code, message_id=event.message_id)
         return "failed_other"
-    if not wb.log_add(LogEntry(REPLY_FAILED_LOG, f"{ticket}#cb:{event.message_id}", event.at, f"{code or ''}|callback")):
+    if not wb.log_add(LogEntry(REPLY_FAILED_LOG, reply_callback_key(ticket, event.message_id), event.at, f"{code or ''}|callback")):
         return "duplicate"
     case = wb.find(ticket)
     if case is not None and case.reply_sent:

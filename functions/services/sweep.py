@@ -9,19 +9,19 @@ located by ticket, never by a remembered position; the store checks where its wr
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from .. import sla
+from .. import journal, sla
 from ..case import Case, add_note, as_cases
 from ..model import TRIAGE, Sla, Status
 from ..stores.port import Changes, CommitReport, LogEntry, Move, Row, Workbook
 from ..text import excerpt
 from ..timefmt import list_wib, short_wib
-from .logbook import PROBLEM, add_many
+from ..journal import PROBLEM
+from .logbook import add_many
 
 ERASED_NOTE = "Tanggapan dihapus petugas; waktu tanggapan pertama tetap dicatat."
 
@@ -63,10 +63,6 @@ class SweepReport:
 
 
 # -- small helpers shared with the daily job and the digest ---------------------------------------
-
-def _digest_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
 
 def case_deadline(case: Case, sla_hours: float, deadline: sla.Deadline = sla.deadline) -> datetime | None:
     """The case's written deadline, or (when the cell is empty or unreadable) the computed one."""
@@ -225,7 +221,7 @@ def _forward_step(plan: SweepPlan, case: Case, titles: Mapping[str, str], tabs: 
         return {}, None
     text = f"{case.ticket_id} ({titles.get(tab, tab)}): {message}"
     plan.report.problems.append(text)
-    plan.changes.log.append(LogEntry(PROBLEM, f"{case.ticket_id}:forward:{typed[:40]}", now, text))
+    plan.changes.log.append(LogEntry(PROBLEM, journal.forward_problem_key(case.ticket_id, typed), now, text))
     return {"note": add_note(case.note, message)}, None
 
 
@@ -241,7 +237,7 @@ def _judge_step(plan: SweepPlan, case: Case, titles: Mapping[str, str], sla_hour
         text = (f"{ticket} ({titles.get(case.tab, case.tab)}): tanggapan dihapus petugas setelah tercatat "
                 f"pada {list_wib(case.responded_at)}; waktu tanggapan pertama tetap dipakai.")
         report.problems.append(text)
-        plan.changes.log.append(LogEntry(PROBLEM, f"{ticket}:erased", plan.now, text))
+        plan.changes.log.append(LogEntry(PROBLEM, journal.erased_problem_key(ticket), plan.now, text))
     return judged
 
 
@@ -255,7 +251,7 @@ def settle_sweep(workbook: Workbook, plan: SweepPlan, result: CommitReport,
         if not result.moved.get(ticket, False):
             text = f"{ticket}: baris tidak ditemukan saat diteruskan ke {to_tab}."
             report.problems.append(text)
-            problems.append(LogEntry(PROBLEM, f"{ticket}:move:{to_tab}:{now:%Y%m%d}", now, text))
+            problems.append(LogEntry(PROBLEM, journal.move_problem_key(ticket, to_tab, now), now, text))
             continue
         forward = Forward(ticket, from_tab, to_tab, now)
         report.forwarded.append(forward)
@@ -266,12 +262,12 @@ def settle_sweep(workbook: Workbook, plan: SweepPlan, result: CommitReport,
             continue
         text = f"{t}: baris tidak ditemukan saat menulis (dihapus atau diubah petugas?)"
         report.problems.append(text)
-        problems.append(LogEntry(PROBLEM, f"{t}:missing:{now:%Y%m%d}", now, text))
+        problems.append(LogEntry(PROBLEM, journal.missing_problem_key(t, now), now, text))
     for text in [*result.problems, *result.repaired]:
         report.problems.append(text)
         # Keyed by day and text: every sweep that writes sees a renamed header again, and the
         # digest should say so once a day, not once per sweep (it shows only 20 notes).
-        problems.append(LogEntry(PROBLEM, f"write:{now:%Y%m%d}:{_digest_key(text)}", now, text))
+        problems.append(LogEntry(PROBLEM, journal.write_problem_key(now, text), now, text))
     report.writes = result.written + len(report.forwarded)
     if problems:
         add_many(workbook, problems)

@@ -41,6 +41,21 @@ def prepare_dir(directory: Path) -> Path:
     return directory
 
 
+def _expire_log(conn: sqlite3.Connection, cutoffs: dict[str, datetime]) -> int:
+    """Delete each named kind's entries recorded before its cutoff (journal.cutoffs), inside the
+    commit's transaction. `at` is compared as a time, not as text: entries carry their offset."""
+    gone: list[tuple[int]] = []
+    for kind, cutoff in cutoffs.items():
+        for rowid, at in conn.execute("SELECT rowid, at FROM log WHERE kind = ?", (kind,)):
+            when = datetime.fromisoformat(at)
+            if when.tzinfo is None and cutoff.tzinfo is not None:
+                when = when.replace(tzinfo=cutoff.tzinfo)
+            if when < cutoff:
+                gone.append((rowid,))
+    conn.executemany("DELETE FROM log WHERE rowid = ?", gone)
+    return len(gone)
+
+
 class _Sqlite:
     def __init__(self, path: Path):
         self.path = path
@@ -241,6 +256,7 @@ class LocalWorkbook:
                              (mv.to_tab, last + 1, json.dumps(cells, ensure_ascii=False), hit[0]))
             for ticket in changes.deletes:
                 report.deleted += conn.execute("DELETE FROM rows WHERE ticket_id = ?", (ticket,)).rowcount
+            _expire_log(conn, changes.log_expire)  # before the inserts: a re-recorded key is kept
             for entry in changes.log:
                 report.logged += conn.execute(
                     "INSERT OR IGNORE INTO log (kind, key, at, detail) VALUES (?, ?, ?, ?)",

@@ -18,7 +18,8 @@ from functions.bootstrap import build
 from functions.config import Settings
 from functions.model import TRIAGE, Sentiment
 from functions.services.jobs import daily_job
-from functions.services.media import FetchLimits, load_media_config, media_job
+from functions.services.media import media_job
+from functions.services.media_config import FetchLimits, load_media_config
 from tests.fakes.feed_server import FeedServer, Route
 
 FULL_ARTICLE_MARKER = "PARAGRAF-KETIGA-ARTIKEL-LENGKAP"

@@ -35,6 +35,7 @@ class Route:
     trickle: float = 0.0  # seconds between single bytes of the body
     stream_bytes: int = 0  # send this many bytes of filler without Content-Length
     content_length: bool = True
+    unavailable: int = 0  # answer 503 (Retry-After: 0) to this many requests first
 
 
 @dataclass
@@ -65,6 +66,9 @@ class FeedServer:
                     return self._answer(404, b"not found", "text/plain", headers)
                 if route.delay:
                     time.sleep(route.delay)
+                if route.unavailable > 0:
+                    route.unavailable -= 1
+                    return self._answer(503, b"sibuk", "text/plain", headers, extra={"Retry-After": "0"})
                 if route.location:
                     return self._answer(route.status, b"", "text/plain", headers,
                                         extra={"Location": route.location})

@@ -129,6 +129,9 @@ class MemoryWorkbook:
             for tab in self.tabs:
                 self.tabs[tab] = [r for r in self.tabs[tab] if r.get("ticket_id") not in gone]
             report.deleted = count - sum(map(len, self.tabs.values()))
+        for kind, cutoff in changes.log_expire.items():  # before the new entries, as the stores do
+            for k in [k for k, e in self.log.items() if e.kind == kind and e.at < cutoff]:
+                del self.log[k]
         report.logged = sum(self._log(e) for e in changes.log)
         return report
 

@@ -24,7 +24,8 @@ import atheris  # noqa: E402
 with atheris.instrument_imports(include=["functions"]):
     from functions import tickets  # noqa: E402
     from functions.channels import csrf  # noqa: E402
-    from functions.channels.feeds import FeedFailure, parse_feed  # noqa: E402
+    from functions.feeds.model import FeedFailure  # noqa: E402
+    from functions.feeds.parse import parse_feed  # noqa: E402
     from functions.channels.meta_parse import parse_delivery  # noqa: E402
     from functions.channels.open311 import Open311Error, parse_w3  # noqa: E402
     from functions.model import InvalidComplaint  # noqa: E402

@@ -423,7 +423,8 @@ def test_whatever_staff_type_in_the_google_sheet_the_jobs_keep_every_case_and_wr
 
 def test_a_feed_feedparser_itself_cannot_read_is_reported_as_not_a_feed():
     body = b'<?xml version="1.5" encoding="utf-\x01\x00\x00\x00\x00\x00\x00\x008"<??>'  # found by atheris
-    from functions.channels.feeds import NOT_A_FEED, FeedFailure, parse_feed
+    from functions.feeds.model import NOT_A_FEED, FeedFailure
+    from functions.feeds.parse import parse_feed
 
     with pytest.raises(FeedFailure) as failure:
         parse_feed(body, url="https://feed.example/rss", content_type="application/rss+xml")

@@ -423,7 +423,8 @@ def test_18_the_413_page_reads_as_sentences(hsvc):
 
 
 def test_19_forget_also_clears_reporter_and_contact_in_the_archive(hsvc, clock):
-    from functions.services.archive import archive_closed, archive_factory, existing_archives
+    from functions.archives import archive_factory, existing_archives
+    from functions.services.archive import archive_closed
     from functions.services.privacy import forget
 
     ticket = whatsapp_case(hsvc, clock).ticket_id
@@ -546,7 +547,7 @@ def test_24_the_three_google_news_feeds_fail_with_lines_that_tell_them_apart(hsv
 
     class Down:
         def fetch(self, url, validators=None):  # noqa: ARG002
-            from functions.channels.feeds import FeedFailure
+            from functions.feeds.model import FeedFailure
 
             raise FeedFailure("connection", "timed out")
 
@@ -568,7 +569,8 @@ def test_24_no_name_is_not_the_same_as_asking_to_stay_anonymous(svc, clock):
 
 
 def test_24_archived_cases_are_still_found_on_the_status_page(hsvc, clock):
-    from functions.services.archive import archive_closed, archive_factory
+    from functions.archives import archive_factory
+    from functions.services.archive import archive_closed
 
     ticket = whatsapp_case(hsvc, clock).ticket_id
     staff_edit(hsvc.workbook, hsvc.schema, ticket, ["status=Selesai", "response=Sudah diperbaiki."], "KMC")

@@ -8,7 +8,8 @@ import pytest
 
 from functions.config import Settings
 from functions.schema import load_schema
-from functions.services.archive import archive_closed, is_closed, main_archive
+from functions.cli import archive_command as main_archive
+from functions.services.archive import archive_closed, is_closed
 from functions.stores.local import LocalWorkbook
 from functions.stores.port import CellUpdate, NewCase
 from tests.adapters.sheets_env import sheets_env

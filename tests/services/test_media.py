@@ -17,13 +17,17 @@ from xml.sax.saxutils import escape
 import pytest
 
 from functions.bootstrap import build
-from functions.channels.feeds import FeedFailure, FeedFetcher, check_url, parse_feed, plain_text
+from functions.feeds.fetch import FeedFetcher, check_url
+from functions.feeds.model import FeedFailure
+from functions.feeds.parse import parse_feed, plain_text
 from functions.config import Settings
 from functions.mail.outbox import OutboxMailer
 from functions.model import Sentiment, StorageUnavailable
 from functions.schema import load_schema
-from functions.services.media import (FEED_STATE, MEDIA_SEEN, FetchLimits, load_media_config, media_job,
-                                      similarity, title_key)
+from functions.journal import FEED_STATE, MEDIA_SEEN
+from functions.services.media import media_job
+from functions.services.media_config import FetchLimits, load_media_config
+from functions.services.media_memory import similarity, title_key
 from tests.fakes.clock import WIB
 from tests.fakes.feed_server import FeedServer, Route
 
@@ -334,6 +338,20 @@ def test_a_declared_huge_body_is_refused_before_reading(server):
     assert e.value.reason == "too_large" and "Content-Length" in str(e.value)
 
 
+def test_a_feed_briefly_unavailable_is_retried_once_on_the_shared_http_policy(server):
+    """The fetch runs on functions/http_client.py: a 503 is retried after a jittered pause (at
+    most RETRIES more tries); a feed still failing after that is an http_error for this run."""
+    server.routes["/sibuk"] = Route(rss(JALAN), unavailable=1)
+    pauses: list[float] = []
+    got = FeedFetcher(allow_private=True, sleep=pauses.append).fetch(server.url("/sibuk"))
+    assert got.status == 200 and b"Sandai" in got.body and len(pauses) == 1
+    assert [s.status for s in server.requests_to("/sibuk")] == [503, 200]
+    server.routes["/mati"] = Route(rss(JALAN), unavailable=5)
+    with pytest.raises(FeedFailure) as e:
+        FeedFetcher(allow_private=True, sleep=pauses.append).fetch(server.url("/mati"))
+    assert e.value.reason == "http_error" and len(server.requests_to("/mati")) == 2
+
+
 def test_redirects_are_followed_up_to_the_limit_and_each_hop_is_checked(server):
     server.routes["/ok"] = Route(rss(JALAN))
     for i in range(4):
@@ -435,7 +453,7 @@ class StaticFeeds:
         self.conditional: list[str] = []
 
     def fetch(self, url, validators):
-        from functions.channels.feeds import Fetched, Validators
+        from functions.feeds.model import Fetched, Validators
 
         body, etag = self.feeds[url]
         if validators.etag == etag:
@@ -493,7 +511,7 @@ def test_entity_definitions_are_never_expanded(tmp_path):
 ])
 def test_the_doctype_is_removed_before_parsing(doc, stripped):
     """Nested entity definitions cost feedparser's lenient parser seconds of CPU per kilobyte."""
-    from functions.channels.feeds import strip_doctype
+    from functions.feeds.parse import strip_doctype
 
     assert strip_doctype(doc)[0] == stripped
 

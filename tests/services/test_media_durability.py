@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from functions.cli import main as cli
-from functions.services.logbook import PROBLEM
-from functions.services.media import FEED_STATE, MAX_ITEM_ATTEMPTS, media_job
+from functions.journal import FEED_STATE, PROBLEM
+from functions.services.media import MAX_ITEM_ATTEMPTS, media_job
 from tests.fakes.feed_server import Route
 from tests.services.test_media import JALAN, LAMPU, cases, make_svc, rss, server  # noqa: F401 - fixture
 

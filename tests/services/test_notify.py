@@ -8,8 +8,8 @@ from functions.bootstrap import build
 from functions.config import Settings
 from functions.messaging.port import SendResult
 from functions.services.jobs import sweep_job
-from functions.services.logbook import PROBLEM
-from functions.services.notify import NOTIFY, Delivery
+from functions.journal import NOTIFY, PROBLEM
+from functions.services.notify import Delivery
 from functions.services.opd_directory import set_contact
 from tests.conftest import complaint
 from tests.fakes.mailbox import RecordingMailer

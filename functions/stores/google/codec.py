@@ -5,7 +5,6 @@ date-time number format; every string goes in as a literal string (never parsed 
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -81,10 +80,6 @@ def raw_value(value: Any, tz: ZoneInfo) -> Any:
     if isinstance(value, datetime):
         return to_serial(value, tz)
     return "" if value is None else str(value)
-
-
-def hash_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def grid_rows(a1: str) -> int:

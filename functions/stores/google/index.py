@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
+from ... import journal
 from ...journal import LogEntry
 from ...logs import log
 from . import layout
-from .codec import hash_text, read_text
+from .codec import read_text
 from .http import SheetsApiError
 from .log import TAB_IDS_LOG
 
@@ -103,7 +104,7 @@ class IndexRole:
         if ids == self._logged_ids:
             return []
         detail = json.dumps(ids, sort_keys=True)
-        return [LogEntry(TAB_IDS_LOG, f"ids:{len(detail)}:{hash_text(detail)}", datetime.now(self.tz), detail)]
+        return [LogEntry(TAB_IDS_LOG, journal.tab_ids_key(detail), datetime.now(self.tz), detail)]
 
     def _verify_headers(self, keys: Iterable[str]) -> None:
         """Read the header row of tabs whose columns were never confirmed (once per instance)."""

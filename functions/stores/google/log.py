@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from ... import journal
 from ...journal import LogEntry
 from ...logs import log
 from ...model import StorageUnavailable
@@ -25,7 +26,7 @@ from .repair import norm
 if TYPE_CHECKING:
     from .index import Tab
 
-TAB_IDS_LOG = "tab_ids"  # Log entries recording sheet ids, so a cold job needs no metadata read
+TAB_IDS_LOG = journal.TAB_IDS  # Log entries recording sheet ids, so a cold job needs no metadata read
 
 
 class LogRole:
