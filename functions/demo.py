@@ -157,7 +157,9 @@ def submit_via_channel(svc, complaint: Complaint):
         return _submit_web_form(svc, complaint)
     if complaint.channel == Channel.WHATSAPP and complaint.source_id:
         return _submit_whatsapp(svc, complaint)
-    return svc.intake(complaint)
+    from .services.intake import intake
+
+    return intake(svc, complaint)
 
 
 def _write_queued(svc) -> None:

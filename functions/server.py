@@ -55,7 +55,9 @@ def make_app(svc):
 
     app = Flask("kmc_aduan")
     app.extensions["kmc_services"] = svc
-    activity = svc.extras.setdefault("door_activity", DoorActivity())
+    if svc.state.door_activity is None:
+        svc.state.door_activity = DoorActivity()
+    activity = svc.state.door_activity
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # Meta's own limit is 3 MB per delivery
 
     for target, (mount, _) in TARGETS.items():
@@ -148,7 +150,7 @@ class IntakeDrainer(threading.Thread):
         if recovered:
             log("WARNING", "intake queue: jobs of a stopped process taken over", jobs=recovered)
         while not self.stop.is_set():
-            activity = self.svc.extras.get("door_activity")
+            activity = self.svc.state.door_activity
             try:
                 report = drain_once(self.svc, self.queue, before_each=activity.wait_quiet if activity else None)
             except Exception as e:  # noqa: BLE001 - the drain thread must survive anything
@@ -215,7 +217,9 @@ def serve(settings: Settings, *, host: str, port: int, scheduler: bool = True) -
     from .services.setup import bootstrap_workbook
 
     bootstrap_workbook(svc.workbook, svc.contacts)
-    if hasattr(svc.queue, "lease"):  # the local queue: this process is its paced writer
+    from .queue.port import DrainedHere
+
+    if isinstance(svc.queue, DrainedHere):  # the local queue: this process is its paced writer
         IntakeDrainer(svc, svc.queue).start()
     if scheduler:
         Scheduler(svc, default_jobs()).start()

@@ -120,10 +120,10 @@ class RateLimiter:
 def shared_limiter(svc, name: str, burst: int, window: float) -> RateLimiter:
     """The instance's limiter of that name (kept with the services, so each app/test has its
     own; the status page and Open311 share `status-miss`: one budget for guessing tickets)."""
-    key = f"ratelimit:{name}"
-    if key not in svc.extras:
-        svc.extras[key] = RateLimiter(burst, window)
-    return svc.extras[key]
+    limiters = svc.state.rate_limiters
+    if name not in limiters:
+        limiters[name] = RateLimiter(burst, window)
+    return limiters[name]
 
 
 # Ticket look-ups that find nothing, per client (status page and Open311 together): enough for

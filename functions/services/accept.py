@@ -14,7 +14,7 @@ from datetime import datetime
 
 from .. import tickets
 from ..model import Complaint
-from ..queue.port import Job
+from ..queue.port import Job, KnowsTickets
 from .intake_worker import encode_complaint, encode_inbound, encode_status
 
 RECENT_MAX = 5000  # tickets this instance accepted, for its own status page (Cloud Tasks)
@@ -49,7 +49,10 @@ class RecentTickets:
 
 
 def recent(svc) -> RecentTickets:
-    return svc.extras.setdefault("recent_tickets", RecentTickets())
+    state = svc.state
+    if state.recent_tickets is None:
+        state.recent_tickets = RecentTickets()
+    return state.recent_tickets
 
 
 def _put(svc, job: Job) -> bool:
@@ -91,8 +94,8 @@ def accept_job(svc, kind: str, key: str, body: dict, ticket: str = "") -> tuple[
     Returns (ticket, new); a duplicate answers the ticket its first acceptance got, when known."""
     if _put(svc, Job(kind, key, body, svc.now(), ticket)):
         return ticket, True
-    first = getattr(svc.queue, "ticket_for", None)
-    return (first(key) if first else "") or ticket, False
+    queue = svc.queue
+    return (queue.ticket_for(key) if isinstance(queue, KnowsTickets) else "") or ticket, False
 
 
 def waiting_since(svc, ticket: str) -> datetime | None:

@@ -43,8 +43,8 @@ class MediaKit:
 
 
 def kit_of(svc) -> MediaKit | None:
-    make = getattr(svc, "extras", {}).get("attachments")
-    return make() if callable(make) else None
+    make = svc.attachments
+    return make() if make is not None else None
 
 
 @dataclass

@@ -29,6 +29,7 @@ from ..case import Case, add_note
 from ..stores.port import CellUpdate, ContactRecord, LogEntry
 from ..text import clean_text, normalise_phone
 from . import replies
+from .intake import intake
 
 MSG_LOG = "msg"  # processed inbound message ids that did not create a case of their own
 ANON_LOG = "anonim"  # a sender asked to be anonymous before filing (key: pseudonymous hash)
@@ -114,7 +115,10 @@ class FloodLimiter:
 
 def limiter_for(svc) -> FloodLimiter:
     """The process-wide limiter kept on the services (created on first use)."""
-    return svc.extras.setdefault("flood_limiter", FloodLimiter())
+    state = svc.state
+    if state.flood_limiter is None:
+        state.flood_limiter = FloodLimiter()
+    return state.flood_limiter
 
 
 # -- recognising what the citizen typed -----------------------------------------------------
@@ -309,7 +313,7 @@ def complaint_of(svc, msg: Inbound) -> Complaint:
 
 def _new_case(svc, msg: Inbound, messenger) -> Outcome:
     try:
-        receipt = svc.intake(complaint_of(svc, msg))
+        receipt = intake(svc, complaint_of(svc, msg))
     except InvalidComplaint as e:
         out = Outcome("invalid")
         _send(messenger, msg, e.message, out)

@@ -26,7 +26,8 @@ from typing import Any, Callable
 
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, Sentiment, StorageUnavailable
-from ..queue.port import POISON_ATTEMPTS, STALE_MINUTES, Job, QueueStats
+from ..queue.port import POISON_ATTEMPTS, STALE_MINUTES, DrainedHere, Job, QueueStats
+from .intake import intake
 
 PARALLEL = 16  # conversations stored at once; their appends share one Sheets write
 
@@ -131,15 +132,17 @@ class ConversationLocks:
 
 def _inbound(svc, job: Job) -> Result:
     from .conversation import handle_inbound
-    from .replies import messenger_of
 
     from .attachments import prepare_inbound, record_problems
 
     # Attachments are downloaded, checked and stored first (outside the conversation lock).
     prepared = prepare_inbound(svc, decode_inbound(job.body), job.ticket)
-    locks = svc.extras.setdefault("conversation_locks", ConversationLocks())
+    state = svc.state
+    if state.conversation_locks is None:
+        state.conversation_locks = ConversationLocks()
+    locks = state.conversation_locks
     with locks.hold(job.group):
-        out = handle_inbound(svc, prepared.msg, messenger=messenger_of(svc))
+        out = handle_inbound(svc, prepared.msg, messenger=svc.messenger)
     if prepared.problems and out.action in {"created", "joined"}:
         record_problems(svc, prepared.msg.message_id, out.ticket, prepared.problems)
     return Result(job.key, job.kind, out.action, out.ticket, out.replies)
@@ -149,7 +152,7 @@ def _complaint(svc, job: Job) -> Result:
     from .attachments import prepare_complaint
 
     try:
-        receipt = svc.intake(prepare_complaint(svc, decode_complaint(job.body), job.ticket))
+        receipt = intake(svc, prepare_complaint(svc, decode_complaint(job.body), job.ticket))
     except InvalidComplaint as e:
         # The door validated it; a complaint intake still refuses is reported, not retried.
         log("WARNING", "queued complaint refused by intake", ticket=job.ticket, error=e.message)
@@ -174,7 +177,7 @@ STEPS: dict[str, Callable[[Any, Job], Result]] = {
 
 def process(svc, job: Job) -> Result:
     """Run one job's step; raises StorageUnavailable (retry later) or any error (an attempt)."""
-    steps = {**STEPS, **svc.extras.get("intake_steps", {})}
+    steps = {**STEPS, **svc.intake_steps}
     step = steps.get(job.kind)
     if step is None:
         raise ValueError(f"no intake step for job kind {job.kind!r}")
@@ -276,11 +279,10 @@ def stale(stats: QueueStats, now: datetime, minutes: int = STALE_MINUTES) -> lis
 
 def queue_notes(queue, now: datetime) -> list[str]:
     """Indonesian lines for the digest's "catatan sistem": old waiting jobs and dead letters."""
-    stats_of = getattr(queue, "stats", None)
-    if stats_of is None:
+    if not isinstance(queue, DrainedHere):
         return []
     try:
-        stats = stats_of()
+        stats = queue.stats()
     except Exception as e:  # noqa: BLE001 - the digest goes out even when the queue cannot be read
         return [f"Antrean aduan tidak dapat dibaca: {type(e).__name__}"]
     notes = []
@@ -373,7 +375,7 @@ def _report_dead_letter(svc, job: Job, error_type: str, attempt: int) -> None:
 def main_drain(svc, *, retry: str | None = None, list_only: bool = False) -> int:
     """`python main.py drain`: store what is due once; print what waits and the dead letters."""
     queue = svc.queue
-    if not hasattr(queue, "lease"):
+    if not isinstance(queue, DrainedHere):
         print("KMC_QUEUE=cloudtasks: antrean dikelola Cloud Tasks. Lihat konsol Google Cloud > Cloud Tasks "
               "(docs/deploy.md); surat mati tercatat di tab Log dan email ringkasan harian.")
         return 0

@@ -535,9 +535,9 @@ def media_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Med
     now = now or svc.now()
     if not dry_run:
         ensure_ready(svc)  # a fresh local data dir: the tabs exist before the first item is stored
-    cfg: MediaConfig = svc.extras.get("media_config") or load_media_config()
+    cfg: MediaConfig = svc.media_config or load_media_config()
     feeds = svc.settings.media_feeds or cfg.feeds
-    fetcher = svc.extras.get("feed_fetcher") or FeedFetcher(
+    fetcher = svc.feed_fetcher or FeedFetcher(
         allow_private=svc.settings.feeds_allow_private,
         connect_timeout=cfg.fetch.connect_timeout_seconds,
         read_timeout=cfg.fetch.read_timeout_seconds,
@@ -546,9 +546,10 @@ def media_job(svc, now: datetime | None = None, *, dry_run: bool = False) -> Med
         max_redirects=cfg.fetch.max_redirects,
     )
     from .alerts import alert_sender
+    from .intake import intake
 
     return run_media(
-        feeds, cfg, fetcher=fetcher, workbook=svc.workbook, intake=svc.intake,
+        feeds, cfg, fetcher=fetcher, workbook=svc.workbook, intake=lambda complaint: intake(svc, complaint),
         classify=svc.classify, alert=alert_sender(svc, now, write_log=False),
-        is_grave=svc.extras.get("is_grave") or _default_grave, now=now, dry_run=dry_run,
+        is_grave=svc.is_grave or _default_grave, now=now, dry_run=dry_run,
     )

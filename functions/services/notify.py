@@ -288,12 +288,14 @@ class HeadNotifier:
 def directory_of(svc, *, fresh: bool = False) -> Directory:
     """The Kontak OPD directory through a per-instance 5-minute cache (opds.toml stands in for
     a store without one). `fresh=True` re-reads it (the daily job reports its broken rows)."""
-    source = svc.extras.get("directory_source")
-    if source is None:
-        read = getattr(svc.workbook, "read_directory", None)
-        source = DirectorySource(read if callable(read) else (lambda: None), svc.schema.opds)
-        svc.extras["directory_source"] = source
-    return source.get(fresh=fresh)
+    from ..stores.port import HoldsDirectory
+
+    state = svc.state
+    if state.directory_source is None:
+        wb = svc.workbook
+        state.directory_source = DirectorySource(wb.read_directory if isinstance(wb, HoldsDirectory) else (lambda: None),
+                                                 svc.schema.opds)
+    return state.directory_source.get(fresh=fresh)
 
 
 def fallback_recipients(digest_to: Sequence[str], mail_from: str) -> tuple[str, ...]:

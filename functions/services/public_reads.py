@@ -84,8 +84,8 @@ class Snapshot:
 
 def snapshot_of(svc) -> Snapshot:
     """The instance's snapshot, created on first use."""
-    found = svc.extras.get("public_snapshot")
-    if found is None:
+    state = svc.state
+    if state.public_snapshot is None:
         max_age = GOOGLE_MAX_AGE if svc.settings.backend == "google" else 0.0
-        found = svc.extras.setdefault("public_snapshot", Snapshot(svc.workbook.read_all, max_age=max_age))
-    return found
+        state.public_snapshot = Snapshot(svc.workbook.read_all, max_age=max_age)
+    return state.public_snapshot

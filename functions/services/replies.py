@@ -151,16 +151,6 @@ def response_template(svc, case: Case) -> Template:
 
 # -- sending OPD answers (the sweep) ----------------------------------------------------------
 
-def messenger_of(svc):
-    """The services' messenger; the local outbox when none was built (hand-made Services)."""
-    found = getattr(svc, "messenger", None)
-    if found is None:
-        from ..messaging.outbox import OutboxMessenger
-
-        found = OutboxMessenger(svc.settings.outbox_dir)
-    return found
-
-
 @dataclass
 class ReplyReport:
     sent: list[str] = field(default_factory=list)
@@ -213,7 +203,7 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
     stays at a constant number of store requests; without them this reads and writes itself.
     A crash between sending and the commit sends that answer again on the next sweep."""
     now = now or svc.now()
-    messenger = messenger or messenger_of(svc)
+    messenger = messenger or svc.messenger
     wb = svc.workbook
     report = ReplyReport()
     entries_so_far = wb.log_entries()
