@@ -244,7 +244,7 @@ def _history(request, svc):
         if request.method == "GET" and request.args.get("format") != "json":
             return history_page(None, svc.settings.tz), 200, PAGE_HEADERS
         return error_reply(UNAUTHORISED, 401)
-    rows = findings_history(svc.workbook)
+    rows = findings_history(svc)
     if request.args.get("format") == "json":
         return json_reply({"findings": rows}, 200)
     return history_page(rows, svc.settings.tz), 200, PAGE_HEADERS

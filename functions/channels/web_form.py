@@ -22,9 +22,9 @@ from pathlib import Path
 from .. import tickets
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
-from ..services.accept import accept_complaint, waiting_since
+from ..services.accept import accept_complaint
 from ..services.attachments import FORM_MAX_PHOTOS
-from ..services.public_reads import snapshot_of
+from ..services.public_reads import look_up
 from ..text import MAX_TEXT_CHARS, clean_line, clean_text, normalise_phone, thousands, valid_phone
 from ..web import PAGE_HEADERS, subpath
 from . import csrf, honeypot
@@ -293,19 +293,12 @@ class _View:
                               "Terlalu banyak nomor tiket yang tidak ditemukan dari jaringan Anda. "
                               "Coba lagi nanti.")
         try:
-            since = waiting_since(self.svc, ticket) if ticket else None
-            stored = snapshot_of(self.svc).find(ticket) if ticket else None
-            if stored is None and since is None and ticket:
-                from ..services.archive import find_archived
-
-                stored = find_archived(self.svc, ticket)  # closed cases moved to the yearly archive
-        except StorageUnavailable as e:
+            found = look_up(self.svc, ticket)  # the queue, the snapshot, the yearly archive
+        except StorageUnavailable as e:  # and the queue does not know it either
             log("ERROR", "status page: storage unavailable", error=str(e))
-            if since is not None:  # Sheets is down, but we know it is waiting to be recorded
-                stored = None
-            else:
-                return self.error(503, "Coba lagi sebentar lagi",
-                                  "Maaf, data aduan sedang tidak dapat dibaca. Silakan coba lagi beberapa saat lagi.")
+            return self.error(503, "Coba lagi sebentar lagi",
+                              "Maaf, data aduan sedang tidak dapat dibaca. Silakan coba lagi beberapa saat lagi.")
+        stored, since = found.stored, found.waiting_since
         if stored is None and since is not None:
             return Page("status.html", 200, {"case": None, "typed": "",
                                              "pending": {"ticket": ticket, "accepted_at": since}})

@@ -142,12 +142,12 @@ def _default_grave(text: str) -> bool:
     return is_alert(text)
 
 
-def findings_history(workbook: Workbook, limit: int = HISTORY_LIMIT) -> list[dict]:
+def findings_history(svc: "Services", limit: int = HISTORY_LIMIT) -> list[dict]:
     """Newest first: each finding logged here or alerted by the media job, with every alert
     attempt recorded in the Log (who, how, when, outcome). Reads only the Log."""
     from .notify import NOTIFY, deliveries_by_ticket
 
-    entries = workbook.log_entries()
+    entries = svc.workbook.log_entries()
     alerts = deliveries_by_ticket(e for e in entries if e.kind == NOTIFY and e.key.startswith("alert:"))
     found: dict[str, datetime] = {}
     for e in entries:

@@ -44,8 +44,6 @@ IO_MODULES = frozenset({"os", "sqlite3", "socket", "smtplib", "subprocess", "req
 ALLOWED = {
     ("functions.services.media", "functions.channels.feeds"):
         "feeds.py is an outbound HTTP adapter living under channels/; part B moves it to an adapter",
-    ("functions.channels.open311", "functions.stores"):
-        "Open311 records enumeration misses in the Log directly (LogEntry); part B's typed Log replaces it",
 }
 
 
