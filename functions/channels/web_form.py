@@ -170,6 +170,21 @@ class _View:
         values = _read_form(self.request, max_body)
         if values is None:
             return too_big
+        refused = self._refused(values)
+        if refused is not None:
+            return refused
+        errors, complaint = self._complaint(values)
+        photos, photo_error = _read_photos(self.request, self.photo_limit)
+        if photo_error:
+            errors["foto"] = photo_error
+        elif photos and errors:
+            errors["foto"] = "Pilih ulang foto Anda: foto belum terkirim karena ada isian lain yang perlu diperbaiki."
+        if errors:
+            return self.form_page(values, errors, status=422)
+        return self._accept(values, complaint, photos)
+
+    def _refused(self, values: dict) -> Page | None:
+        """The answer when this submission must not be stored (rate limit, a bot, a stale token)."""
         client = client_key(self.request, self.settings)
         wait = limiter(self.svc, "form-submit", SUBMIT_BURST, SUBMIT_WINDOW_SECONDS).take(client)
         if wait:
@@ -194,14 +209,10 @@ class _View:
                 "text": "Formulir ini sudah kedaluwarsa atau tidak dapat diverifikasi, jadi aduan Anda belum "
                         "tersimpan. Periksa isian Anda di bawah, lalu tekan Kirim Aduan sekali lagi.",
             }, status=403)
-        errors, complaint = self._complaint(values)
-        photos, photo_error = _read_photos(self.request, self.photo_limit)
-        if photo_error:
-            errors["foto"] = photo_error
-        elif photos and errors:
-            errors["foto"] = "Pilih ulang foto Anda: foto belum terkirim karena ada isian lain yang perlu diperbaiki."
-        if errors:
-            return self.form_page(values, errors, status=422)
+        return None
+
+    def _accept(self, values: dict, complaint: Complaint, photos) -> Page:
+        """Queue the valid complaint (its photos kept privately first) and confirm its ticket."""
         try:
             if photos:  # kept privately before we answer; the worker strips and files them
                 from ..services.attachments import queue_form_photos
