@@ -258,7 +258,7 @@ def missing_store(settings: Settings) -> str:
             "Periksa ejaan KMC_DATA_DIR, atau buat data baru dengan `python main.py bootstrap`.")
 
 
-def _opd(svc, args) -> int:
+def _opd(svc: "Services", args) -> int:
     from .directory import InvalidContact
     from .services.opd_directory import list_directory, set_contact
 
@@ -289,7 +289,7 @@ def _opd(svc, args) -> int:
     return 0
 
 
-def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
+def _sheet_show(svc: "Services", tab: str | None, as_json: bool) -> int:
     from .timefmt import list_wib
 
     tabs = svc.workbook.read_all()

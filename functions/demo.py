@@ -12,10 +12,14 @@ import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .model import Channel, Complaint, Contact
 from .timefmt import long_wib
+
+if TYPE_CHECKING:
+    from .services.context import Services
 
 # (hours after start, channel, name, phone, text)
 DEMO_COMPLAINTS = [
@@ -100,7 +104,7 @@ def _tour(directory: Path, settings: Settings) -> int:
     return 0
 
 
-def _set_up(svc) -> None:
+def _set_up(svc: "Services") -> None:
     from .services.opd_directory import set_contact  # what `python main.py opd set` does
     from .services.setup import bootstrap_workbook
 
@@ -110,7 +114,7 @@ def _set_up(svc) -> None:
     print("   Kontak kepala PUTR diisi (opd set): pengingat, daftar terlambat dan peringatan lewat email + WhatsApp")
 
 
-def _complaints_arrive(svc, clock: DemoClock, start: datetime) -> list:
+def _complaints_arrive(svc: "Services", clock: DemoClock, start: datetime) -> list:
     print("2. Aduan masuk / complaints arrive:")
     receipts = []
     for i, (hours, channel, name, phone, text) in enumerate(DEMO_COMPLAINTS):
@@ -124,7 +128,7 @@ def _complaints_arrive(svc, clock: DemoClock, start: datetime) -> list:
     return receipts
 
 
-def _staff_answer(svc, clock: DemoClock, start: datetime, receipts: list) -> None:
+def _staff_answer(svc: "Services", clock: DemoClock, start: datetime, receipts: list) -> None:
     from .services.jobs import sweep_job
     from .services.staff import staff_edit
 
@@ -139,7 +143,7 @@ def _staff_answer(svc, clock: DemoClock, start: datetime, receipts: list) -> Non
         print(f"   +{hours:>4.0f} jam  {ticket} dijawab ({status}); {sweep.summary()}")
 
 
-def _three_days_later(svc, clock: DemoClock, start: datetime):
+def _three_days_later(svc: "Services", clock: DemoClock, start: datetime):
     from .services.jobs import daily_job, sweep_job
 
     clock.moment = start + timedelta(days=3, hours=-1)  # 07:00 WIB, three days later
@@ -158,7 +162,7 @@ def _three_days_later(svc, clock: DemoClock, start: datetime):
     return daily
 
 
-def _where_to_look(svc, directory: Path, daily) -> None:
+def _where_to_look(svc: "Services", directory: Path, daily) -> None:
     from .services.export import export_xlsx
 
     xlsx = directory / "kmc-aduan.xlsx"
@@ -173,7 +177,7 @@ def _where_to_look(svc, directory: Path, daily) -> None:
     print("Selesai. / Done.")
 
 
-def submit_via_channel(svc, complaint: Complaint):
+def submit_via_channel(svc: "Services", complaint: Complaint):
     """Send a demo complaint through its channel's real handler when that channel exists."""
     if complaint.channel == Channel.WEB_FORM:
         return _submit_web_form(svc, complaint)
@@ -184,14 +188,14 @@ def submit_via_channel(svc, complaint: Complaint):
     return intake(svc, complaint)
 
 
-def _write_queued(svc) -> None:
+def _write_queued(svc: "Services") -> None:
     """The doors only queue; here the paced writer (serve's drain thread) stores at once."""
     from .services.intake_worker import drain_all
 
     drain_all(svc, svc.queue)
 
 
-def _submit_whatsapp(svc, complaint: Complaint):
+def _submit_whatsapp(svc: "Services", complaint: Complaint):
     """Meta's servers: a signed WhatsApp webhook POSTed to /meta; the ticket is read from the store."""
     import json
 
@@ -216,7 +220,7 @@ def _submit_whatsapp(svc, complaint: Complaint):
     return Receipt(tickets[0], stored.tab, stored.row["deadline"], created=True)
 
 
-def _submit_web_form(svc, complaint: Complaint):
+def _submit_web_form(svc: "Services", complaint: Complaint):
     """A citizen's browser: GET /form (CSRF token, idempotency key), POST it, read the ticket."""
     import re
     from html import unescape

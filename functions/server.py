@@ -5,10 +5,14 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .handlers import JOBS, TARGETS, handle
 from .logs import log
+
+if TYPE_CHECKING:
+    from .services.context import Services
 
 METHODS = ["GET", "POST", "PUT", "DELETE"]
 # Query parameters whose values never reach the access log (a key or token in a URL is refused
@@ -49,7 +53,7 @@ class DoorActivity:
             time.sleep(self.quiet / 3)
 
 
-def make_app(svc):
+def make_app(svc: "Services"):
     """A Flask app mounting each target under its contract path, all sharing `svc`."""
     from flask import Flask, request
 
@@ -109,7 +113,7 @@ def next_hourly(now: datetime) -> datetime:
 class Scheduler(threading.Thread):
     """Runs sweep every 15 min, daily at 07:00 (KMC_TIMEZONE) and media hourly, until stopped."""
 
-    def __init__(self, svc, jobs):
+    def __init__(self, svc: "Services", jobs):
         super().__init__(daemon=True, name="kmc-scheduler")
         self.svc = svc
         self.jobs = jobs  # [(name, next_time_fn, run_fn)]
@@ -137,7 +141,7 @@ class IntakeDrainer(threading.Thread):
     Polls briefly when idle; when the store is down, waits 2, 4 ... 60 s between tries; reports
     once a minute anything that has waited longer than 15 minutes."""
 
-    def __init__(self, svc, queue, *, idle: float = 0.25):
+    def __init__(self, svc: "Services", queue, *, idle: float = 0.25):
         super().__init__(daemon=True, name="kmc-intake")
         self.svc, self.queue, self.idle = svc, queue, idle
         self.stop = threading.Event()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import html
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..logs import log
 from ..model import InvalidComplaint, Sentiment, StorageUnavailable
@@ -23,6 +24,9 @@ from ..services.findings import Finding, findings_history, url_key
 from ..text import MAX_TEXT_CHARS, clean_line, clean_text
 from ..web import PAGE_HEADERS, bearer_ok, error_reply, json_reply, load_json, subpath
 from .feeds import canonical_url
+
+if TYPE_CHECKING:
+    from ..services.context import Services
 
 MOUNT = "/monitoring"
 PLATFORMS = ("Facebook", "Instagram", "TikTok", "X (Twitter)", "YouTube", "WhatsApp", "Lainnya")
@@ -115,7 +119,7 @@ def parse_finding(fields: dict[str, str], now: datetime) -> Finding:
 FINDING_FIELDS = ("platform", "url", "handle", "text", "observed_at", "sentiment")
 
 
-def accept_finding(svc, fields: dict[str, str]) -> dict:
+def accept_finding(svc: "Services", fields: dict[str, str]) -> dict:
     """The door: validate, derive the ticket, queue the finding (never the token) and answer."""
     from .. import tickets
     from ..services.accept import accept_job
@@ -136,7 +140,7 @@ def accept_finding(svc, fields: dict[str, str]) -> dict:
     return {"ticket": ticket, "created": new, "queued": True, "message": message}
 
 
-def handle_monitoring(request, svc):
+def handle_monitoring(request, svc: "Services"):
     path = subpath(request, MOUNT)
     if path == "/riwayat":
         return _history(request, svc)
@@ -235,7 +239,7 @@ tab Kontak OPD).</small></p>
 """
 
 
-def _history(request, svc):
+def _history(request, svc: "Services"):
     """GET with the admin bearer (JSON with `?format=json`), or POST the page's token field."""
     fields = {k: v for k, v in request.form.items()} if request.method == "POST" else {}
     if request.method not in {"GET", "POST"}:

@@ -43,6 +43,7 @@ import hmac
 import re
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from .. import tickets
 from ..logs import log
@@ -56,6 +57,9 @@ from .open311_format import (OPEN311_CHANNEL, Open311Error, Service, catalogue, 
                              pending_json, reply, request_json, service_json, service_notice)
 from .public_case import public_case
 from .ratelimit import MISS_BURST, MISS_WINDOW_SECONDS, client_key, retry_minutes, shared_limiter
+
+if TYPE_CHECKING:
+    from ..services.context import Services
 
 MOUNT = "/open311"
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -75,7 +79,7 @@ API_KEY_HEADER = "X-Api-Key"
 _PATH = re.compile(r"^/(?:v2/)?(?P<resource>discovery|services|requests|tokens)"
                    r"(?:/(?P<ident>[^/]+?))?\.(?P<fmt>json|xml)$")
 
-def handle_open311(request, svc):
+def handle_open311(request, svc: "Services"):
     path = subpath(request, MOUNT)
     match = _PATH.match(path)
     fmt = match.group("fmt") if match else ("xml" if path.endswith(".xml") else "json")
@@ -111,13 +115,13 @@ def handle_open311(request, svc):
             400, "Penyimpanan sedang tidak tersedia; tidak ada yang disimpan. Kirim ulang sebentar lagi.",
             code=503, headers={"Retry-After": "30"}), fmt)
 
-def _known_service(svc, code: str) -> Service:
+def _known_service(svc: "Services", code: str) -> Service:
     for service in catalogue(svc):
         if service.code == code:
             return service
     raise Open311Error(404, f"service_code {code!r} tidak ditemukan.")
 
-def discovery(request, svc) -> dict:
+def discovery(request, svc: "Services") -> dict:
     path = request.path or "/"
     if path == MOUNT or path.startswith(MOUNT + "/"):
         base = request.host_url.rstrip("/") + MOUNT
@@ -171,7 +175,7 @@ def _form(request) -> dict[str, str]:
         raise Open311Error(413, f"Permintaan terlalu besar (maksimal {MAX_BODY_BYTES // 1024} KB).") from None
     return {k: form.get(k, "").strip() for k in form.keys()}
 
-def _location(svc, form: dict[str, str]) -> tuple[str, str]:
+def _location(svc: "Services", form: dict[str, str]) -> tuple[str, str]:
     """(the Lokasi cell, a problem or ''): address, kecamatan and coordinates as given."""
     lat, long = form.get("lat", ""), form.get("long", "")
     if bool(lat) != bool(long):
@@ -212,7 +216,7 @@ def _fingerprint(form: dict[str, str]) -> str:
     fields = sorted((k, v) for k, v in form.items() if k != "api_key")
     return hashlib.sha256(repr(fields).encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
-def _claim_idempotency(svc, key_index: int, idempotency: str, form: dict[str, str]) -> str:
+def _claim_idempotency(svc: "Services", key_index: int, idempotency: str, form: dict[str, str]) -> str:
     """The source id for this Idempotency-Key (services/idempotency.py); 409 when the key was
     used for another body."""
     try:
@@ -221,7 +225,7 @@ def _claim_idempotency(svc, key_index: int, idempotency: str, form: dict[str, st
         raise Open311Error(409, "Idempotency-Key ini sudah dipakai untuk permintaan lain dengan isi "
                                 "berbeda; tidak ada yang disimpan. Pakai kunci baru untuk aduan baru.") from None
 
-def create_request(request, svc) -> list[dict]:
+def create_request(request, svc: "Services") -> list[dict]:
     form = _form(request)
     key_index = _check_key(_api_key(request, form), svc.settings.open311_keys)
     code = form.get("service_code", "")
@@ -263,7 +267,7 @@ def create_request(request, svc) -> list[dict]:
 class _Misses:
     """The client's budget of look-ups that find nothing (shared with the status page)."""
 
-    def __init__(self, request, svc):
+    def __init__(self, request, svc: "Services"):
         self.client = client_key(request, svc.settings)
         self.limiter = shared_limiter(svc, "status-miss", MISS_BURST, MISS_WINDOW_SECONDS)
 
@@ -283,7 +287,7 @@ class _Misses:
                                 f"Coba lagi dalam {retry_minutes(wait)} menit.",
                            headers={"Retry-After": str(int(wait) + 1)})
 
-def get_request(svc, ident: str, misses: "_Misses | None" = None) -> dict:
+def get_request(svc: "Services", ident: str, misses: "_Misses | None" = None) -> dict:
     if misses:
         misses.check()
     ticket = tickets.parse_ticket(ident, svc.settings.ticket_prefix)
@@ -318,7 +322,7 @@ def parse_w3(value: str, name: str, tz) -> datetime:
 def _csv(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
 
-def list_requests(request, svc) -> list[dict]:
+def list_requests(request, svc: "Services") -> list[dict]:
     args = request.args
     tz = svc.settings.tz
     ids = list(dict.fromkeys(_csv(args.get("service_request_id", ""))))

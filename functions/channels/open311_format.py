@@ -17,6 +17,7 @@ from .public_case import PublicCase, format_wib, sla_phrase
 
 if TYPE_CHECKING:
     from ..case import Case
+    from ..services.context import Services
 
 OTHER = "lainnya"
 OPEN311_CHANNEL = str(Channel.OPEN311)
@@ -92,11 +93,11 @@ def _catalogue(schema) -> tuple[Service, ...]:
     return tuple(services)
 
 
-def catalogue(svc) -> tuple[Service, ...]:
+def catalogue(svc: "Services") -> tuple[Service, ...]:
     return _catalogue(svc.schema)
 
 
-def _service_for(svc, topic: str) -> Service:
+def _service_for(svc: "Services", topic: str) -> Service:
     for service in catalogue(svc):
         if service.topic and service.topic == topic:
             return service
@@ -108,7 +109,7 @@ def service_json(s: Service) -> dict:
             "metadata": False, "type": "realtime", "keywords": s.keywords, "group": s.group}
 
 
-def definition_json(svc, s: Service) -> dict:
+def definition_json(svc: "Services", s: Service) -> dict:
     return {
         "service_code": s.code,
         "attributes": [{
@@ -173,7 +174,7 @@ def error_reply(e: Open311Error, fmt: str):
     return reply([{"code": e.code, "description": e.description}], "errors", fmt, e.status, e.headers)
 
 
-def service_notice(svc, opd: str, deadline: datetime) -> str:
+def service_notice(svc: "Services", opd: str, deadline: datetime) -> str:
     when = f"{format_wib(deadline, svc.settings.tz)} ({sla_phrase(svc.settings.sla_hours)})"
     if opd == TRIAGE:
         return f"Diterima KMC; KMC menentukan OPD yang berwenang. Batas waktu tanggapan: {when}."
@@ -187,7 +188,7 @@ def service_notice(svc, opd: str, deadline: datetime) -> str:
 _COORDS = re.compile(r"\((-?\d{1,2}\.\d+),\s*(-?\d{1,3}\.\d+)\)\s*$")
 
 
-def request_json(svc, case: PublicCase, stored: "Case | None") -> dict:
+def request_json(svc: "Services", case: PublicCase, stored: "Case | None") -> dict:
     """One service request as the public may see it (channels/open311.py docstring: privacy);
     `stored` is None for the honeypot's made-up case."""
     tz = svc.settings.tz

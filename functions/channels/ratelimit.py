@@ -23,7 +23,10 @@ import math
 import threading
 import time
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from ..services.context import Services
 
 
 @lru_cache(maxsize=64)
@@ -117,7 +120,7 @@ class RateLimiter:
             self._buckets.clear()
 
 
-def shared_limiter(svc, name: str, burst: int, window: float) -> RateLimiter:
+def shared_limiter(svc: "Services", name: str, burst: int, window: float) -> RateLimiter:
     """The instance's limiter of that name (kept with the services, so each app/test has its
     own; the status page and Open311 share `status-miss`: one budget for guessing tickets)."""
     limiters = svc.state.rate_limiters

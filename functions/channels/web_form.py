@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import tickets
 from ..logs import log
@@ -30,6 +31,9 @@ from ..web import PAGE_HEADERS, subpath
 from . import csrf, honeypot
 from .public_case import format_wib, public_case, sla_phrase
 from .ratelimit import MISS_BURST, MISS_WINDOW_SECONDS, RateLimiter, client_key, retry_minutes, shared_limiter
+
+if TYPE_CHECKING:
+    from ..services.context import Services
 
 MOUNT = "/form"
 TEMPLATES = Path(__file__).resolve().parent / "form_templates"
@@ -66,7 +70,7 @@ class Page:
 
 # -- entry point -------------------------------------------------------------------------------
 
-def handle_form(request, svc):
+def handle_form(request, svc: "Services"):
     """GET the form, POST a complaint, GET /status?tiket=…; everything else is a friendly 404/405."""
     view = _View(request, svc)
     path = subpath(request, MOUNT)
@@ -85,13 +89,13 @@ def handle_form(request, svc):
                                   "Alamat yang Anda buka tidak ada. Silakan mulai dari formulir aduan."))
 
 
-def limiter(svc, name: str, burst: int, window: float) -> RateLimiter:
+def limiter(svc: "Services", name: str, burst: int, window: float) -> RateLimiter:
     """The instance's limiter (kept with the services so each app/test has its own)."""
     return shared_limiter(svc, name, burst, window)
 
 
 class _View:
-    def __init__(self, request, svc):
+    def __init__(self, request, svc: "Services"):
         self.request = request
         self.svc = svc
         self.settings = svc.settings

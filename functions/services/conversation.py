@@ -21,6 +21,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .. import tickets
 from ..logs import log
@@ -30,6 +31,9 @@ from ..stores.port import CellUpdate, ContactRecord, LogEntry
 from ..text import clean_text, normalise_phone
 from . import replies
 from .intake import intake
+
+if TYPE_CHECKING:
+    from .context import Services
 
 MSG_LOG = "msg"  # processed inbound message ids that did not create a case of their own
 ANON_LOG = "anonim"  # a sender asked to be anonymous before filing (key: pseudonymous hash)
@@ -113,7 +117,7 @@ class FloodLimiter:
             return False, False
 
 
-def limiter_for(svc) -> FloodLimiter:
+def limiter_for(svc: "Services") -> FloodLimiter:
     """The process-wide limiter kept on the services (created on first use)."""
     state = svc.state
     if state.flood_limiter is None:
@@ -180,7 +184,7 @@ def sender_key(channel: str, sender: str) -> str:
 
 # -- the use case -----------------------------------------------------------------------------
 
-def handle_inbound(svc, msg: Inbound, *, messenger, limiter: FloodLimiter | None = None,
+def handle_inbound(svc: "Services", msg: Inbound, *, messenger, limiter: FloodLimiter | None = None,
                    now: datetime | None = None) -> Outcome:
     """Turn one inbound message into its outcome; raises StorageUnavailable (caller answers 503)."""
     now = now or svc.now()
@@ -232,7 +236,7 @@ def handle_inbound(svc, msg: Inbound, *, messenger, limiter: FloodLimiter | None
     return _new_case(svc, msg, messenger)
 
 
-def open_case_of(svc, msg: Inbound) -> Case | None:
+def open_case_of(svc: "Services", msg: Inbound) -> Case | None:
     """The sender's case this message joins: same channel, within the window, `Baru`, unanswered."""
     window = timedelta(minutes=svc.settings.conversation_window_minutes)
     record = svc.contacts.latest_for(msg.sender, msg.sent_at - window)
@@ -263,7 +267,7 @@ def _piece(msg: Inbound) -> str:
         return ""
 
 
-def _join(svc, msg: Inbound, case: Case, messenger) -> Outcome:
+def _join(svc: "Services", msg: Inbound, case: Case, messenger) -> Outcome:
     ticket = case.ticket_id
     values: dict = {}
     piece = _piece(msg)
@@ -301,7 +305,7 @@ def _merge_refs(existing: str, new: list[str]) -> str:
     return "\n".join(parts)
 
 
-def complaint_of(svc, msg: Inbound) -> Complaint:
+def complaint_of(svc: "Services", msg: Inbound) -> Complaint:
     anonymous = svc.workbook.log_has(ANON_LOG, sender_key(str(msg.channel), msg.sender))
     contact = Contact(name=msg.name, phone=normalise_phone(msg.phone) if msg.phone else "",
                       channel_user_id=msg.recipient, anonymous=anonymous)
@@ -311,7 +315,7 @@ def complaint_of(svc, msg: Inbound) -> Complaint:
                      source_id=msg.message_id, location=msg.location, link=link)
 
 
-def _new_case(svc, msg: Inbound, messenger) -> Outcome:
+def _new_case(svc: "Services", msg: Inbound, messenger) -> Outcome:
     try:
         receipt = intake(svc, complaint_of(svc, msg))
     except InvalidComplaint as e:
@@ -337,7 +341,7 @@ def owns(record: ContactRecord | None, msg: Inbound) -> bool:
     return bool(msg.phone and c.phone and normalise_phone(c.phone) == normalise_phone(msg.phone))
 
 
-def _command(svc, msg: Inbound, command: tuple[str, str | None], messenger, now: datetime) -> Outcome:
+def _command(svc: "Services", msg: Inbound, command: tuple[str, str | None], messenger, now: datetime) -> Outcome:
     verb, ticket = command
     record = svc.contacts.get(ticket) if ticket else svc.contacts.latest_for(msg.sender, now - OWNER_LOOKBACK)
     if ticket is None and record is not None:
@@ -362,12 +366,12 @@ def _command(svc, msg: Inbound, command: tuple[str, str | None], messenger, now:
     return out
 
 
-def _first_time(svc, msg: Inbound, ticket: str) -> bool:
+def _first_time(svc: "Services", msg: Inbound, ticket: str) -> bool:
     """Record the message id as handled; False when it already was (a redelivery)."""
     return svc.workbook.log_add(LogEntry(MSG_LOG, msg.message_id, msg.sent_at, ticket))
 
 
-def _withdraw(svc, msg: Inbound, case: Case, now: datetime) -> str:
+def _withdraw(svc: "Services", msg: Inbound, case: Case, now: datetime) -> str:
     """Withdrawal is the note mark (`case.WITHDRAWN_MARK`, decoded into `Case.withdrawn`),
     written first; the `batal` Log entry is the audit trail. A repeated BATAL writes nothing."""
     if case.closed:
@@ -381,7 +385,7 @@ def _withdraw(svc, msg: Inbound, case: Case, now: datetime) -> str:
     return replies.withdrawn_text(case.ticket_id)
 
 
-def _anonymous(svc, msg: Inbound, case: Case | None, record: ContactRecord | None, now: datetime) -> str:
+def _anonymous(svc: "Services", msg: Inbound, case: Case | None, record: ContactRecord | None, now: datetime) -> str:
     svc.workbook.log_add(LogEntry(ANON_LOG, sender_key(str(msg.channel), msg.sender), now, ""))
     if case is None or record is None:
         return replies.anonymous_text(None)

@@ -26,7 +26,7 @@ import html
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from ..directory import Directory, DirectorySource, OpdContact, mask_number
 from ..logs import log
@@ -34,6 +34,9 @@ from ..mail.port import OutgoingMail
 from ..messaging.port import Template
 from ..stores.port import LogEntry
 from .logbook import PROBLEM
+
+if TYPE_CHECKING:
+    from .context import Services
 
 NOTIFY = "notify"
 NOTIFY_FAILED = "notify-failed"  # key: WhatsApp message id Meta later reported failed (status webhook)
@@ -285,7 +288,7 @@ class HeadNotifier:
 # --- wiring for the jobs ------------------------------------------------------------------
 
 
-def directory_of(svc, *, fresh: bool = False) -> Directory:
+def directory_of(svc: "Services", *, fresh: bool = False) -> Directory:
     """The Kontak OPD directory through a per-instance 5-minute cache (opds.toml stands in for
     a store without one). `fresh=True` re-reads it (the daily job reports its broken rows)."""
     from ..stores.port import HoldsDirectory
@@ -304,7 +307,7 @@ def fallback_recipients(digest_to: Sequence[str], mail_from: str) -> tuple[str, 
     return tuple(digest_to) or (parseaddr(mail_from)[1] or "kmc@localhost",)
 
 
-def notifier(svc, now: datetime, done: Iterable[str] | None = None) -> HeadNotifier:
+def notifier(svc: "Services", now: datetime, done: Iterable[str] | None = None) -> HeadNotifier:
     """A HeadNotifier bound to the services; `done` defaults to the Log's `notify` keys."""
     if done is None:
         done = (e.key for e in svc.workbook.log_entries(NOTIFY))
@@ -346,7 +349,7 @@ def record_head_failure(workbook, message_id: str, code: int | None, error: str,
     return True
 
 
-def send_late_fallbacks(svc, now: datetime) -> NoticeReport:
+def send_late_fallbacks(svc: "Services", now: datetime) -> NoticeReport:
     """Email what WhatsApp failed to deliver after accepting it: to the head's addresses, else to
     KMC's fallback address. Each failure once (Log `notify` key `ORIGINAL|fallback`)."""
     report = NoticeReport()

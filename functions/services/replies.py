@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..digest.citizen import say
 from ..logs import log
@@ -22,6 +23,9 @@ from ..case import WITHDRAWN_MARK, Case, add_note, all_cases
 from ..model import OUTSIDE, TRIAGE, Channel, Receipt, Status
 from ..stores.port import CellUpdate, Changes, LogEntry
 from ..messaging.port import NOT_CONFIGURED, WINDOW_CLOSED_CODES, SendResult, Template
+
+if TYPE_CHECKING:
+    from .context import Services
 
 REPLY_LOG = "reply"  # key: outgoing message id, detail: ticket (status callbacks refer to the id)
 REPLY_FAILED_LOG = "reply_failed"  # key: "TICKET#…", detail: "code|text|template"
@@ -43,7 +47,7 @@ def promise(sla_hours: float) -> str:
     return say("promise_default") if sla_hours == 48 else say("promise_hours", hours=f"{sla_hours:g}")
 
 
-def opd_name(svc, key: str) -> str:
+def opd_name(svc: "Services", key: str) -> str:
     if key == TRIAGE:
         return say("opd_triage")
     try:
@@ -58,7 +62,7 @@ def placeholder(kind: str) -> str:
     return say(f"placeholder_{kind}" if kind in {"audio", "media", "location", "contacts"} else "placeholder_other")
 
 
-def ack_text(svc, receipt: Receipt, kind: str = "text") -> str:
+def ack_text(svc: "Services", receipt: Receipt, kind: str = "text") -> str:
     s, t = svc.settings, receipt.ticket_id
     lines = [say("ack_head")]
     if kind == "audio":
@@ -89,7 +93,7 @@ def joined_text(ticket: str, kind: str) -> str:
     return say("joined", what=what, ticket=ticket)
 
 
-def status_text(svc, case: Case) -> str:
+def status_text(svc: "Services", case: Case) -> str:
     t, tz = case.ticket_id, svc.settings.tz
     lines = [say("status_head", ticket=t, status=case.status.strip() or Status.NEW, opd=opd_name(svc, case.tab))]
     if case.received_at is not None:
@@ -127,7 +131,7 @@ def anonymous_text(ticket: str | None) -> str:
     return say("anonymous_case", ticket=ticket) if ticket else say("anonymous_next")
 
 
-def response_text(svc, case: Case) -> str:
+def response_text(svc: "Services", case: Case) -> str:
     ticket, status = case.ticket_id, case.status.strip()
     lines = [say("response_head", ticket=ticket, opd=opd_name(svc, case.tab)), "", case.response.strip(), ""]
     if status:
@@ -136,12 +140,12 @@ def response_text(svc, case: Case) -> str:
     return "\n".join(lines)
 
 
-def public_response_text(svc, ticket: str, tab: str) -> str:
+def public_response_text(svc: "Services", ticket: str, tab: str) -> str:
     """Under a public comment: no answer text in public, a link to the status page instead."""
     return say("response_public", ticket=ticket, opd=opd_name(svc, tab), url=status_url(svc.settings, ticket))
 
 
-def response_template(svc, case: Case) -> Template:
+def response_template(svc: "Services", case: Case) -> Template:
     """Body parameters of the approved template (see docs/channels.md: {{1}} tiket, {{2}} OPD, {{3}} status,
     {{4}} tanggapan)."""
     s = svc.settings
@@ -180,7 +184,7 @@ def _window_closed_before(fails: list[LogEntry]) -> bool:
     return any(e.detail.split("|", 1)[0] in {str(c) for c in WINDOW_CLOSED_CODES} for e in fails)
 
 
-def _last_inbound(svc, recipient: str, now: datetime, recent_msgs: list[LogEntry]) -> datetime | None:
+def _last_inbound(svc: "Services", recipient: str, now: datetime, recent_msgs: list[LogEntry]) -> datetime | None:
     """When the citizen last wrote to us (their newest case, or a logged follow-up/command)."""
     latest = None
     record = svc.contacts.latest_for(recipient, now - SERVICE_WINDOW)
@@ -195,7 +199,7 @@ def _last_inbound(svc, recipient: str, now: datetime, recent_msgs: list[LogEntry
     return latest
 
 
-def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run: bool = False,
+def send_responses(svc: "Services", now: datetime | None = None, *, messenger=None, dry_run: bool = False,
                    tabs: dict | None = None, changes: Changes | None = None) -> ReplyReport:
     """Send new OPD answers to citizens on WhatsApp / Facebook / Instagram; stamp reply_sent_at.
 
@@ -229,7 +233,7 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
     return report
 
 
-def _reply_one(svc, messenger, case: Case, now: datetime, report: ReplyReport, changes: Changes,
+def _reply_one(svc: "Services", messenger, case: Case, now: datetime, report: ReplyReport, changes: Changes,
                fails: list[LogEntry], recent_msgs: list[LogEntry], paced: set[str], dry_run: bool) -> None:
     """Answer one citizen (or say why not): at most one message per recipient per run, failures
     retried with a growing pause and given up after MAX_ATTEMPTS."""
@@ -267,7 +271,7 @@ def _reply_one(svc, messenger, case: Case, now: datetime, report: ReplyReport, c
         changes.update(ticket, {"note": add_note(case.note, _failure_note(result, gave_up=last_try))}, tab)
 
 
-def _deliver(svc, messenger, case: Case, recipient: str, now: datetime, fails, recent_msgs) -> tuple[SendResult, bool]:
+def _deliver(svc: "Services", messenger, case: Case, recipient: str, now: datetime, fails, recent_msgs) -> tuple[SendResult, bool]:
     """Send one answer; (result, sent_as_template)."""
     channel = case.channel
     if recipient.startswith(("comment:", "post:")):
@@ -309,7 +313,7 @@ class DeliveryStatus:
     errors: tuple[tuple[int | None, str], ...] = ()
 
 
-def record_status(svc, event: DeliveryStatus) -> str:
+def record_status(svc: "Services", event: DeliveryStatus) -> str:
     """A status callback: a failed answer is recorded and its `reply_sent_at` cleared so the sweep
     tries again (with the template after 131047). Returns what was done."""
     if event.status != "failed":
