@@ -66,8 +66,8 @@ def _key(ip) -> str:
 def client_key(request, settings) -> str:
     """The client's address as a rate-limit key (see the module docstring)."""
     remote = request.remote_addr or ""
-    trusted = tuple(getattr(settings, "trusted_proxies", ()) or ())
-    hops = max(1, int(getattr(settings, "trusted_proxy_hops", 1) or 1))
+    trusted = tuple(settings.trusted_proxies or ())
+    hops = max(1, int(settings.trusted_proxy_hops or 1))
     if trusted and trusts(remote, trusted):
         forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
         if forwarded:

@@ -554,7 +554,7 @@ def test_24_the_three_google_news_feeds_fail_with_lines_that_tell_them_apart(hsv
     cfg = load_media_config()
     google = [f for f in cfg.feeds if "news.google.com" in f]
     assert len(google) == 3
-    report = run_media(google, cfg, fetcher=Down(), workbook=hsvc.workbook, intake=hsvc.intake,
+    report = run_media(google, cfg, fetcher=Down(), workbook=hsvc.workbook, intake=lambda complaint: intake(hsvc, complaint),
                        classify=hsvc.classify, alert=lambda items: None, now=clock())
     assert len(report.problems) == 3 and len(set(report.problems)) == 3
     assert all("Ketapang" in p for p in report.problems)
