@@ -21,10 +21,11 @@ from ..logs import log
 from ..timefmt import long_wib, short_wib
 from ..case import WITHDRAWN_MARK, Case, add_note, all_cases
 from ..model import OUTSIDE, TRIAGE, Channel, Receipt, Status
-from ..stores.port import CellUpdate, Changes, LogEntry
+from ..stores.port import CellUpdate, Changes, ContactBook, LogEntry
 from ..messaging.port import NOT_CONFIGURED, WINDOW_CLOSED_CODES, SendResult, Template
 
 if TYPE_CHECKING:
+    from ..schema import Schema
     from .context import Services
 
 REPLY_LOG = "reply"  # key: outgoing message id, detail: ticket (status callbacks refer to the id)
@@ -47,11 +48,11 @@ def promise(sla_hours: float) -> str:
     return say("promise_default") if sla_hours == 48 else say("promise_hours", hours=f"{sla_hours:g}")
 
 
-def opd_name(svc: "Services", key: str) -> str:
+def opd_name(schema: "Schema", key: str) -> str:
     if key == TRIAGE:
         return say("opd_triage")
     try:
-        opd = svc.schema.opd(key)
+        opd = schema.opd(key)
     except KeyError:
         return key
     return say("opd_outside") if key == OUTSIDE else opd.name
@@ -69,7 +70,7 @@ def ack_text(svc: "Services", receipt: Receipt, kind: str = "text") -> str:
         lines.append(say("ack_audio"))
     elif kind in {"location", "media", "contacts"}:
         lines.append(say("ack_no_words"))
-    lines.append(say("ack_body", ticket=t, opd=opd_name(svc, receipt.opd), promise=promise(s.sla_hours),
+    lines.append(say("ack_body", ticket=t, opd=opd_name(svc.schema, receipt.opd), promise=promise(s.sla_hours),
                      deadline=long_wib(receipt.deadline, s.tz), url=status_url(s, t)))
     lines.append(say("ack_join", minutes=s.conversation_window_minutes))
     lines.append(say("privacy"))
@@ -95,7 +96,7 @@ def joined_text(ticket: str, kind: str) -> str:
 
 def status_text(svc: "Services", case: Case) -> str:
     t, tz = case.ticket_id, svc.settings.tz
-    lines = [say("status_head", ticket=t, status=case.status.strip() or Status.NEW, opd=opd_name(svc, case.tab))]
+    lines = [say("status_head", ticket=t, status=case.status.strip() or Status.NEW, opd=opd_name(svc.schema, case.tab))]
     if case.received_at is not None:
         lines.append(say("status_received", received=long_wib(case.received_at, tz)))
     if case.response.strip():
@@ -133,7 +134,7 @@ def anonymous_text(ticket: str | None) -> str:
 
 def response_text(svc: "Services", case: Case) -> str:
     ticket, status = case.ticket_id, case.status.strip()
-    lines = [say("response_head", ticket=ticket, opd=opd_name(svc, case.tab)), "", case.response.strip(), ""]
+    lines = [say("response_head", ticket=ticket, opd=opd_name(svc.schema, case.tab)), "", case.response.strip(), ""]
     if status:
         lines.append(say("response_status", status=status))
     lines.append(say("response_tail", url=status_url(svc.settings, ticket)))
@@ -142,7 +143,7 @@ def response_text(svc: "Services", case: Case) -> str:
 
 def public_response_text(svc: "Services", ticket: str, tab: str) -> str:
     """Under a public comment: no answer text in public, a link to the status page instead."""
-    return say("response_public", ticket=ticket, opd=opd_name(svc, tab), url=status_url(svc.settings, ticket))
+    return say("response_public", ticket=ticket, opd=opd_name(svc.schema, tab), url=status_url(svc.settings, ticket))
 
 
 def response_template(svc: "Services", case: Case) -> Template:
@@ -150,7 +151,7 @@ def response_template(svc: "Services", case: Case) -> Template:
     {{4}} tanggapan)."""
     s = svc.settings
     return Template(s.whatsapp_template, s.whatsapp_template_language,
-                    (case.ticket_id, opd_name(svc, case.tab), case.status.strip() or "Diproses", case.response.strip()))
+                    (case.ticket_id, opd_name(svc.schema, case.tab), case.status.strip() or "Diproses", case.response.strip()))
 
 
 # -- sending OPD answers (the sweep) ----------------------------------------------------------
@@ -184,16 +185,16 @@ def _window_closed_before(fails: list[LogEntry]) -> bool:
     return any(e.detail.split("|", 1)[0] in {str(c) for c in WINDOW_CLOSED_CODES} for e in fails)
 
 
-def _last_inbound(svc: "Services", recipient: str, now: datetime, recent_msgs: list[LogEntry]) -> datetime | None:
+def _last_inbound(contacts: ContactBook, recipient: str, now: datetime, recent_msgs: list[LogEntry]) -> datetime | None:
     """When the citizen last wrote to us (their newest case, or a logged follow-up/command)."""
     latest = None
-    record = svc.contacts.latest_for(recipient, now - SERVICE_WINDOW)
+    record = contacts.latest_for(recipient, now - SERVICE_WINDOW)
     if record is not None:
         latest = record.received_at
     for entry in recent_msgs:
         if latest is not None and entry.at <= latest:
             continue
-        owner = svc.contacts.get(entry.detail) if entry.detail else None
+        owner = contacts.get(entry.detail) if entry.detail else None
         if owner is not None and owner.contact.channel_user_id == recipient:
             latest = entry.at
     return latest
@@ -277,7 +278,7 @@ def _deliver(svc: "Services", messenger, case: Case, recipient: str, now: dateti
     if recipient.startswith(("comment:", "post:")):
         text = public_response_text(svc, case.ticket_id, case.tab)
         return messenger.send_text(recipient, text, channel, public=True), False
-    last = _last_inbound(svc, recipient, now, recent_msgs)
+    last = _last_inbound(svc.contacts, recipient, now, recent_msgs)
     window_open = last is not None and now - last < SERVICE_WINDOW and not _window_closed_before(fails)
     text = response_text(svc, case)
     if channel != Channel.WHATSAPP:
