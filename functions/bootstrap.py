@@ -1,82 +1,30 @@
 """Composition root: builds every adapter from Settings. Nothing connects at import.
 
-`build(settings, **overrides)` takes each dependency as a keyword argument with a production
+`build(settings, **named)` takes each dependency as a typed keyword argument with a production
 default, so a test passes a fake; `services()` caches one instance per process (Cloud Functions
 keeps it for the instance's life).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .config import Settings
 from .logs import configure as configure_logs
 from .logs import log
-from .model import Complaint, Receipt, Route, Sentiment
+from .model import Route, Sentiment
 from .schema import Schema, load_schema
-from .services.intake import IntakePolicy, submit_complaint
+from .services.context import FeedFetcher, InstanceState, IntakeStep, Services, utc_now
 from .stores.port import ContactBook, Workbook
 
 if TYPE_CHECKING:  # the mail package loads `email`; only jobs need it at run time
     from .mail.port import Mailer
+    from .messaging.port import Messenger
+    from .queue.port import IntakeQueue
+    from .services.attachments import MediaKit
 
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass
-class Services:
-    settings: Settings
-    schema: Schema
-    workbook: Workbook
-    contacts: ContactBook
-    mailer: "Mailer"
-    route: Callable[[str], Route]
-    classify: Callable[[str], tuple[Sentiment, float]]
-    clock: Callable[[], datetime] = utc_now
-    extras: dict[str, Any] = field(default_factory=dict)  # adapters added by later channels
-    messenger: Any = None  # functions/messaging: answers to citizens on WhatsApp / Messenger / Instagram
-    queue: Any = None  # functions/queue: the durable intake queue between the doors and the workbook
-    # the media job's dependencies (K's typed container defines them; this is the stand-in until the merge)
-    media_config: Any = None
-    feed_fetcher: Any = None
-    is_grave: Any = None
-
-    def now(self) -> datetime:
-        """The current time in WIB (or KMC_TIMEZONE)."""
-        return self.clock().astimezone(self.settings.tz)
-
-    @property
-    def policy(self) -> IntakePolicy:
-        from .sla import deadline_function  # working-days mode: KMC_SLA_WORKING_HOURS
-
-        deadline = deadline_function(self.settings.sla_working_hours, self.settings.timezone)
-        return IntakePolicy(self.settings.ticket_prefix, self.settings.sla_hours, deadline)
-
-    @property
-    def titles(self) -> dict[str, str]:
-        return {o.key: o.title for o in self.schema.opds}
-
-    @property
-    def sheet_url(self) -> str:
-        """The workbook's link for emails; "" on the local store (a file:/// path on the server
-        means nothing to the reader: the emails say to run `sheet show` instead)."""
-        if self.settings.backend == "google":
-            return f"https://docs.google.com/spreadsheets/d/{self.settings.spreadsheet_id}/edit"
-        return ""
-
-    def intake(self, complaint: Complaint) -> Receipt:
-        """The one intake every channel calls."""
-        receipt = submit_complaint(
-            complaint, workbook=self.workbook, contacts=self.contacts,
-            route=self.route, classify=self.classify, policy=self.policy,
-        )
-        log("INFO", "complaint stored" if receipt.created else "complaint redelivered",
-            ticket=receipt.ticket_id, channel=str(complaint.channel), opd=receipt.opd)
-        return receipt
+__all__ = ["Services", "InstanceState", "build", "services", "utc_now"]
 
 
 def _default_stores(settings: Settings, schema: Schema) -> tuple[Workbook, ContactBook]:
@@ -112,21 +60,17 @@ def _default_router(workbook: Workbook) -> Callable[[str], Route]:
 
     def route_text(text: str) -> Route:
         nonlocal source, models
-        from .routing import RuleSource, load_rules
+        from .routing import RuleSource
         from .routing_model import ModelSource, decide, load_thresholds
 
         thresholds = load_thresholds()
-        if models is None and callable(getattr(workbook, "read_routing_model", None)):
+        if models is None:
             from .schema import load_schema
 
             known = frozenset(o.key for o in load_schema().opds)  # a model naming a removed OPD is refused
             models = ModelSource(workbook.read_routing_model, ttl_seconds=thresholds.ttl_seconds, known_opds=known)
-        model = models.get() if models is not None else None
-        if not hasattr(workbook, "read_rules"):
-            return decide(text, load_rules(), model, thresholds)
-        if source is None:
             source = RuleSource(workbook.read_rules)
-        return decide(text, source.get(), model, thresholds)
+        return decide(text, source.get(), models.get(), thresholds)
 
     return route_text
 
@@ -201,11 +145,13 @@ def _default_media(settings: Settings) -> Callable[[], Any]:
     return kit
 
 
-def _finding_step(svc, job):
-    """The monitoring finding's step lives with its channel (services never import channels)."""
-    from .channels.monitoring import store_finding
+def _finding_step(svc: Services, job):
+    """The monitoring finding's step: the channel parses the queued form again (with the door's
+    acceptance time as "now"), the service stores it. Loaded on the first finding."""
+    from .channels.monitoring import parse_finding
+    from .services.findings import finding_step
 
-    return store_finding(svc, job)
+    return finding_step(svc, job, parse_finding(job.body, job.accepted_at.astimezone(svc.settings.tz)))
 
 
 def build(
@@ -218,10 +164,15 @@ def build(
     route: Callable[[str], Route] | None = None,
     classify: Callable[[str], tuple[Sentiment, float]] | None = None,
     clock: Callable[[], datetime] | None = None,
-    messenger: Any = None,
-    queue: Any = None,
-    **extras: Any,
+    messenger: "Messenger | None" = None,
+    queue: "IntakeQueue | None" = None,
+    attachments: "Callable[[], MediaKit] | None" = None,
+    intake_steps: Mapping[str, IntakeStep] | None = None,
+    media_config: Any = None,
+    feed_fetcher: FeedFetcher | None = None,
+    is_grave: Callable[[str], bool] | None = None,
 ) -> Services:
+    """The deployment's Services: each port from Settings unless a test passes its own."""
     schema = schema or load_schema()
     if workbook is None or contacts is None:
         default_wb, default_contacts = _default_stores(settings, schema)
@@ -233,14 +184,17 @@ def build(
         workbook=workbook,
         contacts=contacts,
         mailer=mailer or _default_mailer(settings),
+        messenger=messenger or _default_messenger(settings),
+        queue=queue if queue is not None else _default_queue(settings),
         route=route or _default_router(workbook),
         classify=classify or _default_classifier(),
         clock=clock or utc_now,
-        extras={"intake_steps": {"finding": _finding_step}, "attachments": _default_media(settings), **extras},
-        messenger=messenger or _default_messenger(settings),
-        queue=queue if queue is not None else _default_queue(settings),
-        media_config=extras.get("media_config"), feed_fetcher=extras.get("feed_fetcher"),
-        is_grave=extras.get("is_grave"),
+        attachments=attachments or _default_media(settings),
+        intake_steps={"finding": _finding_step, **(intake_steps or {})},
+        media_config=media_config,
+        feed_fetcher=feed_fetcher,
+        is_grave=is_grave,
+        state=InstanceState(),
     )
 
 

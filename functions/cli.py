@@ -6,9 +6,13 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from .config import ConfigError, Settings
 from .model import InvalidComplaint, StorageUnavailable, UnknownTicket
+
+if TYPE_CHECKING:
+    from .services.context import Services
 
 COMMANDS = {
     "serve": "all HTTP endpoints on one local server plus the in-process scheduler",
@@ -111,15 +115,7 @@ def main(argv: list[str], env=None) -> int:
 def _dispatch(args, env) -> int:
     command = args.command
     if command in {"eval-routing", "eval-sentiment"}:
-        from .services import evaluation
-
-        for path in (args.file, getattr(args, "history", None)):
-            if path is not None and not path.exists():
-                print(f"Berkas tidak ditemukan: {path}", file=sys.stderr)
-                return 2
-        if command == "eval-routing":
-            return evaluation.main_eval_routing(args.file, args.predictions, history=args.history)
-        return evaluation.main_eval_sentiment(args.file, args.predictions)
+        return _evaluate(args)
     if command == "demo":
         from .demo import run_demo
 
@@ -138,82 +134,106 @@ def _dispatch(args, env) -> int:
             return 2
         if command not in {"demo", "bootstrap", "explain-route"}:
             print(f"Catatan: data KMC Aduan baru dibuat di {settings.data_dir} (KMC_DATA_DIR).", file=sys.stderr)
-    svc = build(settings)
-    if command == "bootstrap":
-        from .services.setup import bootstrap_workbook
-
-        actions = bootstrap_workbook(svc.workbook, svc.contacts)
-        for line in actions:
-            print(f"- {line}")
-        print(f"bootstrap selesai: {len(actions)} perubahan ({settings.backend})")
-        return 0
-    if command == "selftest":
-        from .selftest import run_selftest
-
-        report = run_selftest(settings, svc.schema, svc.workbook, svc.contacts, svc.now())
-        print("\n".join(report.lines()))
-        return 0 if report.ok else 1
-    if command in {"sweep", "daily", "media"}:
-        from .services import jobs
-
-        now = parse_now(args.now, settings)
-        if command == "media":
-            job = jobs.media_job
-        else:
-            job = jobs.sweep_job if command == "sweep" else jobs.daily_job
-        report = job(svc, now, dry_run=args.dry_run)
-        print(report.summary())
-        if getattr(report, "learning", ""):
-            print(f"  {report.learning}")
-        for line in getattr(report, "problems", []):
-            print(f"  ! {line}")
-        return 0
-    if command == "sheet":
-        return _sheet_show(svc, args.tab, args.json)
-    if command == "explain-route":
-        from .services.route_explain import explain_route
-
-        print(explain_route(svc.workbook, args.text))
-        return 0
-    if command == "edit":
-        from .services.staff import staff_edit
-
-        ticket = staff_edit(svc.workbook, svc.schema, args.ticket, args.assignments, settings.ticket_prefix)
-        print(f"{ticket} diperbarui: {', '.join(a.split('=', 1)[0] for a in args.assignments)}")
-        return 0
-    if command == "export":
-        from .services.export import export_xlsx
-
-        counts = export_xlsx(svc.workbook, svc.schema, args.xlsx)
-        print(f"{args.xlsx}: {sum(counts.values())} baris di {len(counts)} tab")
-        return 0
-    if command == "drain":
-        from .services.intake_worker import main_drain
-
-        return main_drain(svc, retry=args.retry, list_only=args.list)
-    if command == "archive":
-        return archive_command(svc, args.before)
-    if command == "opd":
-        return _opd(svc, args)
-    if command == "forget":
-        from .archives import existing_archives
-        from .services.privacy import forget
-
-        tickets = forget(svc.workbook, svc.contacts, args.who, settings.ticket_prefix, existing_archives(svc))
-        if not tickets:
-            print("Tidak ada data pribadi yang cocok dengan tiket/nomor itu.", file=sys.stderr)
-            return 1
-        print(f"Data pribadi dihapus untuk {len(tickets)} tiket: {', '.join(tickets)}")
-        from .services.attachments import forget_case_media
-
-        removed = forget_case_media(svc, tickets)
-        if removed:
-            print(f"{removed} lampiran (foto/pesan suara/dokumen) dihapus.")
-        return 0
-    raise AssertionError(command)
+    return RUNS[command](build(settings), args)
 
 
-def archive_command(svc, before_iso: str, dry_run: bool = False) -> int:
+def _evaluate(args) -> int:
+    from .services import evaluation
+
+    for path in (args.file, getattr(args, "history", None)):
+        if path is not None and not path.exists():
+            print(f"Berkas tidak ditemukan: {path}", file=sys.stderr)
+            return 2
+    if args.command == "eval-routing":
+        return evaluation.main_eval_routing(args.file, args.predictions, history=args.history)
+    return evaluation.main_eval_sentiment(args.file, args.predictions)
+
+
+# -- one function per command that works on the deployment's services ------------------------------
+
+def _bootstrap(svc: "Services", args) -> int:
+    from .services.setup import bootstrap_workbook
+
+    actions = bootstrap_workbook(svc.workbook, svc.contacts)
+    for line in actions:
+        print(f"- {line}")
+    print(f"bootstrap selesai: {len(actions)} perubahan ({svc.settings.backend})")
+    return 0
+
+
+def _selftest(svc: "Services", args) -> int:
+    from .selftest import run_selftest
+
+    report = run_selftest(svc.settings, svc.schema, svc.workbook, svc.contacts, svc.now())
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def _job(svc: "Services", args) -> int:
+    """sweep, daily, media: run the job once and print its summary."""
+    from .services import jobs
+
+    now = parse_now(args.now, svc.settings)
+    job = {"media": jobs.media_job, "sweep": jobs.sweep_job, "daily": jobs.daily_job}[args.command]
+    report = job(svc, now, dry_run=args.dry_run)
+    print(report.summary())
+    if getattr(report, "learning", ""):
+        print(f"  {report.learning}")
+    for line in getattr(report, "problems", []):
+        print(f"  ! {line}")
+    return 0
+
+
+def _explain_route(svc: "Services", args) -> int:
+    from .services.route_explain import explain_route
+
+    print(explain_route(svc.workbook, args.text))
+    return 0
+
+
+def _edit(svc: "Services", args) -> int:
+    from .services.staff import staff_edit
+
+    ticket = staff_edit(svc.workbook, svc.schema, args.ticket, args.assignments, svc.settings.ticket_prefix)
+    print(f"{ticket} diperbarui: {', '.join(a.split('=', 1)[0] for a in args.assignments)}")
+    return 0
+
+
+def _export(svc: "Services", args) -> int:
+    from .services.export import export_xlsx
+
+    counts = export_xlsx(svc.workbook, svc.schema, args.xlsx)
+    print(f"{args.xlsx}: {sum(counts.values())} baris di {len(counts)} tab")
+    return 0
+
+
+def _drain(svc: "Services", args) -> int:
+    from .services.intake_worker import main_drain
+
+    return main_drain(svc, retry=args.retry, list_only=args.list)
+
+
+def _archive(svc: "Services", args) -> int:
+    return archive_command(svc, args.before)
+
+
+def _forget(svc: "Services", args) -> int:
+    from .archives import existing_archives
+    from .services.attachments import forget_case_media
+    from .services.privacy import forget
+
+    tickets = forget(svc.workbook, svc.contacts, args.who, svc.settings.ticket_prefix, existing_archives(svc))
+    if not tickets:
+        print("Tidak ada data pribadi yang cocok dengan tiket/nomor itu.", file=sys.stderr)
+        return 1
+    print(f"Data pribadi dihapus untuk {len(tickets)} tiket: {', '.join(tickets)}")
+    removed = forget_case_media(svc, tickets)
+    if removed:
+        print(f"{removed} lampiran (foto/pesan suara/dokumen) dihapus.")
+    return 0
+
+
+def archive_command(svc: "Services", before_iso: str, dry_run: bool = False) -> int:
     """`archive --before DATE`: the use case (services/archive.py) on the archives of
     functions/archives.py; prints what moved. 0 on success, 1 when the archive failed, 2 on a bad date."""
     from datetime import date
@@ -265,7 +285,7 @@ def missing_store(settings: Settings) -> str:
             "Periksa ejaan KMC_DATA_DIR, atau buat data baru dengan `python main.py bootstrap`.")
 
 
-def _opd(svc, args) -> int:
+def _opd(svc: "Services", args) -> int:
     from .directory import InvalidContact
     from .services.opd_directory import list_directory, set_contact
 
@@ -296,7 +316,7 @@ def _opd(svc, args) -> int:
     return 0
 
 
-def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
+def _sheet_show(svc: "Services", tab: str | None, as_json: bool) -> int:
     from .timefmt import list_wib
 
     tabs = svc.workbook.read_all()
@@ -327,3 +347,21 @@ def _sheet_show(svc, tab: str | None, as_json: bool) -> int:
     if tab is None and empty:
         print(f"({len(empty)} tab kosong: {', '.join(empty)})")
     return 0
+
+
+# command -> what it runs with the services `build` made (eval-*, demo and serve need none)
+RUNS: dict[str, Callable[["Services", Any], int]] = {
+    "bootstrap": _bootstrap,
+    "selftest": _selftest,
+    "sweep": _job,
+    "daily": _job,
+    "media": _job,
+    "sheet": lambda svc, args: _sheet_show(svc, args.tab, args.json),
+    "explain-route": _explain_route,
+    "edit": _edit,
+    "export": _export,
+    "drain": _drain,
+    "archive": _archive,
+    "opd": _opd,
+    "forget": _forget,
+}

@@ -12,10 +12,14 @@ import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .model import Channel, Complaint, Contact
 from .timefmt import long_wib
+
+if TYPE_CHECKING:
+    from .services.context import Services
 
 # (hours after start, channel, name, phone, text)
 DEMO_COMPLAINTS = [
@@ -84,9 +88,6 @@ def run_demo(data_dir: str | None, settings: Settings) -> int:
 
 def _tour(directory: Path, settings: Settings) -> int:
     from .bootstrap import build
-    from .services.jobs import daily_job, sweep_job
-    from .services.staff import staff_edit
-    from .services.export import export_xlsx
 
     tz = settings.tz
     start = (datetime.now(tz) - timedelta(days=3)).replace(hour=8, minute=0, second=0, microsecond=0)
@@ -95,15 +96,25 @@ def _tour(directory: Path, settings: Settings) -> int:
 
     print("== KMC Aduan — demo")
     print(f"Data: {directory}  (backend local, SQLite; tanpa akun Google)")
+    _set_up(svc)
+    receipts = _complaints_arrive(svc, clock, start)
+    _staff_answer(svc, clock, start, receipts)
+    daily = _three_days_later(svc, clock, start)
+    _where_to_look(svc, directory, daily)
+    return 0
+
+
+def _set_up(svc: "Services") -> None:
+    from .services.opd_directory import set_contact  # what `python main.py opd set` does
     from .services.setup import bootstrap_workbook
 
     actions = bootstrap_workbook(svc.workbook, svc.contacts)
     print(f"1. Bootstrap lembar kerja: {len(svc.schema.opds)} tab ({len(actions)} dibuat/diperbarui)")
-    from .services.opd_directory import set_contact  # what `python main.py opd set` does
-
     set_contact(svc, "PUTR", ["email=kadis.putr@example.org", "whatsapp=0812-0000-0001", "nama=Kepala (contoh)"])
     print("   Kontak kepala PUTR diisi (opd set): pengingat, daftar terlambat dan peringatan lewat email + WhatsApp")
 
+
+def _complaints_arrive(svc: "Services", clock: DemoClock, start: datetime) -> list:
     print("2. Aduan masuk / complaints arrive:")
     receipts = []
     for i, (hours, channel, name, phone, text) in enumerate(DEMO_COMPLAINTS):
@@ -114,15 +125,26 @@ def _tour(directory: Path, settings: Settings) -> int:
         receipt = submit_via_channel(svc, complaint)
         receipts.append(receipt)
         print(f"   {receipt.ticket_id}  {channel:<12} -> {receipt.opd:<13} {text[:52]}…")
+    return receipts
+
+
+def _staff_answer(svc: "Services", clock: DemoClock, start: datetime, receipts: list) -> None:
+    from .services.jobs import sweep_job
+    from .services.staff import staff_edit
 
     print("3. Petugas OPD menanggapi di lembar kerja / staff answer in the sheet:")
     for index, hours, status, response, responder in DEMO_ANSWERS:
         clock.moment = start + timedelta(hours=hours)
         ticket = receipts[index].ticket_id
         staff_edit(svc.workbook, svc.schema, ticket,
-                   [f"status={status}", f"response={response}", f"responder={responder}"], settings.ticket_prefix)
+                   [f"status={status}", f"response={response}", f"responder={responder}"],
+                   svc.settings.ticket_prefix)
         sweep = sweep_job(svc)
         print(f"   +{hours:>4.0f} jam  {ticket} dijawab ({status}); {sweep.summary()}")
+
+
+def _three_days_later(svc: "Services", clock: DemoClock, start: datetime):
+    from .services.jobs import daily_job, sweep_job
 
     clock.moment = start + timedelta(days=3, hours=-1)  # 07:00 WIB, three days later
     print(f"4. Jam dimajukan ke {long_wib(clock.moment)} (lewat 2 x 24 jam) / clock moved past 48 h")
@@ -137,6 +159,11 @@ def _tour(directory: Path, settings: Settings) -> int:
         print(f"   TERLAMBAT {case.ticket_id} {case.opd_title:<16} umur {case.age_hours} jam")
     again = daily_job(svc)
     print(f"   Dijalankan ulang: {again.summary()}")
+    return daily
+
+
+def _where_to_look(svc: "Services", directory: Path, daily) -> None:
+    from .services.export import export_xlsx
 
     xlsx = directory / "kmc-aduan.xlsx"
     export_xlsx(svc.workbook, svc.schema, xlsx)
@@ -144,30 +171,31 @@ def _tour(directory: Path, settings: Settings) -> int:
     print(f"   Email rekap (teks+HTML): {daily.delivered}")
     print(f"   Pratinjau HTML:          {Path(daily.delivered).with_suffix('.html')}")
     print(f"   Lembar kerja (.xlsx):    {xlsx}")
-    print(f"   Pesan WhatsApp (outbox): {settings.outbox_dir / 'whatsapp.jsonl'}")
+    print(f"   Pesan WhatsApp (outbox): {svc.settings.outbox_dir / 'whatsapp.jsonl'}")
     print(f"   Log terstruktur:         {directory / 'demo.log'}")
     print(f"   Isi tab:                 KMC_DATA_DIR={directory} python main.py sheet show")
     print("Selesai. / Done.")
-    return 0
 
 
-def submit_via_channel(svc, complaint: Complaint):
+def submit_via_channel(svc: "Services", complaint: Complaint):
     """Send a demo complaint through its channel's real handler when that channel exists."""
     if complaint.channel == Channel.WEB_FORM:
         return _submit_web_form(svc, complaint)
     if complaint.channel == Channel.WHATSAPP and complaint.source_id:
         return _submit_whatsapp(svc, complaint)
-    return svc.intake(complaint)
+    from .services.intake import intake
+
+    return intake(svc, complaint)
 
 
-def _write_queued(svc) -> None:
+def _write_queued(svc: "Services") -> None:
     """The doors only queue; here the paced writer (serve's drain thread) stores at once."""
     from .services.intake_worker import drain_all
 
     drain_all(svc, svc.queue)
 
 
-def _submit_whatsapp(svc, complaint: Complaint):
+def _submit_whatsapp(svc: "Services", complaint: Complaint):
     """Meta's servers: a signed WhatsApp webhook POSTed to /meta; the ticket is read from the store."""
     import json
 
@@ -192,7 +220,7 @@ def _submit_whatsapp(svc, complaint: Complaint):
     return Receipt(tickets[0], stored.tab, stored.row["deadline"], created=True)
 
 
-def _submit_web_form(svc, complaint: Complaint):
+def _submit_web_form(svc: "Services", complaint: Complaint):
     """A citizen's browser: GET /form (CSRF token, idempotency key), POST it, read the ticket."""
     import re
     from html import unescape

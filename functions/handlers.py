@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import time
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from .config import ConfigError
 from .logs import log
 from .model import StorageUnavailable
 from .web import bearer_ok, error_reply, json_reply, subpath
+
+if TYPE_CHECKING:
+    from .services.context import Services
 
 UNAUTHORISED = "Butuh token admin (Authorization: Bearer KMC_ADMIN_TOKEN)."
 
@@ -57,7 +61,7 @@ def handle(target: str, request, get_services):
     return _load(ref)(request, svc)
 
 
-def run_job(request, svc, name: str, job):
+def run_job(request, svc: "Services", name: str, job):
     """A scheduled job over HTTP: POST, admin bearer (or IAM in the cloud), optional dry_run."""
     if request.method != "POST":
         return error_reply("Gunakan POST.", 405)
@@ -76,7 +80,7 @@ def run_job(request, svc, name: str, job):
     return json_reply({"job": name, "summary": report.summary(), "dry_run": dry_run})
 
 
-def intake_task(request, svc):
+def intake_task(request, svc: "Services"):
     """`/jobs/intake`: one queued message from Cloud Tasks (OIDC, verified by the platform in the
     cloud; bearer KMC_ADMIN_TOKEN locally). 2xx = done; 503/500 = Cloud Tasks retries later."""
     from .queue.port import Job

@@ -5,10 +5,14 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .handlers import JOBS, TARGETS, handle
 from .logs import log
+
+if TYPE_CHECKING:
+    from .services.context import Services
 
 METHODS = ["GET", "POST", "PUT", "DELETE"]
 # Query parameters whose values never reach the access log (a key or token in a URL is refused
@@ -49,13 +53,15 @@ class DoorActivity:
             time.sleep(self.quiet / 3)
 
 
-def make_app(svc):
+def make_app(svc: "Services"):
     """A Flask app mounting each target under its contract path, all sharing `svc`."""
     from flask import Flask, request
 
     app = Flask("kmc_aduan")
     app.extensions["kmc_services"] = svc
-    activity = svc.extras.setdefault("door_activity", DoorActivity())
+    if svc.state.door_activity is None:
+        svc.state.door_activity = DoorActivity()
+    activity = svc.state.door_activity
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # Meta's own limit is 3 MB per delivery
 
     for target, (mount, _) in TARGETS.items():
@@ -107,7 +113,7 @@ def next_hourly(now: datetime) -> datetime:
 class Scheduler(threading.Thread):
     """Runs sweep every 15 min, daily at 07:00 (KMC_TIMEZONE) and media hourly, until stopped."""
 
-    def __init__(self, svc, jobs):
+    def __init__(self, svc: "Services", jobs):
         super().__init__(daemon=True, name="kmc-scheduler")
         self.svc = svc
         self.jobs = jobs  # [(name, next_time_fn, run_fn)]
@@ -135,7 +141,7 @@ class IntakeDrainer(threading.Thread):
     Polls briefly when idle; when the store is down, waits 2, 4 ... 60 s between tries; reports
     once a minute anything that has waited longer than 15 minutes."""
 
-    def __init__(self, svc, queue, *, idle: float = 0.25):
+    def __init__(self, svc: "Services", queue, *, idle: float = 0.25):
         super().__init__(daemon=True, name="kmc-intake")
         self.svc, self.queue, self.idle = svc, queue, idle
         self.stop = threading.Event()
@@ -148,7 +154,7 @@ class IntakeDrainer(threading.Thread):
         if recovered:
             log("WARNING", "intake queue: jobs of a stopped process taken over", jobs=recovered)
         while not self.stop.is_set():
-            activity = self.svc.extras.get("door_activity")
+            activity = self.svc.state.door_activity
             try:
                 report = drain_once(self.svc, self.queue, before_each=activity.wait_quiet if activity else None)
             except Exception as e:  # noqa: BLE001 - the drain thread must survive anything
@@ -215,7 +221,9 @@ def serve(settings: Settings, *, host: str, port: int, scheduler: bool = True) -
     from .services.setup import bootstrap_workbook
 
     bootstrap_workbook(svc.workbook, svc.contacts)
-    if hasattr(svc.queue, "lease"):  # the local queue: this process is its paced writer
+    from .queue.port import DrainedHere
+
+    if isinstance(svc.queue, DrainedHere):  # the local queue: this process is its paced writer
         IntakeDrainer(svc, svc.queue).start()
     if scheduler:
         Scheduler(svc, default_jobs()).start()

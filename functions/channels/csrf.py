@@ -37,7 +37,7 @@ def _instance_key() -> bytes:
 
 def form_key(settings) -> bytes:
     """The signing key for this deployment (see the module docstring)."""
-    if getattr(settings, "form_secret", ""):
+    if settings.form_secret:
         return hashlib.sha256(b"kmc-form|" + settings.form_secret.encode()).digest()
     if settings.admin_token:
         return hmac.new(settings.admin_token.encode(), b"kmc-form-csrf-v1", hashlib.sha256).digest()

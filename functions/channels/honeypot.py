@@ -13,9 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .. import tickets
 from ..model import TRIAGE, Channel, Sla, Status
+
+if TYPE_CHECKING:
+    from ..services.context import Services
 
 _MINUTE_BITS, _MAC_BITS = 11, 14
 
@@ -52,7 +56,7 @@ def issued_at(key: bytes, ticket: str, tz) -> datetime | None:
     return date.replace(tzinfo=tz) + timedelta(minutes=minute)
 
 
-def fake_case(svc, ticket: str, received: datetime):
+def fake_case(svc: "Services", ticket: str, received: datetime):
     """What the public sees of a honeypot ticket: a new web-form case waiting in KMC triage."""
     from .public_case import PublicCase, _agency
 
@@ -60,7 +64,7 @@ def fake_case(svc, ticket: str, received: datetime):
                       str(Sla.RUNNING), received, received + timedelta(hours=svc.settings.sla_hours), "", None)
 
 
-def recognise(svc, ticket: str):
+def recognise(svc: "Services", ticket: str):
     """The fake case of a honeypot ticket issued by this deployment, or None."""
     from .csrf import form_key
 

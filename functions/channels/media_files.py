@@ -11,10 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from typing import TYPE_CHECKING
 
 from ..media_store.port import valid_name
 from ..services.attachments import kit_of
 from ..web import bearer_ok
+
+if TYPE_CHECKING:
+    from ..services.context import Services
 
 REALM = 'Basic realm="KMC Aduan - lampiran (kata sandi: token admin)", charset="UTF-8"'
 INLINE = ("image/", "audio/", "video/", "application/pdf")
@@ -38,7 +42,7 @@ def _text(message: str, status: int, extra: dict | None = None):
     return message, status, headers
 
 
-def serve_media(request, svc, name: str):
+def serve_media(request, svc: "Services", name: str):
     settings = svc.settings
     if not settings.admin_token:
         return _text("Lampiran hanya dapat dibuka oleh admin KMC; KMC_ADMIN_TOKEN belum diatur di server.", 403)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from typing import TYPE_CHECKING
 
 from ..logs import log
 from ..model import StorageUnavailable
@@ -20,10 +21,13 @@ from ..services.accept import accept_inbound, accept_status
 from ..web import TEXT, error_reply, json_reply, load_json
 from .meta_parse import SIGNATURE_HEADER, parse_delivery, verify_signature
 
+if TYPE_CHECKING:
+    from ..services.context import Services
+
 MAX_BODY_BYTES = 3 * 1024 * 1024
 
 
-def handle_meta(request, svc):
+def handle_meta(request, svc: "Services"):
     if request.method == "GET":
         return handshake(request, svc.settings)
     if request.method != "POST":
@@ -56,7 +60,7 @@ def _read_body(request) -> bytes | None:
     return None if len(raw) > MAX_BODY_BYTES else raw
 
 
-def receive(request, svc):
+def receive(request, svc: "Services"):
     started = time.perf_counter()
     settings = svc.settings
     if not settings.whatsapp_app_secret:

@@ -5,30 +5,31 @@ POST  JSON or form fields: platform, url, handle, text, observed_at (optional, n
       sentiment (optional: staff judgement overrides the detector). Auth: bearer KMC_ADMIN_TOKEN,
       or the `token` field of the page's form.
 
-The door validates, queues the finding and answers 202 with its ticket; the paced writer
-(services/intake_worker.py) judges and stores it. The post is judged like a news item (same detector and threshold, same router) and stored on
-channel "Media Sosial" with the URL as its source id; a negative post alerts the OPD head at
-once (email, and WhatsApp where the Kontak OPD directory has a number); the reply says to
-whom and how it went. `/monitoring/riwayat` lists, for each finding, who was alerted, how and
-when (admin token). The same URL logged again (any day, any spelling of the URL) returns the existing ticket:
-the canonical URL -> ticket is kept in the Log (kind "monitoring-url").
+The door validates (`parse_finding`), queues the finding and answers 202 with its ticket; the
+paced writer stores it through services/findings.py (judged like a news item, stored on channel
+"Media Sosial", a negative post alerts the OPD head at once; the same URL logged again returns
+the existing ticket). `/monitoring/riwayat` lists, for each finding, who was alerted, how and
+when (admin token), from the Log.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import html
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..logs import log
-from ..model import Channel, Complaint, Contact, InvalidComplaint, Sentiment, StorageUnavailable
-from ..stores.port import LogEntry
+from ..model import InvalidComplaint, Sentiment, StorageUnavailable
+from ..journal import url_key
+from ..services.findings import Finding, findings_history
 from ..text import MAX_TEXT_CHARS, clean_line, clean_text
 from ..web import PAGE_HEADERS, bearer_ok, error_reply, json_reply, load_json, subpath
 from ..feeds.parse import canonical_url
 
+if TYPE_CHECKING:
+    from ..services.context import Services
+
 MOUNT = "/monitoring"
-URL_LOG = "monitoring-url"
 PLATFORMS = ("Facebook", "Instagram", "TikTok", "X (Twitter)", "YouTube", "WhatsApp", "Lainnya")
 _ALIASES = {p.lower(): p for p in PLATFORMS} | {
     "x": "X (Twitter)", "twitter": "X (Twitter)", "fb": "Facebook", "ig": "Instagram",
@@ -85,8 +86,10 @@ def _observed(raw: str, now: datetime) -> datetime:
     return moment
 
 
-def parse_finding(fields: dict[str, str], now: datetime) -> tuple[str, str, str, str, datetime, Sentiment | None]:
-    """(platform, url, canonical url, handle, observed_at, staff sentiment) or BadInput."""
+def parse_finding(fields: dict[str, str], now: datetime) -> Finding:
+    """The finding the form describes, or BadInput (InvalidComplaint for text intake refuses).
+    The door parses before it queues; the writer's step parses the queued fields again with
+    the door's acceptance time as `now` (bootstrap wires it)."""
     platform = _ALIASES.get(" ".join(fields.get("platform", "").lower().split()))
     if not platform:
         raise BadInput("Pilih platform: " + ", ".join(PLATFORMS) + ".", "platform")
@@ -108,133 +111,37 @@ def parse_finding(fields: dict[str, str], now: datetime) -> tuple[str, str, str,
         sentiment = _SENTIMENTS.get(raw_sentiment)
         if sentiment is None:
             raise BadInput("Sentimen harus Negatif, Netral, atau Positif (atau kosong).", "sentiment")
-    return platform, url, canonical, handle, _observed(fields.get("observed_at", ""), now), sentiment
-
-
-def _url_key(canonical: str) -> str:
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
-
-
-def _known_ticket(workbook, canonical: str):
-    key = _url_key(canonical)
-    for entry in workbook.log_entries(URL_LOG):
-        if entry.key == key:
-            return workbook.find(entry.detail.strip())
-    return None
+    observed = _observed(fields.get("observed_at", ""), now)
+    body = clean_text(fields.get("text", ""), max_chars=MAX_TEXT_CHARS)  # refused now, not by intake later
+    return Finding(platform, url, canonical, clean_line(handle, MAX_HANDLE), f"[{platform}] {body}", observed,
+                   sentiment)
 
 
 FINDING_FIELDS = ("platform", "url", "handle", "text", "observed_at", "sentiment")
 
 
-def accept_finding(svc, fields: dict[str, str]) -> dict:
+def accept_finding(svc: "Services", fields: dict[str, str]) -> dict:
     """The door: validate, derive the ticket, queue the finding (never the token) and answer."""
     from .. import tickets
     from ..services.accept import accept_job
 
     now = svc.now()
-    platform, url, canonical, handle, observed, staff_sentiment = parse_finding(fields, now)
-    clean_text(fields.get("text", ""), max_chars=MAX_TEXT_CHARS)  # refuse now what intake would refuse later
+    finding = parse_finding(fields, now)
     body = {k: fields.get(k, "") for k in FINDING_FIELDS}
-    body["observed_at"] = observed.isoformat()
-    ticket = tickets.make_ticket(svc.settings.ticket_prefix, observed, canonical)
-    ticket, new = accept_job(svc, "finding", f"finding:{_url_key(canonical)}", body, ticket)
+    body["observed_at"] = finding.observed.isoformat()
+    ticket = tickets.make_ticket(svc.settings.ticket_prefix, finding.observed, finding.canonical)
+    ticket, new = accept_job(svc, "finding", f"finding:{url_key(finding.canonical)}", body, ticket)
     if new:
         message = (f"Temuan diterima dengan tiket {ticket} dan sedang dicatat ke tab OPD. Bila negatif, "
                    "peringatan dikirim setelah tercatat; kepada siapa dan lewat apa tampil di "
                    "/monitoring/riwayat.")
     else:
         message = f"Unggahan ini sudah tercatat dengan tiket {ticket}."
-    log("INFO", "monitoring finding accepted", ticket=ticket, platform=platform, created=new)
+    log("INFO", "monitoring finding accepted", ticket=ticket, platform=finding.platform, created=new)
     return {"ticket": ticket, "created": new, "queued": True, "message": message}
 
 
-def store_finding(svc, job):
-    """The paced writer's step for a queued finding (services/intake_worker.py)."""
-    from ..services.intake_worker import Result
-
-    out = log_finding(svc, job.body, now=job.accepted_at.astimezone(svc.settings.tz))
-    return Result(job.key, job.kind, "created" if out["created"] else "redelivered", out["ticket"])
-
-
-def log_finding(svc, fields: dict[str, str], now: datetime | None = None) -> dict:
-    """Store one finding; returns the reply (ticket, opd, created, sentiment, alert)."""
-    from ..services.alerts import AlertItem, alert_sender
-    from ..services.media import load_media_config, media_sentiment
-
-    now = now or svc.now()
-    platform, url, canonical, handle, observed, staff_sentiment = parse_finding(fields, now)
-    body = clean_text(fields.get("text", ""), max_chars=MAX_TEXT_CHARS)
-    handle = clean_line(handle, MAX_HANDLE)
-    text = f"[{platform}] {body}"
-    existing = _known_ticket(svc.workbook, canonical)
-    if existing is not None:
-        return {"ticket": existing.ticket_id, "opd": existing.tab, "created": False,
-                "sentiment": existing.row.get("sentiment", ""), "alert": "tidak",
-                "message": f"Unggahan ini sudah tercatat dengan tiket {existing.ticket_id}."}
-    cfg = svc.extras.get("media_config") or load_media_config()
-    sentiment = staff_sentiment or media_sentiment(svc.classify, text, cfg.negative_min_score)
-    contact = Contact(name=handle, channel_user_id=f"{platform}:{handle}" if handle else "",
-                      anonymous=not handle)
-    complaint = Complaint(text=text, channel=Channel.SOCIAL_MEDIA, received_at=observed,
-                          contact=contact, source_id=canonical, link=url, sentiment=sentiment)
-    receipt = svc.intake(complaint)
-    svc.workbook.log_add(LogEntry(URL_LOG, _url_key(canonical), now, receipt.ticket_id))
-    alert = "tidak"
-    deliveries = []
-    if receipt.created and sentiment == Sentiment.NEGATIVE:
-        grave = (svc.extras.get("is_grave") or _default_grave)(text)
-        item = AlertItem(receipt.ticket_id, receipt.opd, str(Channel.SOCIAL_MEDIA), platform, text,
-                         url, observed, receipt.deadline, grave)
-        deliveries = alert_sender(svc, now)([item]).deliveries
-        alert = "terkirim" if any(d.ok for d in deliveries) else "gagal"
-    if receipt.created:
-        message = f"Tercatat dengan tiket {receipt.ticket_id} di tab {receipt.opd}."
-        if alert != "tidak":
-            message += " " + alert_sentence(deliveries)
-    else:
-        message = f"Unggahan ini sudah tercatat dengan tiket {receipt.ticket_id}."
-    log("INFO", "monitoring finding", ticket=receipt.ticket_id, opd=receipt.opd,
-        created=receipt.created, platform=platform, sentiment=str(sentiment), alert=alert)
-    return {"ticket": receipt.ticket_id, "opd": receipt.opd, "created": receipt.created,
-            "sentiment": str(sentiment), "alert": alert, "message": message,
-            "alerted": [delivery_json(d) for d in deliveries]}
-
-
-def alert_sentence(deliveries) -> str:
-    """What was sent, to whom and how — never "sent to the head" when it went elsewhere."""
-    from ..services.notify import FALLBACK_NAME
-
-    ok = [d for d in deliveries if d.ok]
-    failed = [d for d in deliveries if not d.ok]
-    head = [d for d in ok if d.to != FALLBACK_NAME]
-    fallback = [d for d in ok if d.to == FALLBACK_NAME]
-    parts = []
-    if head:
-        parts.append("Peringatan dikirim ke " + "; ".join(f"{d.to} lewat {d.via} ({d.address})" for d in head) + ".")
-    if fallback:
-        reason = ("kontak kepala OPD belum diisi di tab Kontak OPD" if not failed
-                  else "pesan ke kepala OPD gagal")
-        parts.append(f"Peringatan dikirim lewat email ke alamat cadangan KMC ({fallback[0].address}) "
-                     f"karena {reason}; BELUM sampai ke kepala OPD, mohon kabari OPD secara langsung.")
-    for d in failed:
-        parts.append(f"{d.via} ke {d.to} ({d.address}) GAGAL: {d.note}.")
-    if not ok:
-        parts.append("Peringatan BELUM terkirim ke siapa pun; kabari OPD secara langsung.")
-    return " ".join(parts)
-
-
-def delivery_json(d) -> dict:
-    return {"via": d.via, "to": d.to, "address": d.address, "ok": d.ok, "note": d.note,
-            "at": d.at.isoformat(timespec="seconds")}
-
-
-def _default_grave(text: str) -> bool:
-    from ..sentiment import is_alert
-
-    return is_alert(text)
-
-
-def handle_monitoring(request, svc):
+def handle_monitoring(request, svc: "Services"):
     path = subpath(request, MOUNT)
     if path == "/riwayat":
         return _history(request, svc)
@@ -333,31 +240,7 @@ tab Kontak OPD).</small></p>
 """
 
 
-HISTORY_LIMIT = 200
-
-
-def findings_history(svc, limit: int = HISTORY_LIMIT) -> list[dict]:
-    """Newest first: each finding logged here or alerted by the media job, with every alert
-    attempt recorded in the Log (who, how, when, outcome). Reads only the Log."""
-    from ..services.notify import NOTIFY, deliveries_by_ticket
-
-    entries = svc.workbook.log_entries()
-    alerts = deliveries_by_ticket(e for e in entries if e.kind == NOTIFY and e.key.startswith("alert:"))
-    found: dict[str, datetime] = {}
-    for e in entries:
-        if e.kind == URL_LOG and e.detail.strip():
-            found.setdefault(e.detail.strip(), e.at)
-    for ticket, ds in alerts.items():
-        found.setdefault(ticket, min(d.at for d in ds))
-    rows = []
-    for ticket, at in sorted(found.items(), key=lambda kv: kv[1], reverse=True)[:limit]:
-        ds = sorted(alerts.get(ticket, []), key=lambda d: d.at)
-        rows.append({"ticket": ticket, "at": at.isoformat(timespec="seconds"),
-                     "opd": ds[0].opd if ds else "", "alerted": [delivery_json(d) for d in ds]})
-    return rows
-
-
-def _history(request, svc):
+def _history(request, svc: "Services"):
     """GET with the admin bearer (JSON with `?format=json`), or POST the page's token field."""
     fields = {k: v for k, v in request.form.items()} if request.method == "POST" else {}
     if request.method not in {"GET", "POST"}:

@@ -41,201 +41,45 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import unicodedata
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from typing import Any
 from urllib.parse import urlsplit
-from xml.etree import ElementTree as ET
+from typing import TYPE_CHECKING
 
 from .. import tickets
 from ..logs import log
-from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
-from ..stores.port import LogEntry
-from ..text import MAX_TEXT_CHARS, clean_line, clean_text, normalise_phone, strip_invisible, valid_phone
+from ..model import TRIAGE, Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable
+from ..services.accept import accept_complaint
+from ..services.idempotency import KeyReused, claim_source_id
+from ..services.public_reads import look_up, snapshot_of
+from ..text import MAX_TEXT_CHARS, clean_line, clean_text, normalise_phone, valid_phone
 from ..web import subpath
-from ..services.accept import accept_complaint, waiting_since
-from ..services.public_reads import snapshot_of
-from .public_case import PublicCase, format_wib, public_case, sla_phrase
+from .open311_format import (OPEN311_CHANNEL, Open311Error, Service, catalogue, definition_json, error_reply,
+                             pending_json, reply, request_json, service_json, service_notice)
+from .public_case import public_case
 from .ratelimit import MISS_BURST, MISS_WINDOW_SECONDS, client_key, retry_minutes, shared_limiter
+
+if TYPE_CHECKING:
+    from ..services.context import Services
 
 MOUNT = "/open311"
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-28T00:00:00+07:00"  # bump when the service list changes shape
-OTHER = "lainnya"
 MAX_BODY_BYTES = 64 * 1024
 MAX_REQUESTS = 1000
 MAX_SPAN = timedelta(days=90)
 MAX_IDS = 20  # service_request_id=ID,ID,...: ids per GET (a partner asks about its own few)
 EARLIEST, LATEST = datetime(2000, 1, 1), datetime(2100, 1, 1)  # start_date/end_date accepted
-IDEMPOTENCY_LOG = "open311-idem"  # key: hash of (api key, Idempotency-Key); detail: body fingerprint
 API_KEY_HEADER = "X-Api-Key"
-OPEN311_CHANNEL = str(Channel.OPEN311)
-# Cases whose mere location is sensitive (violence against women and children).
-NO_ADDRESS_OPDS = frozenset({"DP3A"})
-
-JSON_TYPE = "application/json; charset=utf-8"
-XML_TYPE = "text/xml; charset=utf-8"
-# Element names of list items in XML (the Spark convention: plural container, singular item).
-XML_ITEMS = {"services": "service", "service_requests": "request", "errors": "error",
-             "attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format"}
-
-
-class Open311Error(Exception):
-    def __init__(self, status: int, description: str, code: int | None = None, headers: dict | None = None):
-        super().__init__(description)
-        self.status = status
-        self.code = code or status
-        self.description = description
-        self.headers = headers or {}
-
-
 # -- the service list --------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Service:
-    code: str
-    name: str
-    description: str
-    group: str
-    keywords: str
-    opd: str  # the OPD key that answers it; "" = the router decides
-    topic: str  # written into the Kategori column
-
-
-def _slug(text: str) -> str:
-    text = re.sub(r"\(.*?\)", " ", text)  # "Listrik PLN (bukan kewenangan Pemkab)" -> "listrik-pln"
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "layanan"
-
-
-def _keywords(sources) -> str:
-    words: list[str] = []
-    for source in sources:
-        word = re.sub(r":\s*[\d.,]+$", "", source).replace("&", " ").replace("*", "")
-        word = " ".join(word.split())
-        if word and word not in words:
-            words.append(word)
-    return ", ".join(words[:10])
-
-
-@cache
-def _catalogue(schema) -> tuple[Service, ...]:
-    from ..routing import load_rules
-
-    services: list[Service] = []
-    seen: set[str] = set()
-    for rule in load_rules().rules:
-        try:
-            opd = schema.opd(rule.opd)
-        except KeyError:
-            continue
-        code = _slug(rule.topic)
-        if code in seen:
-            code = f"{code}-{rule.opd.lower()}"
-        seen.add(code)
-        description = f"{rule.topic}. Ditangani oleh {opd.name}."
-        if opd.kind == "outside":
-            description = f"{rule.topic}. KMC meneruskannya ke instansi yang berwenang."
-        services.append(Service(code, rule.topic, description, opd.name,
-                                _keywords(k.source for k in rule.keywords), rule.opd, rule.topic))
-    services.append(Service(OTHER, "Lainnya",
-                            "Aduan yang tidak ada di daftar; KMC menentukan OPD yang berwenang.",
-                            "Lainnya", "lain-lain, umum", "", ""))
-    return tuple(services)
-
-
-def catalogue(svc) -> tuple[Service, ...]:
-    return _catalogue(svc.schema)
-
-
-def _service_for(svc, topic: str) -> Service:
-    for service in catalogue(svc):
-        if service.topic and service.topic == topic:
-            return service
-    return catalogue(svc)[-1]  # lainnya
-
-
-def service_json(s: Service) -> dict:
-    return {"service_code": s.code, "service_name": s.name, "description": s.description,
-            "metadata": False, "type": "realtime", "keywords": s.keywords, "group": s.group}
-
-
-def definition_json(svc, s: Service) -> dict:
-    return {
-        "service_code": s.code,
-        "attributes": [{
-            "variable": True,
-            "code": "kecamatan",
-            "datatype": "singlevaluelist",
-            "required": False,
-            "datatype_description": "Salah satu dari 20 kecamatan di Kabupaten Ketapang",
-            "order": 1,
-            "description": "Kecamatan tempat masalah terjadi (boleh dikosongkan)",
-            "values": [{"key": k.name, "name": k.name} for k in svc.schema.kecamatan],
-        }],
-    }
-
-
 # -- rendering ---------------------------------------------------------------------------------
-
-def _iso(moment: datetime | None, tz) -> str | None:
-    return moment.astimezone(tz).isoformat(timespec="seconds") if moment else None
-
-
-def _xml_value(parent: ET.Element, tag: str, value: Any) -> None:
-    element = ET.SubElement(parent, tag)
-    if isinstance(value, list):
-        for item in value:
-            _xml_value(element, XML_ITEMS.get(tag, "item"), item)
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            _xml_value(element, key, inner)
-    elif isinstance(value, bool):
-        element.text = "true" if value else "false"
-    elif value is not None:
-        element.text = xml_text(str(value))
-
-
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_text(value: str) -> str:
-    """Text XML 1.0 can carry: the cleaning policy (controls, escapes, bidi) and then anything
-    still outside XML's character range (staff may type anything into a sheet cell)."""
-    return _NOT_XML.sub("", strip_invisible(value))
-
-
-def to_xml(root: str, data: Any) -> bytes:
-    """The Spark-convention XML of `data` under `root`, with the UTF-8 declaration."""
-    holder = ET.Element("holder")
-    _xml_value(holder, root, data)
-    ET.indent(holder[0])
-    body = ET.tostring(holder[0], encoding="unicode")
-    return ('<?xml version="1.0" encoding="utf-8"?>\n' + body).encode("utf-8")
-
-
-def reply(data: Any, root: str, fmt: str, status: int = 200, headers: dict | None = None):
-    import json
-
-    if fmt == "xml":
-        return to_xml(root, data), status, {"Content-Type": XML_TYPE, **(headers or {})}
-    return (json.dumps(data, ensure_ascii=False).encode("utf-8"), status,
-            {"Content-Type": JSON_TYPE, **(headers or {})})
-
-
-def error_reply(e: Open311Error, fmt: str):
-    return reply([{"code": e.code, "description": e.description}], "errors", fmt, e.status, e.headers)
-
 
 # -- entry point -------------------------------------------------------------------------------
 
 _PATH = re.compile(r"^/(?:v2/)?(?P<resource>discovery|services|requests|tokens)"
                    r"(?:/(?P<ident>[^/]+?))?\.(?P<fmt>json|xml)$")
 
-
-def handle_open311(request, svc):
+def handle_open311(request, svc: "Services"):
     path = subpath(request, MOUNT)
     match = _PATH.match(path)
     fmt = match.group("fmt") if match else ("xml" if path.endswith(".xml") else "json")
@@ -271,15 +115,13 @@ def handle_open311(request, svc):
             400, "Penyimpanan sedang tidak tersedia; tidak ada yang disimpan. Kirim ulang sebentar lagi.",
             code=503, headers={"Retry-After": "30"}), fmt)
 
-
-def _known_service(svc, code: str) -> Service:
+def _known_service(svc: "Services", code: str) -> Service:
     for service in catalogue(svc):
         if service.code == code:
             return service
     raise Open311Error(404, f"service_code {code!r} tidak ditemukan.")
 
-
-def discovery(request, svc) -> dict:
+def discovery(request, svc: "Services") -> dict:
     path = request.path or "/"
     if path == MOUNT or path.startswith(MOUNT + "/"):
         base = request.host_url.rstrip("/") + MOUNT
@@ -292,7 +134,6 @@ def discovery(request, svc) -> dict:
         "endpoints": [{"specification": SPEC_URL, "url": f"{base}/v2", "changeset": CHANGESET,
                        "type": "production", "formats": ["text/xml", "application/json"]}],
     }
-
 
 # -- POST requests -----------------------------------------------------------------------------
 
@@ -310,7 +151,6 @@ def _check_key(given: str, keys) -> int:
         raise Open311Error(403, "api_key tidak valid.")
     return found
 
-
 def _float(value: str, name: str, low: float, high: float) -> float:
     try:
         number = float(value)
@@ -319,7 +159,6 @@ def _float(value: str, name: str, low: float, high: float) -> float:
     if not low <= number <= high:
         raise Open311Error(400, f"{name} di luar rentang {low:g}..{high:g}.")
     return number
-
 
 def _form(request) -> dict[str, str]:
     from werkzeug.exceptions import RequestEntityTooLarge
@@ -336,8 +175,7 @@ def _form(request) -> dict[str, str]:
         raise Open311Error(413, f"Permintaan terlalu besar (maksimal {MAX_BODY_BYTES // 1024} KB).") from None
     return {k: form.get(k, "").strip() for k in form.keys()}
 
-
-def _location(svc, form: dict[str, str]) -> tuple[str, str]:
+def _location(svc: "Services", form: dict[str, str]) -> tuple[str, str]:
     """(the Lokasi cell, a problem or ''): address, kecamatan and coordinates as given."""
     lat, long = form.get("lat", ""), form.get("long", "")
     if bool(lat) != bool(long):
@@ -356,7 +194,6 @@ def _location(svc, form: dict[str, str]) -> tuple[str, str]:
         parts.append(f"({_float(lat, 'lat', -90, 90):.6f}, {_float(long, 'long', -180, 180):.6f})")
     return ", ".join(p for p in parts if p), address
 
-
 def _media(form: dict[str, str]) -> str:
     url = form.get("media_url", "")
     if not url:
@@ -365,18 +202,6 @@ def _media(form: dict[str, str]) -> str:
     if parts.scheme not in {"http", "https"} or not parts.netloc or len(url) > 1000:
         raise Open311Error(400, "media_url harus berupa URL http(s).")
     return url
-
-
-def _notice(svc, opd: str, deadline: datetime) -> str:
-    when = f"{format_wib(deadline, svc.settings.tz)} ({sla_phrase(svc.settings.sla_hours)})"
-    if opd == TRIAGE:
-        return f"Diterima KMC; KMC menentukan OPD yang berwenang. Batas waktu tanggapan: {when}."
-    try:
-        agency = svc.schema.opd(opd).name
-    except KeyError:
-        agency = opd
-    return f"Diteruskan ke {agency}. Batas waktu tanggapan: {when}."
-
 
 def _api_key(request, form: dict[str, str]) -> str:
     """The api_key from the `X-Api-Key` header or the POST body, never from the URL: a key in
@@ -387,29 +212,20 @@ def _api_key(request, form: dict[str, str]) -> str:
                                 f"badan POST atau header {API_KEY_HEADER}, dan minta kunci baru ke admin KMC.")
     return request.headers.get(API_KEY_HEADER, "").strip() or form.get("api_key", "")
 
-
 def _fingerprint(form: dict[str, str]) -> str:
     fields = sorted((k, v) for k, v in form.items() if k != "api_key")
     return hashlib.sha256(repr(fields).encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
+def _claim_idempotency(svc: "Services", key_index: int, idempotency: str, form: dict[str, str]) -> str:
+    """The source id for this Idempotency-Key (services/idempotency.py); 409 when the key was
+    used for another body."""
+    try:
+        return claim_source_id(svc, key_index, idempotency, _fingerprint(form))
+    except KeyReused:
+        raise Open311Error(409, "Idempotency-Key ini sudah dipakai untuk permintaan lain dengan isi "
+                                "berbeda; tidak ada yang disimpan. Pakai kunci baru untuk aduan baru.") from None
 
-def _claim_idempotency(svc, key_index: int, idempotency: str, form: dict[str, str]) -> str:
-    """The source id for this Idempotency-Key; 409 when the key was used for another body
-    (the second complaint would otherwise vanish behind the first one's ticket). The body's
-    fingerprint is part of the source id too: should two instances miss each other's record
-    (the Sheets Log is read through a short cache), the second complaint still gets its own
-    ticket rather than the first one's."""
-    digest = hashlib.sha256(f"{key_index}|{idempotency}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    fingerprint = _fingerprint(form)
-    if not svc.workbook.log_add(LogEntry(IDEMPOTENCY_LOG, digest, svc.now(), fingerprint)):
-        first = next((e for e in svc.workbook.log_entries(IDEMPOTENCY_LOG) if e.key == digest), None)
-        if first is not None and first.detail != fingerprint:
-            raise Open311Error(409, "Idempotency-Key ini sudah dipakai untuk permintaan lain dengan isi "
-                                    "berbeda; tidak ada yang disimpan. Pakai kunci baru untuk aduan baru.")
-    return f"open311:{digest}:{fingerprint[:12]}"
-
-
-def create_request(request, svc) -> list[dict]:
+def create_request(request, svc: "Services") -> list[dict]:
     form = _form(request)
     key_index = _check_key(_api_key(request, form), svc.settings.open311_keys)
     code = form.get("service_code", "")
@@ -443,48 +259,15 @@ def create_request(request, svc) -> list[dict]:
     log("INFO", "open311 request", ticket=accepted.ticket, key=key_index, service=service.code,
         created=accepted.new)
     return [{"service_request_id": accepted.ticket,
-             "service_notice": _notice(svc, service.opd or TRIAGE, accepted.deadline),
+             "service_notice": service_notice(svc, service.opd or TRIAGE, accepted.deadline),
              "account_id": None}]
 
-
 # -- GET requests ------------------------------------------------------------------------------
-
-_COORDS = re.compile(r"\((-?\d{1,2}\.\d+),\s*(-?\d{1,3}\.\d+)\)\s*$")
-
-
-def request_json(svc, case: PublicCase, row: dict) -> dict:
-    """One service request as the public may see it (see the module docstring)."""
-    tz = svc.settings.tz
-    own = case.channel == OPEN311_CHANNEL  # submitted through this API: its text is the client's
-    service = _service_for(svc, case.category)
-    location = str(row.get("location") or "")
-    coords = _COORDS.search(location) if own else None
-    return {
-        "service_request_id": case.ticket_id,
-        "status": "closed" if case.closed else "open",
-        "status_notes": (case.response or None) if own else None,
-        "service_name": service.name,
-        "service_code": service.code,
-        "description": str(row.get("text") or "") if own else None,
-        "agency_responsible": case.agency,
-        "service_notice": _notice(svc, case.tab, case.deadline) if case.deadline else None,
-        "requested_datetime": _iso(case.received_at, tz),
-        "updated_datetime": _iso(case.updated_at, tz),
-        "expected_datetime": _iso(case.deadline, tz),
-        "address": _COORDS.sub("", location).strip(" ,") or None
-        if own and case.tab not in NO_ADDRESS_OPDS else None,
-        "address_id": None,
-        "zipcode": None,
-        "lat": float(coords.group(1)) if coords and case.tab not in NO_ADDRESS_OPDS else None,
-        "long": float(coords.group(2)) if coords and case.tab not in NO_ADDRESS_OPDS else None,
-        "media_url": (str(row.get("link") or "") or None) if own else None,
-    }
-
 
 class _Misses:
     """The client's budget of look-ups that find nothing (shared with the status page)."""
 
-    def __init__(self, request, svc):
+    def __init__(self, request, svc: "Services"):
         self.client = client_key(request, svc.settings)
         self.limiter = shared_limiter(svc, "status-miss", MISS_BURST, MISS_WINDOW_SECONDS)
 
@@ -504,34 +287,14 @@ class _Misses:
                                 f"Coba lagi dalam {retry_minutes(wait)} menit.",
                            headers={"Retry-After": str(int(wait) + 1)})
 
-
-def pending_json(ticket: str, accepted_at: datetime, tz) -> dict:
-    """A request accepted but not stored yet: open, and being recorded."""
-    return {"service_request_id": ticket, "status": "open",
-            "status_notes": "Sedang dicatat: permintaan sudah diterima dan sedang dicatat ke lembar kerja OPD.",
-            "service_name": None, "service_code": None, "description": None, "agency_responsible": None,
-            "service_notice": None, "requested_datetime": _iso(accepted_at, tz),
-            "updated_datetime": _iso(accepted_at, tz), "expected_datetime": None, "address": None,
-            "address_id": None, "zipcode": None, "lat": None, "long": None, "media_url": None}
-
-
-def get_request(svc, ident: str, misses: "_Misses | None" = None) -> dict:
+def get_request(svc: "Services", ident: str, misses: "_Misses | None" = None) -> dict:
     if misses:
         misses.check()
     ticket = tickets.parse_ticket(ident, svc.settings.ticket_prefix)
-    since = waiting_since(svc, ticket) if ticket else None
-    try:
-        stored = snapshot_of(svc).find(ticket) if ticket else None
-    except StorageUnavailable:
-        if since is None:
-            raise
-        stored = None  # Sheets is down, but the queue knows it
-    if stored is None and since is not None:
-        return pending_json(ticket, since, svc.settings.tz)
-    if stored is None and ticket:
-        from ..services.archive import find_archived
-
-        stored = find_archived(svc, ticket)  # closed cases moved to the yearly archive
+    found = look_up(svc, ticket)  # StorageUnavailable only when the queue does not know it either
+    stored = found.stored
+    if stored is None and found.waiting_since is not None:
+        return pending_json(ticket, found.waiting_since, svc.settings.tz)
     if stored is None:
         if misses:
             misses.miss()
@@ -539,10 +302,9 @@ def get_request(svc, ident: str, misses: "_Misses | None" = None) -> dict:
 
         fake = recognise(svc, ticket) if ticket else None
         if fake is not None:  # the form's honeypot ticket: a caught bot must not learn it here either
-            return request_json(svc, fake, {})
+            return request_json(svc, fake, None)
         raise Open311Error(404, f"service_request_id {clean_line(ident, 40)!r} tidak ditemukan.")
-    return request_json(svc, public_case(stored, svc.schema, svc.settings.tz), stored.row)
-
+    return request_json(svc, public_case(stored, svc.schema, svc.settings.tz), stored)
 
 def parse_w3(value: str, name: str, tz) -> datetime:
     """A W3C-profile ISO 8601 date or datetime; without an offset it is read as WIB."""
@@ -557,12 +319,10 @@ def parse_w3(value: str, name: str, tz) -> datetime:
         raise Open311Error(400, f"{name} di luar rentang yang didukung ({EARLIEST.year}..{LATEST.year - 1}).")
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
-
 def _csv(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
 
-
-def list_requests(request, svc) -> list[dict]:
+def list_requests(request, svc: "Services") -> list[dict]:
     args = request.args
     tz = svc.settings.tz
     ids = list(dict.fromkeys(_csv(args.get("service_request_id", ""))))
@@ -574,11 +334,11 @@ def list_requests(request, svc) -> list[dict]:
     rows = [case for tab_rows in snapshot_of(svc).get().values() for case in tab_rows if case.ticket_id]
     if ids:  # "This overrides all other arguments."
         wanted = [tickets.parse_ticket(i, svc.settings.ticket_prefix) for i in ids]
-        by_ticket = {s.row["ticket_id"]: s for s in rows}
+        by_ticket = {s.ticket_id: s for s in rows}
         for _ in [t for t in dict.fromkeys(wanted) if t not in by_ticket]:
             misses.miss()
         found = [by_ticket[t] for t in dict.fromkeys(wanted) if t in by_ticket]
-        return [request_json(svc, public_case(s, svc.schema, tz), s.row) for s in found][:MAX_REQUESTS]
+        return [request_json(svc, public_case(s, svc.schema, tz), s) for s in found][:MAX_REQUESTS]
 
     now = svc.now()
     start = parse_w3(args["start_date"], "start_date", tz) if args.get("start_date") else None
@@ -607,7 +367,7 @@ def list_requests(request, svc) -> list[dict]:
             continue
         if statuses and ("closed" if case.closed else "open") not in statuses:
             continue
-        view = request_json(svc, case, stored.row)
+        view = request_json(svc, case, stored)
         if codes and view["service_code"] not in codes:
             continue
         result.append((case.received_at, view))

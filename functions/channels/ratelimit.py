@@ -23,7 +23,10 @@ import math
 import threading
 import time
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from ..services.context import Services
 
 
 @lru_cache(maxsize=64)
@@ -63,8 +66,8 @@ def _key(ip) -> str:
 def client_key(request, settings) -> str:
     """The client's address as a rate-limit key (see the module docstring)."""
     remote = request.remote_addr or ""
-    trusted = tuple(getattr(settings, "trusted_proxies", ()) or ())
-    hops = max(1, int(getattr(settings, "trusted_proxy_hops", 1) or 1))
+    trusted = tuple(settings.trusted_proxies or ())
+    hops = max(1, int(settings.trusted_proxy_hops or 1))
     if trusted and trusts(remote, trusted):
         forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
         if forwarded:
@@ -117,13 +120,13 @@ class RateLimiter:
             self._buckets.clear()
 
 
-def shared_limiter(svc, name: str, burst: int, window: float) -> RateLimiter:
+def shared_limiter(svc: "Services", name: str, burst: int, window: float) -> RateLimiter:
     """The instance's limiter of that name (kept with the services, so each app/test has its
     own; the status page and Open311 share `status-miss`: one budget for guessing tickets)."""
-    key = f"ratelimit:{name}"
-    if key not in svc.extras:
-        svc.extras[key] = RateLimiter(burst, window)
-    return svc.extras[key]
+    limiters = svc.state.rate_limiters
+    if name not in limiters:
+        limiters[name] = RateLimiter(burst, window)
+    return limiters[name]
 
 
 # Ticket look-ups that find nothing, per client (status page and Open311 together): enough for

@@ -18,18 +18,22 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import tickets
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, StorageUnavailable, TRIAGE
-from ..services.accept import accept_complaint, waiting_since
+from ..services.accept import accept_complaint
 from ..services.attachments import FORM_MAX_PHOTOS
-from ..services.public_reads import snapshot_of
+from ..services.public_reads import look_up
 from ..text import MAX_TEXT_CHARS, clean_line, clean_text, normalise_phone, thousands, valid_phone
 from ..web import PAGE_HEADERS, subpath
 from . import csrf, honeypot
 from .public_case import format_wib, public_case, sla_phrase
 from .ratelimit import MISS_BURST, MISS_WINDOW_SECONDS, RateLimiter, client_key, retry_minutes, shared_limiter
+
+if TYPE_CHECKING:
+    from ..services.context import Services
 
 MOUNT = "/form"
 TEMPLATES = Path(__file__).resolve().parent / "form_templates"
@@ -66,7 +70,7 @@ class Page:
 
 # -- entry point -------------------------------------------------------------------------------
 
-def handle_form(request, svc):
+def handle_form(request, svc: "Services"):
     """GET the form, POST a complaint, GET /status?tiket=…; everything else is a friendly 404/405."""
     view = _View(request, svc)
     path = subpath(request, MOUNT)
@@ -85,13 +89,13 @@ def handle_form(request, svc):
                                   "Alamat yang Anda buka tidak ada. Silakan mulai dari formulir aduan."))
 
 
-def limiter(svc, name: str, burst: int, window: float) -> RateLimiter:
+def limiter(svc: "Services", name: str, burst: int, window: float) -> RateLimiter:
     """The instance's limiter (kept with the services so each app/test has its own)."""
     return shared_limiter(svc, name, burst, window)
 
 
 class _View:
-    def __init__(self, request, svc):
+    def __init__(self, request, svc: "Services"):
         self.request = request
         self.svc = svc
         self.settings = svc.settings
@@ -170,6 +174,21 @@ class _View:
         values = _read_form(self.request, max_body)
         if values is None:
             return too_big
+        refused = self._refused(values)
+        if refused is not None:
+            return refused
+        errors, complaint = self._complaint(values)
+        photos, photo_error = _read_photos(self.request, self.photo_limit)
+        if photo_error:
+            errors["foto"] = photo_error
+        elif photos and errors:
+            errors["foto"] = "Pilih ulang foto Anda: foto belum terkirim karena ada isian lain yang perlu diperbaiki."
+        if errors:
+            return self.form_page(values, errors, status=422)
+        return self._accept(values, complaint, photos)
+
+    def _refused(self, values: dict) -> Page | None:
+        """The answer when this submission must not be stored (rate limit, a bot, a stale token)."""
         client = client_key(self.request, self.settings)
         wait = limiter(self.svc, "form-submit", SUBMIT_BURST, SUBMIT_WINDOW_SECONDS).take(client)
         if wait:
@@ -194,14 +213,10 @@ class _View:
                 "text": "Formulir ini sudah kedaluwarsa atau tidak dapat diverifikasi, jadi aduan Anda belum "
                         "tersimpan. Periksa isian Anda di bawah, lalu tekan Kirim Aduan sekali lagi.",
             }, status=403)
-        errors, complaint = self._complaint(values)
-        photos, photo_error = _read_photos(self.request, self.photo_limit)
-        if photo_error:
-            errors["foto"] = photo_error
-        elif photos and errors:
-            errors["foto"] = "Pilih ulang foto Anda: foto belum terkirim karena ada isian lain yang perlu diperbaiki."
-        if errors:
-            return self.form_page(values, errors, status=422)
+        return None
+
+    def _accept(self, values: dict, complaint: Complaint, photos) -> Page:
+        """Queue the valid complaint (its photos kept privately first) and confirm its ticket."""
         try:
             if photos:  # kept privately before we answer; the worker strips and files them
                 from ..services.attachments import queue_form_photos
@@ -293,19 +308,12 @@ class _View:
                               "Terlalu banyak nomor tiket yang tidak ditemukan dari jaringan Anda. "
                               "Coba lagi nanti.")
         try:
-            since = waiting_since(self.svc, ticket) if ticket else None
-            stored = snapshot_of(self.svc).find(ticket) if ticket else None
-            if stored is None and since is None and ticket:
-                from ..services.archive import find_archived
-
-                stored = find_archived(self.svc, ticket)  # closed cases moved to the yearly archive
-        except StorageUnavailable as e:
+            found = look_up(self.svc, ticket)  # the queue, the snapshot, the yearly archive
+        except StorageUnavailable as e:  # and the queue does not know it either
             log("ERROR", "status page: storage unavailable", error=str(e))
-            if since is not None:  # Sheets is down, but we know it is waiting to be recorded
-                stored = None
-            else:
-                return self.error(503, "Coba lagi sebentar lagi",
-                                  "Maaf, data aduan sedang tidak dapat dibaca. Silakan coba lagi beberapa saat lagi.")
+            return self.error(503, "Coba lagi sebentar lagi",
+                              "Maaf, data aduan sedang tidak dapat dibaca. Silakan coba lagi beberapa saat lagi.")
+        stored, since = found.stored, found.waiting_since
         if stored is None and since is not None:
             return Page("status.html", 200, {"case": None, "typed": "",
                                              "pending": {"ticket": ticket, "accepted_at": since}})

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..model import StorageUnavailable
 from ..text import fix_unicode
@@ -91,3 +91,33 @@ class IntakeQueue(Protocol):
 
     def lookup(self, ticket: str) -> Waiting | None:
         """The job that carries `ticket`, if this queue can still see it (status pages)."""
+
+
+@runtime_checkable
+class KnowsTickets(Protocol):
+    """A queue that can tell the ticket a key was first accepted with (the local queue)."""
+
+    def ticket_for(self, key: str) -> str: ...
+
+
+@runtime_checkable
+class DrainedHere(Protocol):
+    """The local queue: this process leases the jobs and stores them (`serve`'s drain thread,
+    `python main.py drain`). Cloud Tasks calls `/jobs/intake` instead and keeps its own counts."""
+
+    def lease(self, limit: int) -> list[Job]: ...
+
+    def done(self, key: str) -> None: ...
+
+    def fail(self, key: str, error: str, *, outage: bool) -> bool:
+        """True when the job is now a dead letter."""
+
+    def release(self, keys: list[str]) -> None: ...
+
+    def recover(self) -> int:
+        """Take over the jobs a stopped process had leased; returns how many."""
+
+    def stats(self) -> QueueStats: ...
+
+    def retry(self, key: str | None = None) -> int:
+        """Put dead letters back (all when `key` is None); returns how many."""

@@ -11,11 +11,15 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .. import tickets
 from ..model import Complaint
-from ..queue.port import Job
+from ..queue.port import Job, KnowsTickets
 from .intake_worker import encode_complaint, encode_inbound, encode_status
+
+if TYPE_CHECKING:
+    from .context import Services
 
 RECENT_MAX = 5000  # tickets this instance accepted, for its own status page (Cloud Tasks)
 
@@ -48,18 +52,21 @@ class RecentTickets:
             return self.items.get(ticket)
 
 
-def recent(svc) -> RecentTickets:
-    return svc.extras.setdefault("recent_tickets", RecentTickets())
+def recent(svc: "Services") -> RecentTickets:
+    state = svc.state
+    if state.recent_tickets is None:
+        state.recent_tickets = RecentTickets()
+    return state.recent_tickets
 
 
-def _put(svc, job: Job) -> bool:
+def _put(svc: "Services", job: Job) -> bool:
     new = svc.queue.put(job)
     if job.ticket:
         recent(svc).add(job.ticket, job.accepted_at)
     return new
 
 
-def accept_inbound(svc, msg) -> tuple[str, bool]:
+def accept_inbound(svc: "Services", msg) -> tuple[str, bool]:
     """A WhatsApp / Messenger / Instagram message: (its own ticket, newly accepted)."""
     ticket = tickets.make_ticket(svc.settings.ticket_prefix, msg.sent_at, msg.message_id)
     group = f"{msg.channel}|{msg.sender}" if msg.joinable else ""
@@ -67,7 +74,7 @@ def accept_inbound(svc, msg) -> tuple[str, bool]:
     return ticket, _put(svc, job)
 
 
-def accept_status(svc, event) -> bool:
+def accept_status(svc: "Services", event) -> bool:
     """A delivery status of one of our answers; only failures change anything."""
     if event.status != "failed":
         return False
@@ -75,7 +82,7 @@ def accept_status(svc, event) -> bool:
     return _put(svc, job)
 
 
-def accept_complaint(svc, complaint: Complaint) -> Accepted:
+def accept_complaint(svc: "Services", complaint: Complaint) -> Accepted:
     """A web-form or Open311 complaint, already validated by its door."""
     if not complaint.source_id:
         complaint = replace(complaint, source_id=f"{complaint.channel}:{secrets.token_urlsafe(16)}")
@@ -86,16 +93,16 @@ def accept_complaint(svc, complaint: Complaint) -> Accepted:
     return Accepted(ticket, deadline, _put(svc, job), complaint)
 
 
-def accept_job(svc, kind: str, key: str, body: dict, ticket: str = "") -> tuple[str, bool]:
+def accept_job(svc: "Services", kind: str, key: str, body: dict, ticket: str = "") -> tuple[str, bool]:
     """Any other door (the monitoring finding): its own body, checked by its own step.
     Returns (ticket, new); a duplicate answers the ticket its first acceptance got, when known."""
     if _put(svc, Job(kind, key, body, svc.now(), ticket)):
         return ticket, True
-    first = getattr(svc.queue, "ticket_for", None)
-    return (first(key) if first else "") or ticket, False
+    queue = svc.queue
+    return (queue.ticket_for(key) if isinstance(queue, KnowsTickets) else "") or ticket, False
 
 
-def waiting_since(svc, ticket: str) -> datetime | None:
+def waiting_since(svc: "Services", ticket: str) -> datetime | None:
     """When `ticket` was accepted, if it is known to the queue (or this instance) but maybe not
     stored yet; None when neither knows it."""
     found = svc.queue.lookup(ticket)

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..attachments.port import Fetched, FetchFailed, TooLongToTranscribe, TranscriptionFailed, too_large
 from ..attachments.sniff import FAMILY_OF_KIND, clock_text, opus_seconds, sniff
 from ..logs import log
 from ..model import Channel
+
+if TYPE_CHECKING:
+    from .context import Services
 
 # One download at a time per process: the worker instance takes 10 jobs at once, and a 100 MB
 # document is held in memory while it is checked and uploaded (deploy.sh gives `intake` 512Mi).
@@ -42,9 +45,9 @@ class MediaKit:
     limits: dict[str, int] = field(default_factory=dict)  # family -> bytes
 
 
-def kit_of(svc) -> MediaKit | None:
-    make = getattr(svc, "extras", {}).get("attachments")
-    return make() if callable(make) else None
+def kit_of(svc: "Services") -> MediaKit | None:
+    make = svc.attachments
+    return make() if make is not None else None
 
 
 @dataclass
@@ -71,7 +74,7 @@ def parse_ref(ref: str) -> tuple[str, str, str]:
     return kind.strip().lower(), value.strip(), filename.strip()
 
 
-def prepare_inbound(svc, msg, ticket: str) -> Prepared:
+def prepare_inbound(svc: "Services", msg, ticket: str) -> Prepared:
     """Download, check, clean and store the message's media; the message rewritten to point at it."""
     kit = kit_of(svc)
     if kit is None or kit.fetch is None or not msg.media:
@@ -192,7 +195,7 @@ def _voice_lines(kit: MediaKit, item: _Item, numbered: str, name: str) -> list[s
     return [head, f"{AUTO_MARK} {transcript}"]
 
 
-def record_problems(svc, message_id: str, ticket: str, problems: list[Problem]) -> None:
+def record_problems(svc: "Services", message_id: str, ticket: str, problems: list[Problem]) -> None:
     """One Log `problem` entry per item that could not be kept: the next digest lists it."""
     from ..journal import PROBLEM, LogEntry, attachment_problem_key
 
@@ -211,7 +214,7 @@ def media_names(store, link_cell: str) -> list[str]:
     return [n for n in (store.name_of(line) for line in str(link_cell or "").split("\n")) if n]
 
 
-def forget_case_media(svc, tickets: list[str]) -> int:
+def forget_case_media(svc: "Services", tickets: list[str]) -> int:
     """`forget`: delete the files linked from each ticket's row (live workbook or its year's
     archive) and say so in the Tautan cell; returns how many files were deleted."""
     from ..stores.port import CellUpdate
@@ -296,7 +299,7 @@ def check_form_photo(data: bytes, limit: int) -> str:
     return ""
 
 
-def queue_form_photos(svc, photos: list[bytes], token: str, year: int) -> list[str]:
+def queue_form_photos(svc: "Services", photos: list[bytes], token: str, year: int) -> list[str]:
     """Keep the raw uploads durably (masuk/, private) before the door answers; returns the Tautan
     lines the queued complaint carries. Raises StorageUnavailable when the store is down."""
     kit = kit_of(svc)
@@ -308,7 +311,7 @@ def queue_form_photos(svc, photos: list[bytes], token: str, year: int) -> list[s
     return lines
 
 
-def prepare_complaint(svc, complaint, ticket: str):
+def prepare_complaint(svc: "Services", complaint, ticket: str):
     """The worker's half for web-form photos: strip each waiting upload, store it with the case,
     say so in the text; the GPS position of a photo is the location only when none was given.
     Idempotent: a retried job finds the case's file already there."""

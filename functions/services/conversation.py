@@ -20,6 +20,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .. import tickets
 from ..journal import ANON_LOG, MSG_LOG, WITHDRAWN_LOG, sender_key
@@ -29,6 +30,10 @@ from ..case import Case, add_note
 from ..stores.port import CellUpdate, ContactRecord, LogEntry
 from ..text import clean_text, normalise_phone
 from . import replies
+from .intake import intake
+
+if TYPE_CHECKING:
+    from .context import Services
 
 JOINED_TEXT_LIMIT = 10_000  # a conversation longer than this starts a new case (a cell holds 50 000)
 OWNER_LOOKBACK = timedelta(days=90)  # STATUS / ANONIM without a ticket: the sender's latest case
@@ -109,9 +114,12 @@ class FloodLimiter:
             return False, False
 
 
-def limiter_for(svc) -> FloodLimiter:
+def limiter_for(svc: "Services") -> FloodLimiter:
     """The process-wide limiter kept on the services (created on first use)."""
-    return svc.extras.setdefault("flood_limiter", FloodLimiter())
+    state = svc.state
+    if state.flood_limiter is None:
+        state.flood_limiter = FloodLimiter()
+    return state.flood_limiter
 
 
 # -- recognising what the citizen typed -----------------------------------------------------
@@ -168,7 +176,7 @@ def parse_command(text: str, prefix: str) -> tuple[str, str | None, str] | None:
 
 # -- the use case -----------------------------------------------------------------------------
 
-def handle_inbound(svc, msg: Inbound, *, messenger, limiter: FloodLimiter | None = None,
+def handle_inbound(svc: "Services", msg: Inbound, *, messenger, limiter: FloodLimiter | None = None,
                    now: datetime | None = None) -> Outcome:
     """Turn one inbound message into its outcome; raises StorageUnavailable (caller answers 503)."""
     now = now or svc.now()
@@ -220,7 +228,7 @@ def handle_inbound(svc, msg: Inbound, *, messenger, limiter: FloodLimiter | None
     return _new_case(svc, msg, messenger)
 
 
-def open_case_of(svc, msg: Inbound) -> Case | None:
+def open_case_of(svc: "Services", msg: Inbound) -> Case | None:
     """The sender's case this message joins: same channel, within the window, `Baru`, unanswered."""
     window = timedelta(minutes=svc.settings.conversation_window_minutes)
     record = svc.contacts.latest_for(msg.sender, msg.sent_at - window)
@@ -251,7 +259,7 @@ def _piece(msg: Inbound) -> str:
         return ""
 
 
-def _join(svc, msg: Inbound, case: Case, messenger) -> Outcome:
+def _join(svc: "Services", msg: Inbound, case: Case, messenger) -> Outcome:
     ticket = case.ticket_id
     values: dict = {}
     piece = _piece(msg)
@@ -289,7 +297,7 @@ def _merge_refs(existing: str, new: list[str]) -> str:
     return "\n".join(parts)
 
 
-def complaint_of(svc, msg: Inbound) -> Complaint:
+def complaint_of(svc: "Services", msg: Inbound) -> Complaint:
     anonymous = svc.workbook.log_has(ANON_LOG, sender_key(str(msg.channel), msg.sender))
     contact = Contact(name=msg.name, phone=normalise_phone(msg.phone) if msg.phone else "",
                       channel_user_id=msg.recipient, anonymous=anonymous)
@@ -299,9 +307,9 @@ def complaint_of(svc, msg: Inbound) -> Complaint:
                      source_id=msg.message_id, location=msg.location, link=link)
 
 
-def _new_case(svc, msg: Inbound, messenger) -> Outcome:
+def _new_case(svc: "Services", msg: Inbound, messenger) -> Outcome:
     try:
-        receipt = svc.intake(complaint_of(svc, msg))
+        receipt = intake(svc, complaint_of(svc, msg))
     except InvalidComplaint as e:
         out = Outcome("invalid")
         _send(messenger, msg, e.message, out)
@@ -325,7 +333,7 @@ def owns(record: ContactRecord | None, msg: Inbound) -> bool:
     return bool(msg.phone and c.phone and normalise_phone(c.phone) == normalise_phone(msg.phone))
 
 
-def _command(svc, msg: Inbound, command: tuple[str, str | None], messenger, now: datetime) -> Outcome:
+def _command(svc: "Services", msg: Inbound, command: tuple[str, str | None], messenger, now: datetime) -> Outcome:
     verb, ticket = command
     record = svc.contacts.get(ticket) if ticket else svc.contacts.latest_for(msg.sender, now - OWNER_LOOKBACK)
     if ticket is None and record is not None:
@@ -350,12 +358,12 @@ def _command(svc, msg: Inbound, command: tuple[str, str | None], messenger, now:
     return out
 
 
-def _first_time(svc, msg: Inbound, ticket: str) -> bool:
+def _first_time(svc: "Services", msg: Inbound, ticket: str) -> bool:
     """Record the message id as handled; False when it already was (a redelivery)."""
     return svc.workbook.log_add(LogEntry(MSG_LOG, msg.message_id, msg.sent_at, ticket))
 
 
-def _withdraw(svc, msg: Inbound, case: Case, now: datetime) -> str:
+def _withdraw(svc: "Services", msg: Inbound, case: Case, now: datetime) -> str:
     """Withdrawal is the note mark (`case.WITHDRAWN_MARK`, decoded into `Case.withdrawn`),
     written first; the `batal` Log entry is the audit trail. A repeated BATAL writes nothing."""
     if case.closed:
@@ -369,7 +377,7 @@ def _withdraw(svc, msg: Inbound, case: Case, now: datetime) -> str:
     return replies.withdrawn_text(case.ticket_id)
 
 
-def _anonymous(svc, msg: Inbound, case: Case | None, record: ContactRecord | None, now: datetime) -> str:
+def _anonymous(svc: "Services", msg: Inbound, case: Case | None, record: ContactRecord | None, now: datetime) -> str:
     svc.workbook.log_add(LogEntry(ANON_LOG, sender_key(str(msg.channel), msg.sender), now, ""))
     if case is None or record is None:
         return replies.anonymous_text(None)

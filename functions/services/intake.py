@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .. import sla, tickets
 from ..model import Complaint, Receipt, Route, Sentiment, Sla, Status
-from ..stores.port import ContactBook, ContactRecord, NewCase, Workbook
+from ..stores.port import ContactBook, ContactRecord, KeepsLongText, NewCase, Workbook
 from ..logs import log
 from ..text import CELL_MAX_CHARS, cell_text, clean_line, clean_text, display_name, mask_phone, strip_invisible
+
+if TYPE_CHECKING:
+    from .context import Services
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,22 @@ def submit_complaint(
     deadline_at = policy.deadline(complaint.received_at, policy.sla_hours)
     contacts.put(ContactRecord(ticket, str(complaint.channel), complaint.contact, complaint.received_at))
     if len(text) > CELL_MAX_CHARS:
-        keep = getattr(contacts, "keep_text", None)
-        if keep is None:
-            log("ERROR", "over-long text: this contact store cannot keep it whole", ticket=ticket, chars=len(text))
+        if isinstance(contacts, KeepsLongText):
+            contacts.keep_text(ticket, text)
         else:
-            keep(ticket, text)
+            log("ERROR", "over-long text: this contact store cannot keep it whole", ticket=ticket, chars=len(text))
     row = build_row(complaint, ticket, routed, sentiment, deadline_at)
     (created,) = workbook.append([NewCase(opd, row)])
     return Receipt(ticket, opd, deadline_at, created=created)
 
+
+
+def intake(svc: "Services", complaint: Complaint) -> Receipt:
+    """The one intake every channel's step calls: store `complaint` with the deployment's ports."""
+    receipt = submit_complaint(
+        complaint, workbook=svc.workbook, contacts=svc.contacts,
+        route=svc.route, classify=svc.classify, policy=svc.policy,
+    )
+    log("INFO", "complaint stored" if receipt.created else "complaint redelivered",
+        ticket=receipt.ticket_id, channel=str(complaint.channel), opd=receipt.opd)
+    return receipt

@@ -22,11 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..logs import log
 from ..model import Channel, Complaint, Contact, InvalidComplaint, Sentiment, StorageUnavailable
-from ..queue.port import POISON_ATTEMPTS, STALE_MINUTES, Job, QueueStats
+from ..queue.port import POISON_ATTEMPTS, STALE_MINUTES, DrainedHere, Job, QueueStats
+from .intake import intake
+
+if TYPE_CHECKING:
+    from .context import Services
 
 PARALLEL = 16  # conversations stored at once; their appends share one Sheets write
 
@@ -129,27 +133,29 @@ class ConversationLocks:
                     del self.locks[group]
 
 
-def _inbound(svc, job: Job) -> Result:
+def _inbound(svc: "Services", job: Job) -> Result:
     from .conversation import handle_inbound
-    from .replies import messenger_of
 
     from .attachments import prepare_inbound, record_problems
 
     # Attachments are downloaded, checked and stored first (outside the conversation lock).
     prepared = prepare_inbound(svc, decode_inbound(job.body), job.ticket)
-    locks = svc.extras.setdefault("conversation_locks", ConversationLocks())
+    state = svc.state
+    if state.conversation_locks is None:
+        state.conversation_locks = ConversationLocks()
+    locks = state.conversation_locks
     with locks.hold(job.group):
-        out = handle_inbound(svc, prepared.msg, messenger=messenger_of(svc))
+        out = handle_inbound(svc, prepared.msg, messenger=svc.messenger)
     if prepared.problems and out.action in {"created", "joined"}:
         record_problems(svc, prepared.msg.message_id, out.ticket, prepared.problems)
     return Result(job.key, job.kind, out.action, out.ticket, out.replies)
 
 
-def _complaint(svc, job: Job) -> Result:
+def _complaint(svc: "Services", job: Job) -> Result:
     from .attachments import prepare_complaint
 
     try:
-        receipt = svc.intake(prepare_complaint(svc, decode_complaint(job.body), job.ticket))
+        receipt = intake(svc, prepare_complaint(svc, decode_complaint(job.body), job.ticket))
     except InvalidComplaint as e:
         # The door validated it; a complaint intake still refuses is reported, not retried.
         log("WARNING", "queued complaint refused by intake", ticket=job.ticket, error=e.message)
@@ -157,7 +163,7 @@ def _complaint(svc, job: Job) -> Result:
     return Result(job.key, job.kind, "created" if receipt.created else "redelivered", receipt.ticket_id)
 
 
-def _status(svc, job: Job) -> Result:
+def _status(svc: "Services", job: Job) -> Result:
     from .replies import record_status
 
     return Result(job.key, job.kind, record_status(svc, decode_status(job.body)))
@@ -172,9 +178,9 @@ STEPS: dict[str, Callable[[Any, Job], Result]] = {
 }
 
 
-def process(svc, job: Job) -> Result:
+def process(svc: "Services", job: Job) -> Result:
     """Run one job's step; raises StorageUnavailable (retry later) or any error (an attempt)."""
-    steps = {**STEPS, **svc.extras.get("intake_steps", {})}
+    steps = {**STEPS, **svc.intake_steps}
     step = steps.get(job.kind)
     if step is None:
         raise ValueError(f"no intake step for job kind {job.kind!r}")
@@ -202,7 +208,7 @@ class DrainReport:
                 f"{len(self.failed)} gagal (dicoba lagi), {len(self.dead)} menjadi surat mati")
 
 
-def drain_once(svc, queue, *, limit: int = 200, parallel: int = PARALLEL,
+def drain_once(svc: "Services", queue, *, limit: int = 200, parallel: int = PARALLEL,
                before_each: Callable[[], None] | None = None) -> DrainReport:
     """Store up to `limit` due jobs. Conversations run one message after another, several
     conversations at once. When the store is down, the batch stops and is given back.
@@ -253,7 +259,7 @@ def drain_once(svc, queue, *, limit: int = 200, parallel: int = PARALLEL,
     return report
 
 
-def drain_all(svc, queue, *, rounds: int = 100) -> DrainReport:
+def drain_all(svc: "Services", queue, *, rounds: int = 100) -> DrainReport:
     """Drain until nothing is due (tests, `drain`): one report over every round."""
     total = DrainReport()
     for _ in range(rounds):
@@ -276,11 +282,10 @@ def stale(stats: QueueStats, now: datetime, minutes: int = STALE_MINUTES) -> lis
 
 def queue_notes(queue, now: datetime) -> list[str]:
     """Indonesian lines for the digest's "catatan sistem": old waiting jobs and dead letters."""
-    stats_of = getattr(queue, "stats", None)
-    if stats_of is None:
+    if not isinstance(queue, DrainedHere):
         return []
     try:
-        stats = stats_of()
+        stats = queue.stats()
     except Exception as e:  # noqa: BLE001 - the digest goes out even when the queue cannot be read
         return [f"Antrean aduan tidak dapat dibaca: {type(e).__name__}"]
     notes = []
@@ -313,7 +318,7 @@ class TaskOutcome:
     dead: bool = False
 
 
-def run_task(svc, job: Job, retry_count: int) -> TaskOutcome:
+def run_task(svc: "Services", job: Job, retry_count: int) -> TaskOutcome:
     """One delivery from Cloud Tasks. Cloud Tasks retries any non-2xx with backoff (queue
     config in scripts/deploy.sh); from the POISON_ATTEMPTS-th failure on, the job is reported
     once as a dead letter in the Log (read by the digest) and keeps being retried slowly until
@@ -337,7 +342,7 @@ def run_task(svc, job: Job, retry_count: int) -> TaskOutcome:
         return TaskOutcome(500, error=error, dead=dead)
 
 
-def _report_if_late(svc, job: Job) -> None:
+def _report_if_late(svc: "Services", job: Job) -> None:
     """A message stored more than 15 minutes after it was accepted: logged, and the day's first
     one recorded in the Log (one entry a day, not one per message) for the digest."""
     from ..journal import PROBLEM, LogEntry, late_intake_problem_key
@@ -356,7 +361,7 @@ def _report_if_late(svc, job: Job) -> None:
         log("ERROR", "late-message note could not be recorded", error=type(e).__name__)
 
 
-def _report_dead_letter(svc, job: Job, error_type: str, attempt: int) -> None:
+def _report_dead_letter(svc: "Services", job: Job, error_type: str, attempt: int) -> None:
     """A Log `problem` entry (no personal data) so the next digest lists it; recorded once."""
     from ..journal import PROBLEM, LogEntry, dead_letter_problem_key
 
@@ -368,10 +373,10 @@ def _report_dead_letter(svc, job: Job, error_type: str, attempt: int) -> None:
         log("ERROR", "dead letter could not be recorded in the Log", error=type(e).__name__)
 
 
-def main_drain(svc, *, retry: str | None = None, list_only: bool = False) -> int:
+def main_drain(svc: "Services", *, retry: str | None = None, list_only: bool = False) -> int:
     """`python main.py drain`: store what is due once; print what waits and the dead letters."""
     queue = svc.queue
-    if not hasattr(queue, "lease"):
+    if not isinstance(queue, DrainedHere):
         print("KMC_QUEUE=cloudtasks: antrean dikelola Cloud Tasks. Lihat konsol Google Cloud > Cloud Tasks "
               "(docs/deploy.md); surat mati tercatat di tab Log dan email ringkasan harian.")
         return 0

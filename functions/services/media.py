@@ -317,9 +317,11 @@ def media_job(svc: "Services", now: datetime | None = None, *, dry_run: bool = F
     if not dry_run:
         ensure_ready(svc)  # a fresh local data dir: the tabs exist before the first item is stored
     cfg: MediaConfig = svc.media_config or load_media_config()
+    from .intake import intake
+
     return run_media(
         svc.settings.media_feeds or cfg.feeds, cfg, fetcher=svc.feed_fetcher or default_fetcher(cfg, svc.settings),
-        workbook=svc.workbook, intake=svc.intake, classify=svc.classify,
+        workbook=svc.workbook, intake=lambda complaint: intake(svc, complaint), classify=svc.classify,
         alert=alert_sender(svc, now, write_log=False), is_grave=svc.is_grave or _default_grave, now=now,
         dry_run=dry_run,
     )

@@ -25,7 +25,7 @@ import html
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from ..directory import Directory, DirectorySource, OpdContact, mask_number
 from ..logs import log
@@ -33,6 +33,10 @@ from ..mail.port import OutgoingMail
 from ..messaging.port import Template
 from ..journal import (NOTIFY, NOTIFY_FAILED, PROBLEM, LogEntry, delivery_problem_key, email_delivery_key,
                        fallback_key, whatsapp_delivery_key)
+
+if TYPE_CHECKING:
+    from .context import Services
+
 LANGUAGE = "id"
 FALLBACK_NAME = "alamat cadangan KMC"
 
@@ -276,15 +280,17 @@ class HeadNotifier:
 # --- wiring for the jobs ------------------------------------------------------------------
 
 
-def directory_of(svc, *, fresh: bool = False) -> Directory:
+def directory_of(svc: "Services", *, fresh: bool = False) -> Directory:
     """The Kontak OPD directory through a per-instance 5-minute cache (opds.toml stands in for
     a store without one). `fresh=True` re-reads it (the daily job reports its broken rows)."""
-    source = svc.extras.get("directory_source")
-    if source is None:
-        read = getattr(svc.workbook, "read_directory", None)
-        source = DirectorySource(read if callable(read) else (lambda: None), svc.schema.opds)
-        svc.extras["directory_source"] = source
-    return source.get(fresh=fresh)
+    from ..stores.port import HoldsDirectory
+
+    state = svc.state
+    if state.directory_source is None:
+        wb = svc.workbook
+        state.directory_source = DirectorySource(wb.read_directory if isinstance(wb, HoldsDirectory) else (lambda: None),
+                                                 svc.schema.opds)
+    return state.directory_source.get(fresh=fresh)
 
 
 def fallback_recipients(digest_to: Sequence[str], mail_from: str) -> tuple[str, ...]:
@@ -293,7 +299,7 @@ def fallback_recipients(digest_to: Sequence[str], mail_from: str) -> tuple[str, 
     return tuple(digest_to) or (parseaddr(mail_from)[1] or "kmc@localhost",)
 
 
-def notifier(svc, now: datetime, done: Iterable[str] | None = None) -> HeadNotifier:
+def notifier(svc: "Services", now: datetime, done: Iterable[str] | None = None) -> HeadNotifier:
     """A HeadNotifier bound to the services; `done` defaults to the Log's `notify` keys."""
     if done is None:
         done = (e.key for e in svc.workbook.log_entries(NOTIFY))
@@ -335,7 +341,7 @@ def record_head_failure(workbook, message_id: str, code: int | None, error: str,
     return True
 
 
-def send_late_fallbacks(svc, now: datetime) -> NoticeReport:
+def send_late_fallbacks(svc: "Services", now: datetime) -> NoticeReport:
     """Email what WhatsApp failed to deliver after accepting it: to the head's addresses, else to
     KMC's fallback address. Each failure once (Log `notify` key `ORIGINAL|fallback`)."""
     report = NoticeReport()

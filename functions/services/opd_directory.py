@@ -2,35 +2,40 @@
 edit the tab in the spreadsheet; the same validation applies to both, functions/directory.py)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..directory import (DIRECTORY_KEYS, Directory, InvalidContact, apply_assignments, parse_directory,
                          parse_row, seed_rows)
+from ..stores.port import EditsDirectory, HoldsDirectory
+
+if TYPE_CHECKING:
+    from .context import Services
 
 
-def directory_rows(svc) -> list[dict[str, str]]:
+def directory_rows(svc: "Services") -> list[dict[str, str]]:
     """The rows as stored (seeded from opds.toml first on a store that has none yet)."""
     from .setup import ensure_ready
 
     ensure_ready(svc)
-    read = getattr(svc.workbook, "read_directory", None)
-    rows = read() if callable(read) else None
+    wb = svc.workbook
+    rows = wb.read_directory() if isinstance(wb, HoldsDirectory) else None
     if rows is None:
-        seed = getattr(svc.workbook, "seed_directory", None)
         rows = seed_rows(svc.schema.opds)
-        if callable(seed):
-            seed(rows)
+        if isinstance(wb, HoldsDirectory):
+            wb.seed_directory(rows)
     return rows
 
 
-def list_directory(svc) -> tuple[list[dict[str, str]], Directory]:
+def list_directory(svc: "Services") -> tuple[list[dict[str, str]], Directory]:
     rows = directory_rows(svc)
     return rows, parse_directory(rows, {o.key: o.name for o in svc.schema.opds})
 
 
-def set_contact(svc, key: str, assignments: list[str]) -> dict[str, str]:
+def set_contact(svc: "Services", key: str, assignments: list[str]) -> dict[str, str]:
     """Validate and write one OPD's row; InvalidContact (Indonesian) when anything is wrong,
     and then nothing is written."""
-    writer = getattr(svc.workbook, "write_directory_row", None)
-    if not callable(writer):
+    wb = svc.workbook
+    if not isinstance(wb, EditsDirectory):
         raise InvalidContact("di produksi kontak OPD diubah langsung di tab Kontak OPD pada "
                              "spreadsheet (hanya admin KMC yang bisa mengeditnya)")
     key = key.strip().upper()
@@ -43,5 +48,5 @@ def set_contact(svc, key: str, assignments: list[str]) -> dict[str, str]:
     row = apply_assignments(current, assignments)
     row["opd"] = key
     parse_row(row, known)  # the whole row must be usable (copies too), else nothing is written
-    writer({k: row.get(k, "") for k in DIRECTORY_KEYS})
+    wb.write_directory_row({k: row.get(k, "") for k in DIRECTORY_KEYS})
     return row

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable
 
 from ..logs import log
 from ..model import StorageUnavailable
 from ..case import Case, all_cases
+
+if TYPE_CHECKING:
+    from .context import Services
 
 GOOGLE_MAX_AGE = 60.0
 RETRY_AFTER_FAILURE = 10.0
@@ -82,10 +87,40 @@ class Snapshot:
             return self.by_ticket.get(ticket)
 
 
-def snapshot_of(svc) -> Snapshot:
+def snapshot_of(svc: "Services") -> Snapshot:
     """The instance's snapshot, created on first use."""
-    found = svc.extras.get("public_snapshot")
-    if found is None:
+    state = svc.state
+    if state.public_snapshot is None:
         max_age = GOOGLE_MAX_AGE if svc.settings.backend == "google" else 0.0
-        found = svc.extras.setdefault("public_snapshot", Snapshot(svc.workbook.read_all, max_age=max_age))
-    return found
+        state.public_snapshot = Snapshot(svc.workbook.read_all, max_age=max_age)
+    return state.public_snapshot
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What the public may learn about a ticket: stored (live tabs or the yearly archive), or
+    accepted and waiting to be stored, or neither."""
+
+    stored: Case | None = None
+    waiting_since: datetime | None = None  # accepted by this deployment's queue, not stored yet
+
+
+def look_up(svc: "Services", ticket: str) -> Lookup:
+    """The status page's and Open311's look-up: the queue, then the snapshot, then the archive.
+    StorageUnavailable only when the workbook cannot be read and the queue does not know it."""
+    from .accept import waiting_since
+    from .archive import find_archived
+
+    if not ticket:
+        return Lookup()
+    since = waiting_since(svc, ticket)
+    try:
+        stored = snapshot_of(svc).find(ticket)
+    except StorageUnavailable as e:
+        if since is None:
+            raise
+        log("WARNING", "public look-up: storage unavailable; the queue knows the ticket", error=str(e)[:200])
+        stored = None
+    if stored is None and since is None:
+        stored = find_archived(svc, ticket)  # closed cases moved to the yearly archive
+    return Lookup(stored, since)

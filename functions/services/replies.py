@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..digest.citizen import say
 from ..journal import (MSG_LOG, REPLY_FAILED_LOG, REPLY_GAVE_UP_LOG, REPLY_LOG, reply_callback_key,
@@ -22,8 +23,12 @@ from ..logs import log
 from ..timefmt import long_wib, short_wib
 from ..case import WITHDRAWN_MARK, Case, add_note, all_cases
 from ..model import OUTSIDE, TRIAGE, Channel, Receipt, Status
-from ..stores.port import CellUpdate, Changes, LogEntry
+from ..stores.port import CellUpdate, Changes, ContactBook, LogEntry
 from ..messaging.port import NOT_CONFIGURED, WINDOW_CLOSED_CODES, SendResult, Template
+
+if TYPE_CHECKING:
+    from ..schema import Schema
+    from .context import Services
 
 SERVICE_WINDOW = timedelta(hours=24)
 MAX_ATTEMPTS = 4
@@ -41,11 +46,11 @@ def promise(sla_hours: float) -> str:
     return say("promise_default") if sla_hours == 48 else say("promise_hours", hours=f"{sla_hours:g}")
 
 
-def opd_name(svc, key: str) -> str:
+def opd_name(schema: "Schema", key: str) -> str:
     if key == TRIAGE:
         return say("opd_triage")
     try:
-        opd = svc.schema.opd(key)
+        opd = schema.opd(key)
     except KeyError:
         return key
     return say("opd_outside") if key == OUTSIDE else opd.name
@@ -56,14 +61,14 @@ def placeholder(kind: str) -> str:
     return say(f"placeholder_{kind}" if kind in {"audio", "media", "location", "contacts"} else "placeholder_other")
 
 
-def ack_text(svc, receipt: Receipt, kind: str = "text") -> str:
+def ack_text(svc: "Services", receipt: Receipt, kind: str = "text") -> str:
     s, t = svc.settings, receipt.ticket_id
     lines = [say("ack_head")]
     if kind == "audio":
         lines.append(say("ack_audio"))
     elif kind in {"location", "media", "contacts"}:
         lines.append(say("ack_no_words"))
-    lines.append(say("ack_body", ticket=t, opd=opd_name(svc, receipt.opd), promise=promise(s.sla_hours),
+    lines.append(say("ack_body", ticket=t, opd=opd_name(svc.schema, receipt.opd), promise=promise(s.sla_hours),
                      deadline=long_wib(receipt.deadline, s.tz), url=status_url(s, t)))
     lines.append(say("ack_join", minutes=s.conversation_window_minutes))
     lines.append(say("privacy"))
@@ -87,9 +92,9 @@ def joined_text(ticket: str, kind: str) -> str:
     return say("joined", what=what, ticket=ticket)
 
 
-def status_text(svc, case: Case) -> str:
+def status_text(svc: "Services", case: Case) -> str:
     t, tz = case.ticket_id, svc.settings.tz
-    lines = [say("status_head", ticket=t, status=case.status.strip() or Status.NEW, opd=opd_name(svc, case.tab))]
+    lines = [say("status_head", ticket=t, status=case.status.strip() or Status.NEW, opd=opd_name(svc.schema, case.tab))]
     if case.received_at is not None:
         lines.append(say("status_received", received=long_wib(case.received_at, tz)))
     if case.response.strip():
@@ -125,39 +130,29 @@ def anonymous_text(ticket: str | None) -> str:
     return say("anonymous_case", ticket=ticket) if ticket else say("anonymous_next")
 
 
-def response_text(svc, case: Case) -> str:
+def response_text(svc: "Services", case: Case) -> str:
     ticket, status = case.ticket_id, case.status.strip()
-    lines = [say("response_head", ticket=ticket, opd=opd_name(svc, case.tab)), "", case.response.strip(), ""]
+    lines = [say("response_head", ticket=ticket, opd=opd_name(svc.schema, case.tab)), "", case.response.strip(), ""]
     if status:
         lines.append(say("response_status", status=status))
     lines.append(say("response_tail", url=status_url(svc.settings, ticket)))
     return "\n".join(lines)
 
 
-def public_response_text(svc, ticket: str, tab: str) -> str:
+def public_response_text(svc: "Services", ticket: str, tab: str) -> str:
     """Under a public comment: no answer text in public, a link to the status page instead."""
-    return say("response_public", ticket=ticket, opd=opd_name(svc, tab), url=status_url(svc.settings, ticket))
+    return say("response_public", ticket=ticket, opd=opd_name(svc.schema, tab), url=status_url(svc.settings, ticket))
 
 
-def response_template(svc, case: Case) -> Template:
+def response_template(svc: "Services", case: Case) -> Template:
     """Body parameters of the approved template (see docs/channels.md: {{1}} tiket, {{2}} OPD, {{3}} status,
     {{4}} tanggapan)."""
     s = svc.settings
     return Template(s.whatsapp_template, s.whatsapp_template_language,
-                    (case.ticket_id, opd_name(svc, case.tab), case.status.strip() or "Diproses", case.response.strip()))
+                    (case.ticket_id, opd_name(svc.schema, case.tab), case.status.strip() or "Diproses", case.response.strip()))
 
 
 # -- sending OPD answers (the sweep) ----------------------------------------------------------
-
-def messenger_of(svc):
-    """The services' messenger; the local outbox when none was built (hand-made Services)."""
-    found = getattr(svc, "messenger", None)
-    if found is None:
-        from ..messaging.outbox import OutboxMessenger
-
-        found = OutboxMessenger(svc.settings.outbox_dir)
-    return found
-
 
 @dataclass
 class ReplyReport:
@@ -188,22 +183,22 @@ def _window_closed_before(fails: list[LogEntry]) -> bool:
     return any(e.detail.split("|", 1)[0] in {str(c) for c in WINDOW_CLOSED_CODES} for e in fails)
 
 
-def _last_inbound(svc, recipient: str, now: datetime, recent_msgs: list[LogEntry]) -> datetime | None:
+def _last_inbound(contacts: ContactBook, recipient: str, now: datetime, recent_msgs: list[LogEntry]) -> datetime | None:
     """When the citizen last wrote to us (their newest case, or a logged follow-up/command)."""
     latest = None
-    record = svc.contacts.latest_for(recipient, now - SERVICE_WINDOW)
+    record = contacts.latest_for(recipient, now - SERVICE_WINDOW)
     if record is not None:
         latest = record.received_at
     for entry in recent_msgs:
         if latest is not None and entry.at <= latest:
             continue
-        owner = svc.contacts.get(entry.detail) if entry.detail else None
+        owner = contacts.get(entry.detail) if entry.detail else None
         if owner is not None and owner.contact.channel_user_id == recipient:
             latest = entry.at
     return latest
 
 
-def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run: bool = False,
+def send_responses(svc: "Services", now: datetime | None = None, *, messenger=None, dry_run: bool = False,
                    tabs: dict | None = None, changes: Changes | None = None) -> ReplyReport:
     """Send new OPD answers to citizens on WhatsApp / Facebook / Instagram; stamp reply_sent_at.
 
@@ -211,7 +206,7 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
     stays at a constant number of store requests; without them this reads and writes itself.
     A crash between sending and the commit sends that answer again on the next sweep."""
     now = now or svc.now()
-    messenger = messenger or messenger_of(svc)
+    messenger = messenger or svc.messenger
     wb = svc.workbook
     report = ReplyReport()
     entries_so_far = wb.log_entries()
@@ -237,7 +232,7 @@ def send_responses(svc, now: datetime | None = None, *, messenger=None, dry_run:
     return report
 
 
-def _reply_one(svc, messenger, case: Case, now: datetime, report: ReplyReport, changes: Changes,
+def _reply_one(svc: "Services", messenger, case: Case, now: datetime, report: ReplyReport, changes: Changes,
                fails: list[LogEntry], recent_msgs: list[LogEntry], paced: set[str], dry_run: bool) -> None:
     """Answer one citizen (or say why not): at most one message per recipient per run, failures
     retried with a growing pause and given up after MAX_ATTEMPTS."""
@@ -275,13 +270,13 @@ def _reply_one(svc, messenger, case: Case, now: datetime, report: ReplyReport, c
         changes.update(ticket, {"note": add_note(case.note, _failure_note(result, gave_up=last_try))}, tab)
 
 
-def _deliver(svc, messenger, case: Case, recipient: str, now: datetime, fails, recent_msgs) -> tuple[SendResult, bool]:
+def _deliver(svc: "Services", messenger, case: Case, recipient: str, now: datetime, fails, recent_msgs) -> tuple[SendResult, bool]:
     """Send one answer; (result, sent_as_template)."""
     channel = case.channel
     if recipient.startswith(("comment:", "post:")):
         text = public_response_text(svc, case.ticket_id, case.tab)
         return messenger.send_text(recipient, text, channel, public=True), False
-    last = _last_inbound(svc, recipient, now, recent_msgs)
+    last = _last_inbound(svc.contacts, recipient, now, recent_msgs)
     window_open = last is not None and now - last < SERVICE_WINDOW and not _window_closed_before(fails)
     text = response_text(svc, case)
     if channel != Channel.WHATSAPP:
@@ -317,7 +312,7 @@ class DeliveryStatus:
     errors: tuple[tuple[int | None, str], ...] = ()
 
 
-def record_status(svc, event: DeliveryStatus) -> str:
+def record_status(svc: "Services", event: DeliveryStatus) -> str:
     """A status callback: a failed answer is recorded and its `reply_sent_at` cleared so the sweep
     tries again (with the template after 131047). Returns what was done."""
     if event.status != "failed":

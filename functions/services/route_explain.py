@@ -9,16 +9,16 @@ from ..model import TRIAGE
 from ..routing import RoutingRules, document, load_rules, rules_from_rows
 from ..routing_model import (LearnedModel, Thresholds, decide_explained, load_thresholds,
                              read_stored)
+from ..stores.port import Workbook
 from ..textnorm import load_lexicon
 
 MAX_TOPICS = 6
 MAX_OPDS = 5
 
 
-def current_rules(workbook) -> tuple[RoutingRules, list[str]]:
+def current_rules(workbook: Workbook) -> tuple[RoutingRules, list[str]]:
     """The Rute tab as intake uses it (the shipped rules when the tab is empty or absent)."""
-    reader = getattr(workbook, "read_rules", None)
-    rows = reader() if callable(reader) else []
+    rows = workbook.read_rules()
     if not rows:
         return load_rules(), ["tab Rute kosong/tidak ada: memakai aturan bawaan (routing.toml)"]
     rules, problems = rules_from_rows(rows)
@@ -27,14 +27,11 @@ def current_rules(workbook) -> tuple[RoutingRules, list[str]]:
     return rules, problems
 
 
-def stored_model(workbook, known_opds: frozenset[str] | None = None) -> tuple[LearnedModel | None, str]:
-    reader = getattr(workbook, "read_routing_model", None)
-    if not callable(reader):
-        return None, "penyimpanan ini tidak menyimpan model; rute memakai aturan saja"
-    return read_stored(reader, known_opds)
+def stored_model(workbook: Workbook, known_opds: frozenset[str] | None = None) -> tuple[LearnedModel | None, str]:
+    return read_stored(workbook.read_routing_model, known_opds)
 
 
-def explain_route(workbook, text: str, thr: Thresholds | None = None) -> str:
+def explain_route(workbook: Workbook, text: str, thr: Thresholds | None = None) -> str:
     rules, problems = current_rules(workbook)
     model, status = stored_model(workbook)
     return format_explanation(text, rules, model, status, thr or load_thresholds(), problems)

@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 from ..case import all_cases
 from ..model import TRIAGE, Status
 from ..routing import RoutingRules
+from ..stores.port import Workbook
 from .evaluation import RoutingReport, evaluate_routing
 from ..routing_model import (CORRUPT, LearnedModel, Thresholds, decide, dumps, read_stored,
                              text_features)
@@ -172,23 +173,19 @@ def learn(examples: Sequence[Example], rules: RoutingRules, thr: Thresholds, *,
     return report
 
 
-def learn_routing(workbook, tabs: dict[str, list[dict]], rules: RoutingRules, thr: Thresholds, *,
+def learn_routing(workbook: Workbook, tabs: dict[str, list[dict]], rules: RoutingRules, thr: Thresholds, *,
                   now: datetime, known_opds: frozenset[str] | None = None,
                   dry_run: bool = False) -> LearningReport:
     """The daily step: check the stored model, learn from the settled cases, store the new model.
-    A store without model methods (or no history) leaves routing to the rules alone."""
-    reader = getattr(workbook, "read_routing_model", None)
-    writer = getattr(workbook, "write_routing_model", None)
-    if not callable(reader) or not callable(writer):
-        return LearningReport(skipped="penyimpanan tidak mendukung model; rute memakai aturan saja.")
+    No history leaves routing to the rules alone."""
     try:
-        _, previous = read_stored(reader, known_opds)
+        _, previous = read_stored(workbook.read_routing_model, known_opds)
     except Exception as e:  # noqa: BLE001 - a read failure must not stop the digest
         previous = f"model tersimpan tidak terbaca ({type(e).__name__})"
     report = learn(settled_examples(tabs), rules, thr, now=now)
     report.previous = previous
     if report.model is not None and not dry_run:
-        writer(dumps(report.model))
+        workbook.write_routing_model(dumps(report.model))
         report.stored = True
     elif report.skipped and previous.startswith(CORRUPT):
         report.skipped += f" Catatan: {previous}."

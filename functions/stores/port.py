@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 from ..case import Case
 from ..journal import LogEntry  # noqa: F401  (re-exported: the stores record it)
 from ..model import Contact
+
+if TYPE_CHECKING:
+    from ..schema import Schema
 
 Row = dict[str, Any]
 
@@ -172,3 +175,49 @@ class ContactBook(Protocol):
 
     def forget(self, ticket_or_phone: str) -> list[str]:
         """Erase personal data of one ticket, or every ticket of a phone; returns the tickets."""
+
+
+# -- optional capabilities: what one store (or queue) has and another has not ---------------------
+# A service checks `isinstance(port, Capability)` (runtime_checkable: the methods are present)
+# instead of probing names with hasattr/getattr; the Protocol documents what it promises.
+
+
+@runtime_checkable
+class HoldsDirectory(Protocol):
+    """The `Kontak OPD` tab: both stores (functions/directory.py validates what it reads)."""
+
+    schema: "Schema"  # the OPDs a seed adds rows for
+
+    def read_directory(self) -> list[dict[str, str]] | None:
+        """The rows as stored; None when the tab does not exist yet."""
+
+    def seed_directory(self, rows: Sequence[dict[str, str]]) -> int:
+        """Add the OPDs that have no row yet; returns how many were added."""
+
+
+@runtime_checkable
+class EditsDirectory(Protocol):
+    """`opd set`: the local store only (in production KMC admins edit the tab in the sheet)."""
+
+    def write_directory_row(self, row: dict[str, str]) -> None: ...
+
+
+@runtime_checkable
+class KeepsLongText(Protocol):
+    """A contact store that keeps a complaint's whole text when it is longer than a cell."""
+
+    def keep_text(self, ticket_id: str, text: str) -> None: ...
+
+
+@runtime_checkable
+class HasLayout(Protocol):
+    """A store with tabs/tables of its own to create (`bootstrap`): the contacts spreadsheet."""
+
+    def bootstrap(self) -> list[str]: ...
+
+
+@runtime_checkable
+class ListsTabs(Protocol):
+    """`tabs()` lists the tabs created so far (the local store's is empty on a fresh data dir)."""
+
+    def tabs(self) -> list[tuple[str, str]]: ...

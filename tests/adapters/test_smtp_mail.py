@@ -20,6 +20,7 @@ from functions.config import Settings
 from functions.mail.port import Attachment, InlineImage, MailError, OutgoingMail
 from functions.mail.smtp import SmtpMailer
 from functions.services.jobs import daily_job
+from functions.services.intake import intake
 from tests.conftest import complaint
 from tests.fakes.clock import WIB, FakeClock
 
@@ -246,7 +247,7 @@ def test_daily_digest_arrives_over_smtp_with_chart_table_and_monthly_evaluation(
         clock = FakeClock(dt.datetime(2026, 11, 27, 9, 0, tzinfo=WIB))
         svc = build(settings, clock=clock)
         svc.workbook.bootstrap()
-        late = svc.intake(complaint("jalan berlubang parah di Sandai", clock))
+        late = intake(svc, complaint("jalan berlubang parah di Sandai", clock))
         clock.set(dt.datetime(2026, 12, 1, 7, 0, tzinfo=WIB))
         report = daily_job(svc)
     finally:

@@ -26,6 +26,7 @@ from functions.cli import main as cli
 from functions.config import Settings
 from tests.draining import draining_client
 from functions.services.notify import HEAD_TEMPLATES
+from functions.services.intake import intake
 from tests.conftest import complaint
 from tests.fakes.clock import WIB, FakeClock
 from tests.fakes.fake_graph import GRAPH, FakeGraph
@@ -125,7 +126,7 @@ def test_a_head_set_with_opd_set_gets_reminder_overdue_list_and_media_alert_by_e
     clock = FakeClock(START)
     svc = build(Settings.from_env(env), clock=clock, classify=fake_classify)
     web = draining_client(svc)  # the writer drains what the doors queued
-    case = svc.intake(complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
+    case = intake(svc, complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
     assert case.opd == "PUTR"
 
     # 1. the reminder, 12 hours before the deadline (sweep)
@@ -266,8 +267,8 @@ def test_a_head_in_the_kontak_opd_tab_is_reached_and_a_broken_row_is_reported_an
         svc = build(settings, clock=clock, classify=fake_classify, workbook=env.workbook(),
                     contacts=env.contacts(), feed_fetcher=StaticFeeds({feed: (news, '"1"')}))
         web = draining_client(svc)  # the writer drains what the doors queued
-        case = svc.intake(complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
-        garbage = svc.intake(complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="wa-2"))
+        case = intake(svc, complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
+        garbage = intake(svc, complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="wa-2"))
         assert (case.opd, garbage.opd) == ("PUTR", "DLH")
 
         clock.set(START + timedelta(hours=37))
@@ -301,7 +302,7 @@ def test_a_whatsapp_meta_reports_failed_later_is_emailed_at_the_next_sweep(tmp_p
     clock = FakeClock(START)
     svc = build(Settings.from_env(env), clock=clock, classify=fake_classify)
     web = draining_client(svc)  # the writer drains what the doors queued
-    case = svc.intake(complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
+    case = intake(svc, complaint("jalan rusak parah banyak lubang di Sandai", clock, source_id="wa-1"))
     clock.set(START + timedelta(hours=37))
     web.post("/jobs/sweep", headers=AUTH)
     assert len(smtp.to(HEAD_MAIL)) == 1

@@ -14,6 +14,7 @@ from functions.bootstrap import build
 from functions.cli import COMMANDS
 from functions.config import Settings
 from functions.model import Channel, Complaint, Contact
+from functions.services.intake import intake
 from tests.fakes.clock import WIB
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,9 +36,9 @@ def seeded(cli_env):
     svc = build(Settings.from_env(cli_env))
     svc.workbook.bootstrap()
     when = datetime(2026, 11, 2, 8, 0, tzinfo=WIB)
-    a = svc.intake(Complaint("jalan rusak berlubang di Sandai", Channel.WHATSAPP, when,
+    a = intake(svc, Complaint("jalan rusak berlubang di Sandai", Channel.WHATSAPP, when,
                              Contact("Budi Santoso", "081328383222", "6281328383222"), source_id="wamid.a"))
-    b = svc.intake(Complaint("=HYPERLINK(\"http://x\",\"klik\") sampah menumpuk", Channel.WEB_FORM, when,
+    b = intake(svc, Complaint("=HYPERLINK(\"http://x\",\"klik\") sampah menumpuk", Channel.WEB_FORM, when,
                              Contact("Siti", "081200000000")))
     return cli_env, a.ticket_id, b.ticket_id
 

@@ -20,6 +20,7 @@ from functions.services.jobs import sweep_job
 from functions.services.staff import staff_edit
 from functions.model import Route, Sentiment
 from functions.stores.port import NewCase
+from functions.services.intake import intake
 
 KEY = "kunci-mitra-1"
 SERVICE_FIELDS = {"service_code": str, "service_name": str, "description": str, "metadata": bool,
@@ -326,7 +327,7 @@ def test_requests_xml_mirrors_json(api):
 
 
 def _web_case(svc, clock, text="Lampu jalan di Jalan Gajah Mada mati sudah dua minggu"):
-    return svc.intake(Complaint(text=text, channel=Channel.WEB_FORM, received_at=clock(),
+    return intake(svc, Complaint(text=text, channel=Channel.WEB_FORM, received_at=clock(),
                                 contact=Contact(name="Rudi Hartono", phone="081234567803"),
                                 location="Jl. Gajah Mada No. 5, Kecamatan Delta Pawan")).ticket_id
 

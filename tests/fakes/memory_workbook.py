@@ -154,6 +154,13 @@ class MemoryWorkbook:
         self.requests["log_entries"] += 1
         return sorted((e for e in self.log.values() if kind is None or e.kind == kind), key=lambda e: e.at)
 
+    # -- the Rute tab (port methods): none here, so the router uses the shipped rules -----------
+    def read_rules(self) -> list[dict[str, str]]:
+        return []
+
+    def seed_rules(self, rows) -> bool:
+        return False
+
     # -- the learned routing model ------------------------------------------------------
     def read_routing_model(self) -> str | None:
         self.requests["read_routing_model"] += 1

@@ -21,6 +21,7 @@ from functions.server import make_app
 from functions.services.jobs import daily_job
 from functions.services.staff import staff_edit
 from functions.stores.port import CellUpdate
+from functions.services.intake import intake
 from tests.draining import draining_client
 from tests.fakes import meta_payloads as mp
 from tests.fakes.clock import WIB
@@ -53,7 +54,7 @@ def open311_post(app, headers=None, **fields):
 
 
 def whatsapp_case(hsvc, clock, text="jalan rusak berlubang di Sandai", sender="6281234567801", msg_id="wamid.h1"):
-    return hsvc.intake(Complaint(text, Channel.WHATSAPP, clock(), Contact("Budi Santoso", "0" + sender[2:], sender),
+    return intake(hsvc, Complaint(text, Channel.WHATSAPP, clock(), Contact("Budi Santoso", "0" + sender[2:], sender),
                                  source_id=msg_id))
 
 
@@ -467,7 +468,7 @@ def test_23_the_export_keeps_text_as_typed_in_text_cells(hsvc, clock, tmp_path):
 
     for i, text in enumerate(("+62 813 2838 3222 jalan rusak", "=SUM(A1:A9) jalan rusak", "-tolong jalan rusak",
                               "@bupati jalan rusak")):
-        hsvc.intake(Complaint(text, Channel.WEB_FORM, clock(), Contact("Budi"), source_id=f"x{i}"))
+        intake(hsvc, Complaint(text, Channel.WEB_FORM, clock(), Contact("Budi"), source_id=f"x{i}"))
     out = tmp_path / "k.xlsx"
     export_xlsx(hsvc.workbook, hsvc.schema, out)
     cells = [c for ws in load_workbook(out).worksheets for r in ws.iter_rows(min_row=2) for c in r
@@ -484,7 +485,7 @@ def test_beyond_the_list_an_over_long_text_fits_an_excel_cell_in_the_export(hsvc
 
     from functions.services.export import export_xlsx
 
-    hsvc.intake(Complaint("jalan rusak " + "x" * 99_988, Channel.WEB_FORM, clock(), Contact("Budi"), source_id="long"))
+    intake(hsvc, Complaint("jalan rusak " + "x" * 99_988, Channel.WEB_FORM, clock(), Contact("Budi"), source_id="long"))
     out = tmp_path / "k.xlsx"
     export_xlsx(hsvc.workbook, hsvc.schema, out)
     (cell,) = [c for ws in load_workbook(out).worksheets for r in ws.iter_rows(min_row=2) for c in r
@@ -498,7 +499,7 @@ def test_beyond_the_list_an_over_long_text_fits_an_excel_cell_in_the_export(hsvc
 def seeded_env(cli_env):
     svc = build(Settings.from_env(cli_env))
     svc.workbook.bootstrap()
-    svc.intake(Complaint("jalan rusak berlubang di Sandai", Channel.WHATSAPP, datetime(2026, 11, 2, 8, 0, tzinfo=WIB),
+    intake(svc, Complaint("jalan rusak berlubang di Sandai", Channel.WHATSAPP, datetime(2026, 11, 2, 8, 0, tzinfo=WIB),
                          Contact("Budi", "081328383222", "6281328383222"), source_id="wamid.s"))
     return cli_env
 
@@ -554,15 +555,15 @@ def test_24_the_three_google_news_feeds_fail_with_lines_that_tell_them_apart(hsv
     cfg = load_media_config()
     google = [f for f in cfg.feeds if "news.google.com" in f]
     assert len(google) == 3
-    report = run_media(google, cfg, fetcher=Down(), workbook=hsvc.workbook, intake=hsvc.intake,
+    report = run_media(google, cfg, fetcher=Down(), workbook=hsvc.workbook, intake=lambda complaint: intake(hsvc, complaint),
                        classify=hsvc.classify, alert=lambda items: None, now=clock())
     assert len(report.problems) == 3 and len(set(report.problems)) == 3
     assert all("Ketapang" in p for p in report.problems)
 
 
 def test_24_no_name_is_not_the_same_as_asking_to_stay_anonymous(svc, clock):
-    named = svc.intake(Complaint("jalan rusak di Sandai", Channel.WEB_FORM, clock(), Contact(""), source_id="a"))
-    hidden = svc.intake(Complaint("jalan rusak di Marau", Channel.WEB_FORM, clock(), Contact("Budi", anonymous=True),
+    named = intake(svc, Complaint("jalan rusak di Sandai", Channel.WEB_FORM, clock(), Contact(""), source_id="a"))
+    hidden = intake(svc, Complaint("jalan rusak di Marau", Channel.WEB_FORM, clock(), Contact("Budi", anonymous=True),
                                   source_id="b"))
     assert svc.workbook.find(named.ticket_id).row["reporter"] == "Tanpa Nama"
     assert svc.workbook.find(hidden.ticket_id).row["reporter"] == "Anonim"

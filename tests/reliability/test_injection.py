@@ -18,6 +18,7 @@ from functions.server import make_app
 from functions.services.export import export_xlsx
 from functions.services.jobs import daily_job, sweep_job
 from functions.services.staff import staff_edit
+from functions.services.intake import intake
 from tests.conftest import complaint
 from tests.fakes.clock import FakeClock
 from tests.fakes.mailbox import RecordingMailer
@@ -76,7 +77,7 @@ def test_markup_and_formulas_travel_as_text_through_mail_pages_and_export(tmp_pa
     tickets = []
     for i, (base, bad) in enumerate(texts):
         text = {"before": f"{bad} {base}", "after": f"{base} {bad}", "only": f"{bad}"}[where]
-        tickets.append(svc.intake(complaint(text, start, name=f"Warga {bad}", source_id=f"m{i}")).ticket_id)
+        tickets.append(intake(svc, complaint(text, start, name=f"Warga {bad}", source_id=f"m{i}")).ticket_id)
     staff_edit(svc.workbook, svc.schema, tickets[0], ["status=Diproses", f"response={answer}",
                                                       f"responder={answer}"], "KMC")
     start.advance(hours=40)
@@ -128,7 +129,7 @@ def test_the_form_reshows_typed_markup_as_text(bad, svc):
 
 def test_a_staff_answer_with_markup_reaches_the_citizen_as_plain_text(svc, clock):
     """The answer goes to WhatsApp as text; the public status page shows it escaped."""
-    ticket = svc.intake(complaint("Jalan rusak parah di Desa Sandai Kiri", clock, source_id="x1")).ticket_id
+    ticket = intake(svc, complaint("Jalan rusak parah di Desa Sandai Kiri", clock, source_id="x1")).ticket_id
     staff_edit(svc.workbook, svc.schema, ticket, ["status=Selesai", f"response={MARKUP[0]}"], "KMC")
     clock.advance(minutes=15)
     sweep_job(svc)

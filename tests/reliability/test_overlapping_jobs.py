@@ -22,6 +22,7 @@ from functions.config import Settings
 from functions.model import Channel, Complaint, Contact
 from functions.server import make_app
 from functions.services.staff import staff_edit
+from functions.services.intake import intake
 from tests.adapters.sheets_env import sheets_env
 from tests.e2e.test_feeds_loopback import server  # noqa: F401 - fixture: the loopback news sites
 from tests.fakes.clock import WIB
@@ -38,7 +39,7 @@ def _seed(env: dict, answered: int = 0) -> list[str]:
     svc.workbook.bootstrap()
     tickets = []
     for i in range(3):
-        receipt = svc.intake(Complaint(f"jalan rusak berlubang di desa nomor {i}", Channel.WHATSAPP, RECEIVED,
+        receipt = intake(svc, Complaint(f"jalan rusak berlubang di desa nomor {i}", Channel.WHATSAPP, RECEIVED,
                                        Contact(f"Warga {i}", f"08132838320{i}", f"628132838320{i}"),
                                        source_id=f"wamid.overlap{i}"))
         tickets.append(receipt.ticket_id)

@@ -19,6 +19,7 @@ import pytest
 
 from functions.services.jobs import daily_job, sweep_job
 from functions.stores.port import CellUpdate
+from functions.services.intake import intake
 from tests.conftest import complaint
 from tests.fakes import meta_payloads as mp
 from tests.fakes.fake_sheets import col_letter
@@ -227,7 +228,7 @@ def test_staff_chaos_on_the_local_store_loses_and_misplaces_nothing(svc, clock, 
         try:
             for i in range(n):
                 text, _ = TEXTS[i % len(TEXTS)]
-                receipt = svc.intake(complaint(f"{text} ({i})", clock, phone=f"0813{i:08d}", source_id=f"m{i}"))
+                receipt = intake(svc, complaint(f"{text} ({i})", clock, phone=f"0813{i:08d}", source_id=f"m{i}"))
                 acknowledged[receipt.ticket_id] = receipt.opd
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
@@ -356,7 +357,7 @@ def test_a_problem_found_by_the_sweep_running_alongside_the_daily_reaches_the_ne
     from functions.services.staff import staff_edit
     from tests.fakes.clock import WIB
 
-    ticket = svc.intake(complaint("Jalan rusak parah di Desa Sandai Kiri", clock, source_id="a")).ticket_id
+    ticket = intake(svc, complaint("Jalan rusak parah di Desa Sandai Kiri", clock, source_id="a")).ticket_id
     staff_edit(svc.workbook, svc.schema, ticket, [f"forward_to={FREE_TEXT_FORWARD}"], "KMC")
     seven = datetime(2026, 11, 3, 7, 0, tzinfo=WIB)
     daily_job(svc, seven + timedelta(seconds=2))  # the daily read the Log first ...

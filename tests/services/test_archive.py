@@ -116,6 +116,7 @@ class FakeServices:
     settings: Settings
     schema: object
     workbook: object
+    attachments: object = None  # no media kit: the archive moves rows only
 
     def now(self):
         return NEW

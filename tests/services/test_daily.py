@@ -19,6 +19,7 @@ from functions.model import Channel, Sentiment, Sla
 from functions.services.jobs import daily_job, sweep_job
 from functions.services.staff import staff_edit
 from functions.stores.port import NewCase
+from functions.services.intake import intake
 from tests.conftest import complaint
 from tests.fakes.clock import WIB, FakeClock
 from tests.fakes.mailbox import RecordingMailer
@@ -55,11 +56,11 @@ def digest_mails(mailer):
 
 def test_headline_numbers(dsvc, clock, mailer):
     monday = clock()
-    road = dsvc.intake(complaint("jalan rusak parah banyak lubang", clock, source_id="a"))  # PUTR, due Wed 08:00
+    road = intake(dsvc, complaint("jalan rusak parah banyak lubang", clock, source_id="a"))  # PUTR, due Wed 08:00
     clock.advance(minutes=30)
-    health = dsvc.intake(complaint("puskesmas tutup jam 10 pagi pasien disuruh pulang", clock, source_id="e"))
+    health = intake(dsvc, complaint("puskesmas tutup jam 10 pagi pasien disuruh pulang", clock, source_id="e"))
     clock.set(monday + timedelta(hours=1))
-    garbage = dsvc.intake(complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="b"))
+    garbage = intake(dsvc, complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="b"))
     clock.set(monday + timedelta(days=1, hours=3))  # Tuesday 11:00
     answer(dsvc, garbage.ticket_id)
     sweep_job(dsvc)
@@ -67,7 +68,7 @@ def test_headline_numbers(dsvc, clock, mailer):
     answer(dsvc, road.ticket_id)
     sweep_job(dsvc)
     clock.set(monday + timedelta(days=2, hours=4))  # Wednesday 12:00
-    dsvc.intake(complaint("lampu jalan PJU mati", clock, source_id="d"))
+    intake(dsvc, complaint("lampu jalan PJU mati", clock, source_id="d"))
     clock.set(monday + timedelta(days=3, hours=-1))  # Thursday 07:00
 
     report = daily_job(dsvc)
@@ -127,10 +128,10 @@ def test_ranking_needs_a_minimum_sample_so_two_lucky_cases_cannot_top_it():
 
 
 def test_each_head_gets_only_their_overdue_cases_and_a_rerun_sends_nothing_new(dsvc, clock, mailer):
-    roads = [dsvc.intake(complaint(f"jalan rusak parah berlubang nomor {i}", clock, source_id=f"r{i}")).ticket_id
+    roads = [intake(dsvc, complaint(f"jalan rusak parah berlubang nomor {i}", clock, source_id=f"r{i}")).ticket_id
              for i in range(2)]
-    garbage = dsvc.intake(complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="g")).ticket_id
-    health = dsvc.intake(complaint("puskesmas tutup jam 10 pagi pasien disuruh pulang", clock, source_id="h"))
+    garbage = intake(dsvc, complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="g")).ticket_id
+    health = intake(dsvc, complaint("puskesmas tutup jam 10 pagi pasien disuruh pulang", clock, source_id="h"))
     clock.advance(days=2, hours=23)
     first = daily_job(dsvc)
     assert first.opd_sent == {"PUTR": 2, "DLH": 1}  # DINKES has no head email configured
@@ -148,8 +149,8 @@ def test_each_head_gets_only_their_overdue_cases_and_a_rerun_sends_nothing_new(d
 
 
 def test_a_failed_email_is_sent_by_the_retry_and_nothing_else_twice(dsvc, clock, mailer):
-    dsvc.intake(complaint("jalan rusak parah berlubang", clock, source_id="r"))
-    dsvc.intake(complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="g"))
+    intake(dsvc, complaint("jalan rusak parah berlubang", clock, source_id="r"))
+    intake(dsvc, complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="g"))
     clock.advance(days=3)
     mailer.failing = {"kadis.dlh@ketapangkab.go.id"}
     first = daily_job(dsvc)
@@ -162,7 +163,7 @@ def test_a_failed_email_is_sent_by_the_retry_and_nothing_else_twice(dsvc, clock,
 
 
 def test_leadership_digest_failure_fails_the_job_so_the_scheduler_retries(dsvc, clock, mailer):
-    dsvc.intake(complaint("jalan rusak parah berlubang", clock))
+    intake(dsvc, complaint("jalan rusak parah berlubang", clock))
     clock.advance(days=3)
     mailer.failing = {"bupati@ketapangkab.go.id"}
     with pytest.raises(MailError):
@@ -174,15 +175,15 @@ def test_leadership_digest_failure_fails_the_job_so_the_scheduler_retries(dsvc, 
 
 def test_negative_media_of_the_last_24_hours_has_its_own_section(dsvc, clock, mailer):
     start = clock()
-    old = dsvc.intake(complaint("Berita: jalan provinsi rusak parah, warga kecewa", clock, channel=Channel.MASS_MEDIA,
+    old = intake(dsvc, complaint("Berita: jalan provinsi rusak parah, warga kecewa", clock, channel=Channel.MASS_MEDIA,
                                 sentiment=Sentiment.NEGATIVE, source_id="https://berita.test/1"))
     clock.set(start + timedelta(hours=30))
-    news = dsvc.intake(complaint("Warga keluhkan sampah menumpuk di pasar, bau menyengat", clock,
+    news = intake(dsvc, complaint("Warga keluhkan sampah menumpuk di pasar, bau menyengat", clock,
                                  channel=Channel.MASS_MEDIA, sentiment=Sentiment.NEGATIVE,
                                  link="https://berita.test/2", source_id="https://berita.test/2"))
-    post = dsvc.intake(complaint("Puskesmas tutup terus, pelayanan buruk!", clock, channel=Channel.SOCIAL_MEDIA,
+    post = intake(dsvc, complaint("Puskesmas tutup terus, pelayanan buruk!", clock, channel=Channel.SOCIAL_MEDIA,
                                  sentiment=Sentiment.NEGATIVE, source_id="https://fb.test/p/3"))
-    praise = dsvc.intake(complaint("Terima kasih jalan sudah diperbaiki", clock, channel=Channel.SOCIAL_MEDIA,
+    praise = intake(dsvc, complaint("Terima kasih jalan sudah diperbaiki", clock, channel=Channel.SOCIAL_MEDIA,
                                    sentiment=Sentiment.POSITIVE, source_id="https://fb.test/p/4"))
     clock.set(start + timedelta(hours=47))
     daily_job(dsvc)
@@ -197,7 +198,7 @@ def test_negative_media_of_the_last_24_hours_has_its_own_section(dsvc, clock, ma
 def test_chart_is_inline_and_its_numbers_are_in_both_parts(dsvc, clock, mailer):
     start = clock()
     for i in range(3):
-        dsvc.intake(complaint(f"jalan rusak parah nomor {i}", clock, source_id=f"x{i}"))
+        intake(dsvc, complaint(f"jalan rusak parah nomor {i}", clock, source_id=f"x{i}"))
     clock.set(start + timedelta(days=1, hours=-1))  # Tuesday 07:00
     daily_job(dsvc)
     (mail,) = digest_mails(mailer)
@@ -211,7 +212,7 @@ def test_links_to_rows_when_the_store_offers_them_and_sheet_show_locally(tmp_pat
     workbook = MemoryWorkbook(schema, with_links=True, sheet_id="1AbC")
     svc = build(settings_for(tmp_path), clock=clock, workbook=workbook, mailer=mailer)
     workbook.bootstrap()
-    receipt = svc.intake(complaint("jalan rusak parah", clock))
+    receipt = intake(svc, complaint("jalan rusak parah", clock))
     clock.advance(days=3)
     daily_job(svc)
     (mail,) = digest_mails(mailer)
@@ -222,7 +223,7 @@ def test_links_to_rows_when_the_store_offers_them_and_sheet_show_locally(tmp_pat
     local_mailer = RecordingMailer()
     local = build(settings_for(tmp_path / "local"), clock=clock, mailer=local_mailer)
     local.workbook.bootstrap()
-    local.intake(complaint("jalan rusak parah", clock))
+    intake(local, complaint("jalan rusak parah", clock))
     clock.advance(days=3)
     daily_job(local)
     assert "Lihat: python main.py sheet show PUTR" in local_mailer.sent[0].text
@@ -250,7 +251,7 @@ def test_monthly_evaluation_on_the_first_of_the_month(tmp_path, schema, mailer):
     svc.workbook.bootstrap()
     start = clock()
     fast, slow, silent, moved = (
-        svc.intake(complaint(text, clock, source_id=str(i))).ticket_id
+        intake(svc, complaint(text, clock, source_id=str(i))).ticket_id
         for i, text in enumerate(["jalan rusak parah", "jembatan kayu patah", "jalan berlubang di Sandai",
                                   "aspal jalan berlubang di Kendawangan"]))
     assert {svc.workbook.find(t).tab for t in (fast, slow, silent, moved)} == {"PUTR"}
@@ -326,7 +327,7 @@ def test_store_requests_do_not_grow_with_tabs_and_rows(tmp_path, schema, clock):
 
 
 def test_dry_run_sends_nothing_and_records_nothing(dsvc, clock, mailer):
-    dsvc.intake(complaint("jalan rusak parah", clock))
+    intake(dsvc, complaint("jalan rusak parah", clock))
     clock.advance(days=3)
     report = daily_job(dsvc, dry_run=True)
     assert report.delivered == "dry-run" and report.opd_sent == {"PUTR": 1}

@@ -169,7 +169,7 @@ def test_a_poison_message_becomes_a_dead_letter_never_blocks_others_and_can_be_r
             raise ValueError("cannot handle this message")
         return real(svc, job)
 
-    meta_svc.extras["intake_steps"] = {**meta_svc.extras["intake_steps"], "inbound": flaky}
+    meta_svc.intake_steps = {**meta_svc.intake_steps, "inbound": flaky}
     door(meta_svc, mp.whatsapp([mp.wa_text("RACUN pesan aneh", sender="6281299900001", at=clock())]))
     door(meta_svc, mp.whatsapp([mp.wa_text("Jalan rusak di Desa Sandai Kiri", sender="6281299900002",
                                            at=clock())]))
@@ -194,7 +194,7 @@ def test_a_poison_message_becomes_a_dead_letter_never_blocks_others_and_can_be_r
     assert any(dead.ticket in p and "Surat mati" in p for p in daily.digest.problems)
 
     # fixed (here: the step works again), retried, stored once
-    meta_svc.extras["intake_steps"]["inbound"] = real
+    meta_svc.intake_steps = {**meta_svc.intake_steps, "inbound": real}
     assert main_drain(meta_svc, retry=dead.ticket) == 0
     assert len(rows(meta_svc)) == 2 and meta_svc.queue.stats().dead == []
 

@@ -18,6 +18,7 @@ from functions.feeds.model import Fetched, Validators
 from functions.journal import ARCHIVE_SPREADSHEET, MSG_LOG, PROBLEM, LogEntry
 from functions.services.alerts import AlertItem, alert_sender
 from functions.services.conversation import FloodLimiter, Inbound, handle_inbound
+from functions.services.intake import intake
 from functions.services.jobs import daily_job, sweep_job
 from functions.services.media import media_job
 from functions.services.media_config import load_media_config
@@ -77,7 +78,7 @@ def test_a_year_of_daily_runs_keeps_the_log_bounded_and_what_later_runs_need(ysv
     start = clock()
     wb = ysvc.workbook
     wb.log_add(LogEntry(ARCHIVE_SPREADSHEET, journal.archive_key(2025), start, "1AbCarsip2025"))
-    alerted = ysvc.intake(complaint("jalan ambruk di Sandai, warga terisolasi", clock, source_id="berita"))
+    alerted = intake(ysvc, complaint("jalan ambruk di Sandai, warga terisolasi", clock, source_id="berita"))
     sizes, written, full_reads = {}, 0, 0
     for day in range(365):
         now = at_seven(clock, start, day)
@@ -149,7 +150,7 @@ def test_a_redelivered_whatsapp_message_within_meta_s_window_is_still_a_duplicat
 
 def test_a_reminder_is_not_repeated_after_the_daily_pruned_the_log(ysvc, clock, mailer):
     start = clock()
-    case = ysvc.intake(complaint("jalan rusak parah banyak lubang", clock, source_id="a"))
+    case = intake(ysvc, complaint("jalan rusak parah banyak lubang", clock, source_id="a"))
     clock.set(start + timedelta(hours=36))
     assert sweep_job(ysvc).reminded == {"PUTR": [case.ticket_id]}
     daily_job(ysvc, clock() + timedelta(minutes=1))

@@ -11,6 +11,7 @@ from functions.services.jobs import sweep_job
 from functions.journal import NOTIFY, PROBLEM
 from functions.services.notify import Delivery
 from functions.services.opd_directory import set_contact
+from functions.services.intake import intake
 from tests.conftest import complaint
 from tests.fakes.mailbox import RecordingMailer
 from tests.fakes.messenger import FakeMessenger
@@ -27,8 +28,8 @@ def nsvc(tmp_path, clock):
 
 
 def due_cases(svc, clock):
-    road = svc.intake(complaint("jalan rusak parah", clock, source_id="a"))
-    garbage = svc.intake(complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="b"))
+    road = intake(svc, complaint("jalan rusak parah", clock, source_id="a"))
+    garbage = intake(svc, complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="b"))
     clock.advance(hours=40)
     return road, garbage
 
@@ -55,7 +56,7 @@ def test_a_rate_limit_stops_whatsapp_for_the_run_emails_still_go_and_nothing_is_
 def test_copies_get_the_template_and_a_head_reached_on_whatsapp_needs_no_fallback_email(nsvc, clock):
     road, garbage = due_cases(nsvc, clock)
     set_contact(nsvc, "PUTR", ["email="])  # WhatsApp only now
-    nsvc.extras.pop("directory_source", None)  # a new instance (the 5-minute cache)
+    nsvc.state.directory_source = None  # a new instance (the 5-minute cache)
     sweep_job(nsvc)
     to = sorted(s.to for s in nsvc.messenger.sent)
     assert to == ["6281211111111", "6281222222222", "6281333333333"]
@@ -67,7 +68,7 @@ def test_copies_get_the_template_and_a_head_reached_on_whatsapp_needs_no_fallbac
 def test_an_email_that_fails_is_tried_again_but_the_whatsapp_already_sent_is_not(nsvc, clock):
     due_cases(nsvc, clock)
     set_contact(nsvc, "DLH", ["whatsapp=", "tembusan="])  # email only
-    nsvc.extras.pop("directory_source", None)
+    nsvc.state.directory_source = None
     nsvc.mailer.failing = {"kadis.dlh@ketapangkab.go.id"}
     first = sweep_job(nsvc)
     assert set(first.reminded) == {"PUTR"} and any("Email ke Kepala DLH gagal" in p for p in first.problems)

@@ -10,6 +10,7 @@ from functions.bootstrap import build
 from functions.config import Settings
 from functions.services.jobs import sweep_job
 from functions.services.staff import staff_edit
+from functions.services.intake import intake
 from tests.conftest import complaint
 from tests.fakes.mailbox import RecordingMailer
 
@@ -33,9 +34,9 @@ def rsvc(tmp_path, schema, clock, mailer):
 
 def test_head_gets_one_reminder_per_case_within_twelve_hours_of_the_deadline(rsvc, clock, mailer):
     start = clock()
-    first = rsvc.intake(complaint("jalan rusak parah banyak lubang", clock, source_id="a"))
+    first = intake(rsvc, complaint("jalan rusak parah banyak lubang", clock, source_id="a"))
     clock.advance(hours=3)
-    second = rsvc.intake(complaint("jembatan kayu di desa kami patah", clock, source_id="b"))
+    second = intake(rsvc, complaint("jembatan kayu di desa kami patah", clock, source_id="b"))
 
     clock.set(start + timedelta(hours=35, minutes=59))  # 12 h 1 min before the first deadline
     assert sweep_job(rsvc).reminded == {} and mailer.sent == []
@@ -59,10 +60,10 @@ def test_head_gets_one_reminder_per_case_within_twelve_hours_of_the_deadline(rsv
 
 
 def test_answered_overdue_and_other_opds_cases_are_not_in_the_reminder(rsvc, clock, mailer):
-    answered = rsvc.intake(complaint("jalan rusak parah", clock, source_id="a"))
-    waiting = rsvc.intake(complaint("jalan berlubang di Sandai", clock, source_id="b"))
-    garbage = rsvc.intake(complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="c"))
-    lamp = rsvc.intake(complaint("lampu PJU jalan mati sudah seminggu", clock, source_id="d"))  # DISHUB: no head email
+    answered = intake(rsvc, complaint("jalan rusak parah", clock, source_id="a"))
+    waiting = intake(rsvc, complaint("jalan berlubang di Sandai", clock, source_id="b"))
+    garbage = intake(rsvc, complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="c"))
+    lamp = intake(rsvc, complaint("lampu PJU jalan mati sudah seminggu", clock, source_id="d"))  # DISHUB: no head email
     staff_edit(rsvc.workbook, rsvc.schema, answered.ticket_id, ["response=Sudah dijadwalkan."], "KMC")
     clock.advance(hours=40)
     report = sweep_job(rsvc)
@@ -75,8 +76,8 @@ def test_answered_overdue_and_other_opds_cases_are_not_in_the_reminder(rsvc, clo
 
 
 def test_a_failed_reminder_is_tried_again_at_the_next_sweep_and_others_still_go(rsvc, clock, mailer):
-    road = rsvc.intake(complaint("jalan rusak parah", clock, source_id="a"))
-    garbage = rsvc.intake(complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="c"))
+    road = intake(rsvc, complaint("jalan rusak parah", clock, source_id="a"))
+    garbage = intake(rsvc, complaint("sampah menumpuk di pasar tidak diangkut", clock, source_id="c"))
     mailer.failing = {"kadis.putr@ketapangkab.go.id"}
     clock.advance(hours=40)
     report = sweep_job(rsvc)
@@ -87,7 +88,7 @@ def test_a_failed_reminder_is_tried_again_at_the_next_sweep_and_others_still_go(
 
 
 def test_a_forwarded_case_is_announced_to_the_head_of_the_opd_that_now_has_it(rsvc, clock, mailer):
-    receipt = rsvc.intake(complaint("jalan rusak parah", clock))
+    receipt = intake(rsvc, complaint("jalan rusak parah", clock))
     clock.advance(hours=37)
     assert sweep_job(rsvc).reminded == {"PUTR": [receipt.ticket_id]}
     staff_edit(rsvc.workbook, rsvc.schema, receipt.ticket_id, ["forward_to=DLH"], "KMC")
@@ -101,7 +102,7 @@ def test_reminder_hours_are_configurable(tmp_path, schema, clock, mailer):
     settings = Settings.from_env({"KMC_DATA_DIR": str(tmp_path / "d"), "KMC_REMINDER_HOURS": "4"})
     svc = build(settings, clock=clock, schema=replace(schema, opds=opds), mailer=mailer)
     svc.workbook.bootstrap()
-    receipt = svc.intake(complaint("jalan rusak parah", clock))
+    receipt = intake(svc, complaint("jalan rusak parah", clock))
     clock.advance(hours=40)
     assert sweep_job(svc).reminded == {}
     clock.advance(hours=4)
@@ -111,6 +112,6 @@ def test_reminder_hours_are_configurable(tmp_path, schema, clock, mailer):
 
 def test_shipped_schema_has_no_head_emails_so_nobody_is_mailed_by_surprise(svc, clock):
     assert all(not o.head_email for o in svc.schema.opds)
-    svc.intake(complaint("jalan rusak parah", clock))
+    intake(svc, complaint("jalan rusak parah", clock))
     clock.advance(hours=40)
     assert sweep_job(svc).reminded == {}

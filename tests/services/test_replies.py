@@ -14,6 +14,7 @@ from tests.draining import draining_client
 from functions.services.jobs import sweep_job
 from functions.services.replies import MAX_ATTEMPTS, send_responses
 from functions.services.staff import staff_edit
+from functions.services.intake import intake
 from tests.fakes import meta_payloads as mp
 
 GRAPH = "https://graph.facebook.com/v21.0"
@@ -213,7 +214,7 @@ def test_dry_run_sends_nothing(svc, clock, graph):
 def test_web_form_cases_are_left_to_their_own_channel(svc, clock, graph):
     from functions.model import Channel, Complaint, Contact
 
-    receipt = svc.intake(Complaint("Lampu jalan mati di Jalan Merdeka", Channel.WEB_FORM, clock(),
+    receipt = intake(svc, Complaint("Lampu jalan mati di Jalan Merdeka", Channel.WEB_FORM, clock(),
                                    Contact("Rudi", "081234567803", "081234567803")))
     answer(svc, receipt.ticket_id)
     assert send_responses(svc).sent == [] and len(graph.calls) == 0

@@ -15,6 +15,7 @@ from functions.services.jobs import daily_job, sweep_job
 from functions.services.setup import bootstrap_workbook
 from functions.services.staff import staff_edit
 from functions.stores.port import NewCase
+from functions.services.intake import intake
 from tests.conftest import complaint
 
 PLACES = ["Sukaharja", "Kalinilam", "Tuan Tuan", "Mulia Baru", "Payak Kumang", "Sampit", "Kauman",
@@ -48,7 +49,7 @@ def forward_weeds(svc, clock, n: int = 30) -> list[str]:
     """Weeds on road verges come in, the rules send them to PUTR, PUTR forwards them to DLH."""
     tickets = []
     for i in range(n):
-        receipt = svc.intake(complaint(WEEDS.format(p=PLACES[i % len(PLACES)]), clock, source_id=f"weeds-{i}"))
+        receipt = intake(svc, complaint(WEEDS.format(p=PLACES[i % len(PLACES)]), clock, source_id=f"weeds-{i}"))
         assert receipt.opd == "PUTR"
         staff_edit(svc.workbook, svc.schema, receipt.ticket_id, ["forward_to=DLH", "response=Bukan wewenang PUTR"], "KMC")
         tickets.append(receipt.ticket_id)
@@ -79,13 +80,13 @@ def test_a_case_forwarded_putr_to_dlh_teaches_dlh_and_the_lesson_survives_a_rest
     assert "Uji pada" in html and "aduan terbaru yang tidak dipakai melatih" in html
 
     fresh = build(settings, clock=clock)  # a new instance reads the model from the store
-    receipt = fresh.intake(complaint(WEEDS.format(p="Sei Kinjil"), clock, source_id="after"))
+    receipt = intake(fresh, complaint(WEEDS.format(p="Sei Kinjil"), clock, source_id="after"))
     assert receipt.opd == "DLH"
     assert route(WEEDS.format(p="Sei Kinjil"), load_rules()).opd == "PUTR"  # the rules alone still say PUTR
 
 
 def test_no_history_means_the_rules_alone_and_the_digest_says_so(lsvc, clock):
-    lsvc.intake(complaint("sampah menumpuk di pasar", clock))
+    intake(lsvc, complaint("sampah menumpuk di pasar", clock))
     report = daily_job(lsvc)
     assert "belum cukup riwayat" in report.learning and "aturan saja" in report.learning
     assert lsvc.workbook.read_routing_model() is None
@@ -96,7 +97,7 @@ def test_a_corrupt_model_is_ignored_rules_take_over_and_the_digest_says_so(lsvc,
     lsvc.workbook.write_routing_model('{"format":"kmc-routing-model/1","classes":["DLH"],"bias":[0.1')
     fresh = build(settings, clock=clock)
     text = WEEDS.format(p="Sukaharja")
-    assert fresh.intake(complaint(text, clock)).opd == route(text, load_rules()).opd == "PUTR"
+    assert intake(fresh, complaint(text, clock)).opd == route(text, load_rules()).opd == "PUTR"
     report = daily_job(fresh)
     assert "model rute tersimpan rusak" in report.learning
     assert "aturan saja" in report.learning
@@ -127,7 +128,7 @@ def test_the_model_never_overrides_a_confident_rute_rule(lsvc, settings, clock):
     lsvc.workbook.write_rule(position, {"opd": "DISKOMINFO", "topic": "Perangkat zxqv", "keywords": "zxqv:5",
                                         "exclude": ""})
     fresh = build(settings, clock=clock)
-    receipt = fresh.intake(complaint(text, clock))
+    receipt = intake(fresh, complaint(text, clock))
     assert receipt.opd == "DISKOMINFO"
     assert fresh.workbook.find(receipt.ticket_id).row["category"] == "Perangkat zxqv"
 
@@ -157,4 +158,4 @@ def test_on_google_sheets_the_model_lives_in_the_workbook_and_a_new_instance_rou
         assert env.fake.sheet(env.spreadsheet_id, "Model Rute").properties()["hidden"] is True
 
         cold = build(settings, clock=clock, workbook=env.workbook(), contacts=env.contacts())
-        assert cold.intake(complaint(WEEDS.format(p="Sei Kinjil"), clock, source_id="cold")).opd == "DLH"
+        assert intake(cold, complaint(WEEDS.format(p="Sei Kinjil"), clock, source_id="cold")).opd == "DLH"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from functions.bootstrap import build
 from functions.routing import load_rules, rules_to_rows
 from functions.services.setup import bootstrap_workbook
+from functions.services.intake import intake
 from tests.conftest import complaint
 
 
@@ -19,13 +20,13 @@ def test_bootstrap_seeds_the_rute_tab_once_and_keeps_admin_edits(svc):
 def test_a_rule_added_by_an_admin_routes_new_complaints(settings, clock):
     svc = build(settings, clock=clock)
     bootstrap_workbook(svc.workbook)
-    before = svc.intake(complaint("zxqv kami bermasalah", clock))
+    before = intake(svc, complaint("zxqv kami bermasalah", clock))
     assert before.opd == "TRIASE"
     position = len(svc.workbook.read_rules()) + 2
     svc.workbook.write_rule(position, {"opd": "DISKOMINFO", "topic": "Perangkat zxqv", "keywords": "zxqv:3",
                                       "exclude": ""})
     fresh = build(settings, clock=clock)  # a new instance; a warm one sees it when its 5-minute cache expires
-    after = fresh.intake(complaint("zxqv kami bermasalah lagi", clock))
+    after = intake(fresh, complaint("zxqv kami bermasalah lagi", clock))
     assert after.opd == "DISKOMINFO"
     assert fresh.workbook.find(after.ticket_id).row["category"] == "Perangkat zxqv"
 
@@ -35,7 +36,7 @@ def test_a_broken_row_is_skipped_and_routing_goes_on(settings, clock, capsys):
     bootstrap_workbook(svc.workbook)
     svc.workbook.write_rule(2, {"opd": "DINAS_ANTAH", "topic": "Salah", "keywords": "sampah:3", "exclude": ""})
     fresh = build(settings, clock=clock)
-    receipt = fresh.intake(complaint("sampah menumpuk di pasar tidak diangkut", clock))
+    receipt = intake(fresh, complaint("sampah menumpuk di pasar tidak diangkut", clock))
     assert receipt.opd == "DLH"
     assert "Rute baris 2" in capsys.readouterr().err
 
@@ -43,4 +44,4 @@ def test_a_broken_row_is_skipped_and_routing_goes_on(settings, clock, capsys):
 def test_empty_rute_tab_falls_back_to_the_shipped_rules(settings, clock):
     svc = build(settings, clock=clock)
     svc.workbook.bootstrap()  # tabs only, Rute left empty
-    assert svc.intake(complaint("jalan rusak berlubang", clock)).opd == "PUTR"
+    assert intake(svc, complaint("jalan rusak berlubang", clock)).opd == "PUTR"

@@ -13,6 +13,7 @@ from functions.model import Sla, Status
 from functions.services.jobs import daily_job, sweep_job
 from functions.services.staff import staff_edit
 from functions.stores.port import CellUpdate
+from functions.services.intake import intake
 from tests.conftest import complaint
 from tests.fakes.clock import WIB, FakeClock
 from tests.fakes.mailbox import RecordingMailer
@@ -28,7 +29,7 @@ def case(svc, ticket):
 
 def test_forward_moves_the_case_with_a_fresh_deadline_and_keeps_its_history(svc, clock):
     received = clock()
-    receipt = svc.intake(complaint("jalan rusak parah banyak lubang", clock))
+    receipt = intake(svc, complaint("jalan rusak parah banyak lubang", clock))
     assert receipt.opd == "PUTR"
     clock.advance(hours=5)
     edit(svc, receipt.ticket_id, status="Bukan Wewenang", response="Ini urusan Dinkes, bukan jalan.",
@@ -50,7 +51,7 @@ def test_forward_moves_the_case_with_a_fresh_deadline_and_keeps_its_history(svc,
 
 
 def test_forward_chain_keeps_every_move_and_the_first_opd(svc, clock):
-    receipt = svc.intake(complaint("sampah menumpuk di pasar", clock))
+    receipt = intake(svc, complaint("sampah menumpuk di pasar", clock))
     first_tab = receipt.opd
     for target in ("dinkes", "TRIASE", "Satpol PP"):  # key in any case, or the tab title
         clock.advance(hours=2)
@@ -68,7 +69,7 @@ def test_forward_chain_keeps_every_move_and_the_first_opd(svc, clock):
 
 
 def test_forwarding_an_overdue_case_is_marked_in_the_history(svc, clock):
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     clock.advance(hours=60)
     daily_job(svc)
     edit(svc, receipt.ticket_id, forward_to="DLH")
@@ -78,7 +79,7 @@ def test_forwarding_an_overdue_case_is_marked_in_the_history(svc, clock):
 
 
 def test_unknown_forward_key_is_reported_in_the_row_and_the_digest_and_the_case_stays(svc, clock):
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     edit(svc, receipt.ticket_id, forward_to="Dinas Jalan Raya")
     first = sweep_job(svc)
     again = sweep_job(svc)
@@ -94,7 +95,7 @@ def test_unknown_forward_key_is_reported_in_the_row_and_the_digest_and_the_case_
 
 
 def test_forward_to_its_own_tab_is_ignored_with_a_note(svc, clock):
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     edit(svc, receipt.ticket_id, forward_to="PUTR")
     report = sweep_job(svc)
     stored = case(svc, receipt.ticket_id)
@@ -102,7 +103,7 @@ def test_forward_to_its_own_tab_is_ignored_with_a_note(svc, clock):
 
 
 def test_forward_survives_staff_sorting_the_tab(svc, clock):
-    tickets = [svc.intake(complaint(f"jalan rusak nomor {i}", clock, source_id=f"m{i}")).ticket_id
+    tickets = [intake(svc, complaint(f"jalan rusak nomor {i}", clock, source_id=f"m{i}")).ticket_id
                for i in range(4)]
     edit(svc, tickets[2], forward_to="DISHUB")
     svc.workbook.sort_tab("PUTR", "text", reverse=True)
@@ -112,7 +113,7 @@ def test_forward_survives_staff_sorting_the_tab(svc, clock):
 
 
 def test_erased_answer_keeps_the_first_time_and_reaches_the_digest_once(svc, clock):
-    receipt = svc.intake(complaint("KTP belum jadi", clock))
+    receipt = intake(svc, complaint("KTP belum jadi", clock))
     clock.advance(hours=3)
     edit(svc, receipt.ticket_id, response="Silakan ambil di kantor.")
     sweep_job(svc)
@@ -132,14 +133,14 @@ def test_erased_answer_keeps_the_first_time_and_reaches_the_digest_once(svc, clo
 
 
 def test_missing_deadline_cell_is_computed_and_written(svc, clock):
-    receipt = svc.intake(complaint("lampu jalan mati", clock))
+    receipt = intake(svc, complaint("lampu jalan mati", clock))
     svc.workbook.update([CellUpdate(receipt.ticket_id, {"deadline": None})])  # e.g. cleared by a sheet accident
     sweep_job(svc)
     assert case(svc, receipt.ticket_id).row["deadline"] == clock() + timedelta(hours=48)
 
 
 def test_dry_run_changes_nothing(svc, clock):
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     edit(svc, receipt.ticket_id, forward_to="DLH", response="bukan kami")
     report = sweep_job(svc, dry_run=True)
     assert [f.to_tab for f in report.forwarded] == ["DLH"]
@@ -165,7 +166,7 @@ def working_svc(tmp_path):
 ])
 def test_working_days_deadline_is_written_and_judged(working_svc, answer_at, expected):
     svc, clock = working_svc
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     due = datetime(2026, 12, 29, 10, 0, tzinfo=WIB)  # 24 Dec cuti bersama, 25 Christmas, weekend
     assert receipt.deadline == due and case(svc, receipt.ticket_id).row["deadline"] == due
     clock.set(answer_at.replace(tzinfo=WIB))
@@ -176,7 +177,7 @@ def test_working_days_deadline_is_written_and_judged(working_svc, answer_at, exp
 
 def test_working_days_mode_gives_a_forwarded_case_a_working_days_deadline(working_svc):
     svc, clock = working_svc
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     clock.set(datetime(2026, 12, 31, 15, 0, tzinfo=WIB))  # Thursday
     edit(svc, receipt.ticket_id, forward_to="DLH")
     sweep_job(svc)
@@ -186,7 +187,7 @@ def test_working_days_mode_gives_a_forwarded_case_a_working_days_deadline(workin
 
 def test_working_days_daily_does_not_mark_overdue_over_the_holiday(working_svc):
     svc, clock = working_svc
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     clock.set(datetime(2026, 12, 28, 7, 0, tzinfo=WIB))  # 117 clock hours later, still within 2 working days
     assert daily_job(svc).marked_overdue == []
     clock.set(datetime(2026, 12, 30, 7, 0, tzinfo=WIB))
@@ -199,7 +200,7 @@ def test_titles_of_a_replaced_schema_resolve_forwarding(tmp_path, schema, clock)
     settings = Settings.from_env({"KMC_DATA_DIR": str(tmp_path / "d")})
     svc = build(settings, clock=clock, schema=replace(schema, opds=opds), mailer=RecordingMailer())
     svc.workbook.bootstrap()
-    receipt = svc.intake(complaint("jalan rusak", clock))
+    receipt = intake(svc, complaint("jalan rusak", clock))
     edit(svc, receipt.ticket_id, forward_to="dinas sosial")
     sweep_job(svc)
     assert case(svc, receipt.ticket_id).tab == "DINSOS"

@@ -5,7 +5,9 @@ Rules (DESIGN.md "Architecture", docs/layers.md):
   module: it is data and rules, testable with nothing but values;
 - channels (wire format <-> model) never import stores: they call services;
 - adapters (stores, mail, messaging) never import services or channels;
-- services (use cases) never import channels: they take ports.
+- services (use cases) never import channels or the composition root: they take ports. They
+  may name `Settings` (functions/config.py: the typed settings value the container carries),
+  but never build it: only the entry points call `Settings.from_env`.
 
 Every import counts, including those inside functions (lazy imports are still dependencies).
 Known exceptions are listed in ALLOWED with the reason and who removes them; an exception that
@@ -34,16 +36,13 @@ CORE_MAY_USE = frozenset({"functions.logs"})
 ADAPTERS = ("functions.stores", "functions.mail", "functions.messaging", "functions.queue", "functions.feeds")
 EDGES = ("functions.bootstrap", "functions.config", "functions.server", "functions.handlers", "functions.cli",
          "functions.demo", "functions.web", "functions.http_client")
+COMPOSITION = ("functions.bootstrap", "functions.server", "functions.handlers", "functions.cli", "functions.demo")
 IO_MODULES = frozenset({"os", "sqlite3", "socket", "smtplib", "subprocess", "requests", "urllib.request",
                         "http.client", "gspread", "google", "shutil"})
 
-# (importer, imported prefix) -> why it is still there. Issue 17 part B empties this list.
-ALLOWED = {
-    ("functions.channels.monitoring", "functions.stores"):
-        "monitoring is a use case that writes the Log itself; part B moves it into a service + typed Log",
-    ("functions.channels.open311", "functions.stores"):
-        "Open311 records enumeration misses in the Log directly (LogEntry); part B's typed Log replaces it",
-}
+# (importer, imported prefix) -> why it is still there. Issue 17 part B emptied this list; an entry
+# added here needs its reason and who removes it.
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def module_name(path: Path) -> str:
@@ -99,7 +98,7 @@ def broken_rule(me: str, dep: str) -> str:
         return "channels never import stores"
     if under(me, ADAPTERS) and under(dep, ("functions.services", "functions.channels")):
         return "adapters never import services or channels"
-    if under(me, "functions.services") and under(dep, ("functions.channels",) + EDGES[:5]):
+    if under(me, "functions.services") and under(dep, ("functions.channels",) + COMPOSITION):
         return "services never import channels or the composition root"
     return ""
 
@@ -135,9 +134,26 @@ def test_every_known_exception_still_occurs():
     ("functions.services.sweep", "functions.bootstrap", "services never import channels or the composition root"),
     ("functions.channels.meta", "functions.services.conversation", ""),  # channels call services
     ("functions.services.sweep", "functions.stores.port", ""),  # services take ports
+    ("functions.services.context", "functions.config.Settings", ""),  # the typed settings value
+    ("functions.services.findings", "functions.channels.monitoring", "services never import channels or the composition root"),
+    ("functions.channels.monitoring", "functions.stores.port", "channels never import stores"),
 ])
 def test_the_rules_themselves(me, dep, rule):
     assert broken_rule(me, dep) == rule
+
+
+def test_only_entry_points_read_the_environment_into_settings():
+    """`Settings.from_env` is called by the entry points (bootstrap, cli, server, ...), never by a
+    service, channel or adapter: they get the container's settings."""
+    calls = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        me = module_name(path)
+        if under(me, EDGES + ("functions.selftest",)):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "from_env":
+                calls.append(f"{me}:{node.lineno}")
+    assert calls == []
 
 
 # -- services read cases, not raw rows ------------------------------------------------------------
