@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Callable
 
 from ..logs import log
 from ..case import Case, all_cases, case_from_row
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 CLOSED_SLA = frozenset({str(Sla.ON_TIME), str(Sla.LATE)})
 CHUNK = 500
 
-ArchiveTarget = Union[Workbook, Callable[[int], Workbook]]
+ArchiveTarget = Callable[[int], Workbook]  # year -> that year's archive workbook (functions/archives.py)
 
 
 def is_closed(case: Case | dict) -> bool:
@@ -87,8 +87,7 @@ def archive_closed(workbook: Workbook, archive_workbook: ArchiveTarget, before: 
             report.by_tab[c.tab] += 1
         if dry_run:
             continue
-        target = archive_workbook(year) if callable(archive_workbook) and not hasattr(archive_workbook, "append") \
-            else archive_workbook
+        target = archive_workbook(year)
         target.bootstrap()
         for i in range(0, len(cases), CHUNK):
             chunk = cases[i:i + CHUNK]

@@ -31,7 +31,7 @@ from ..messaging.port import Template
 from ..case import Case, all_cases, as_cases
 from ..model import Sla, Status
 from ..text import excerpt
-from ..stores.port import CellUpdate, Changes, LogEntry, Workbook
+from ..stores.port import CellUpdate, Changes, LogEntry, ReportsCellUsage, Workbook
 from ..journal import DIGEST, PROBLEM, PROBLEM_REPORTED, cutoffs, digest_key, overdue_list_key, overdue_notice
 from .notify import LANGUAGE, Delivery, HeadNotifier, Notice, channels_summary, tickets_param
 
@@ -107,11 +107,10 @@ def unknown_statuses(tabs: Mapping[str, list[Case]], titles: Mapping[str, str]) 
 
 
 def capacity_of(workbook: Workbook) -> Capacity | None:
-    usage = getattr(workbook, "cell_usage", None)
-    if not callable(usage):
+    if not isinstance(workbook, ReportsCellUsage):
         return None
     try:
-        value = usage()
+        value = workbook.cell_usage()
     except Exception as e:  # a capacity probe must never stop the digest
         log("WARNING", "cell usage unavailable", error=type(e).__name__)
         return None

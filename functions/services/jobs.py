@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from ..stores.port import LinksRows
 from .daily import DailyReport, run_daily
 from .lease import exclusive
 from .notify import channels_summary, directory_of, notifier, send_late_fallbacks
@@ -22,10 +23,9 @@ def deadline_of(svc: "Services"):
 
 def locator(svc: "Services"):
     """(tab, ticket) -> (row URL or "", hint): the store's optional `row_link`, else a fallback."""
-    row_link = getattr(svc.workbook, "row_link", None)
-    titles = svc.titles
-    if callable(row_link):
-        return lambda tab, ticket: (row_link(tab, ticket) or svc.sheet_url, f"tab {titles.get(tab, tab)}")
+    titles, workbook = svc.titles, svc.workbook
+    if isinstance(workbook, LinksRows):
+        return lambda tab, ticket: (workbook.row_link(tab, ticket) or svc.sheet_url, f"tab {titles.get(tab, tab)}")
     if svc.settings.backend == "google":
         return lambda tab, ticket: (svc.sheet_url, f"tab {titles.get(tab, tab)}, cari {ticket}")
     return lambda tab, ticket: ("", f"python main.py sheet show {tab}")
@@ -144,4 +144,4 @@ def intake_notes(svc: "Services", now: datetime) -> list[str]:
     """The intake queue's "catatan sistem": messages waiting > 15 min, dead letters."""
     from .intake_worker import queue_notes
 
-    return queue_notes(svc.queue, now) if getattr(svc, "queue", None) is not None else []
+    return queue_notes(svc.queue, now)

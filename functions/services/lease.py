@@ -32,14 +32,14 @@ from typing import Iterator
 
 from ..journal import LEASE_LOG, RELEASED_LOG, LogEntry, lease_key
 from ..logs import log
+from ..stores.port import LocksJobs, ReadsForJobs
 
 
 @contextmanager
 def exclusive(workbook, name: str, *, now: datetime, ttl: timedelta) -> Iterator["Lease"]:
     """`with exclusive(wb, "daily", now=..., ttl=...) as held:` run the job only if `held`."""
-    lock = getattr(workbook, "job_lock", None)
-    if callable(lock):
-        with lock(name) as held:
+    if isinstance(workbook, LocksJobs):
+        with workbook.job_lock(name) as held:
             yield Lease(bool(held))
         return
     holder = secrets.token_hex(8)
@@ -52,9 +52,8 @@ def exclusive(workbook, name: str, *, now: datetime, ttl: timedelta) -> Iterator
         failed = True
         raise
     finally:
-        drop = getattr(workbook, "drop_job_read", None)
-        if callable(drop):
-            drop()  # a busy run's read must not serve a later run on this instance
+        if isinstance(workbook, ReadsForJobs):
+            workbook.drop_job_read()  # a busy run's read must not serve a later run on this instance
         if lease.release is not None and (failed or not lease.rode):
             try:
                 workbook.log_add(lease.release)
@@ -81,14 +80,10 @@ class Lease:
 def _entries(workbook) -> list[LogEntry]:
     """The Log as written (sheet order), read now: the job's whole-workbook read when the store
     has one (so the read-back costs nothing extra), else a read of the Log."""
-    read_for_job = getattr(workbook, "read_for_job", None)
-    if callable(read_for_job):
-        read_for_job()
+    if isinstance(workbook, ReadsForJobs):
+        workbook.read_for_job()
         return workbook.log_entries(None, as_written=True)
-    try:
-        return workbook.log_entries(None, fresh=True, as_written=True)
-    except TypeError:  # a store without a cache has nothing to refresh
-        return workbook.log_entries(None)
+    return workbook.log_entries(None)  # a store without a cache: read now, in the order written
 
 
 def holder_of(entries: list[LogEntry], name: str, ttl: timedelta) -> dict[str, LogEntry]:

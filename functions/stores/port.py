@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+from typing import ContextManager, TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 from ..case import Case
 from ..journal import LogEntry  # noqa: F401  (re-exported: the stores record it)
@@ -221,3 +221,46 @@ class ListsTabs(Protocol):
     """`tabs()` lists the tabs created so far (the local store's is empty on a fresh data dir)."""
 
     def tabs(self) -> list[tuple[str, str]]: ...
+
+
+@runtime_checkable
+class LogsInBatches(Protocol):
+    """Many Log entries in one request (the Google store's one append; the local store's one
+    transaction); without it each entry is one `log_add`."""
+
+    def log_add_many(self, entries: Sequence[LogEntry]) -> int: ...
+
+
+@runtime_checkable
+class LinksRows(Protocol):
+    """A link that opens the sheet at a case's row (Google Sheets), for the digest and emails."""
+
+    def row_link(self, tab: str, ticket_id: str) -> str | None: ...
+
+
+@runtime_checkable
+class ReportsCellUsage(Protocol):
+    """How many cells the workbook uses (and its limit): the digest warns before Sheets' 10 million."""
+
+    def cell_usage(self) -> int | tuple[int, int] | None: ...
+
+
+@runtime_checkable
+class LocksJobs(Protocol):
+    """A lock of the store's own for a scheduled job (the local store: a file lock); without it
+    services/lease.py claims a lease in the Log."""
+
+    def job_lock(self, name: str) -> ContextManager[bool]: ...
+
+
+@runtime_checkable
+class ReadsForJobs(Protocol):
+    """One whole-workbook read a job shares between its steps (the Google store), so a lease's
+    read-back of the Log costs nothing extra; `drop_job_read` forgets it when the job ends."""
+
+    def read_for_job(self) -> None: ...
+
+    def drop_job_read(self) -> None: ...
+
+    def log_entries(self, kind: str | None = None, *, fresh: bool = False,
+                    as_written: bool = False) -> list[LogEntry]: ...

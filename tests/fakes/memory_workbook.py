@@ -7,6 +7,7 @@ real store does, so a job that forgets to write back is caught.
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from collections import Counter
 from contextlib import contextmanager
@@ -32,10 +33,12 @@ class MemoryWorkbook:
     _job_locks: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
-        if self.usage is None:
-            self.cell_usage = None  # the optional method is absent unless asked for
-        if not self.with_links:
-            self.row_link = None
+        # The optional capabilities (stores/port.py ReportsCellUsage, LinksRows) exist only when
+        # asked for, as on a real store: a class that has the method, not an attribute set to None.
+        wanted = tuple(mixin for flag, mixin in ((self.usage is not None, _CellUsage), (self.with_links, _RowLinks))
+                       if flag)
+        if wanted:
+            self.__class__ = _with_capabilities(wanted)
 
     # -- port ---------------------------------------------------------------------------
     def bootstrap(self) -> list[str]:
@@ -170,18 +173,6 @@ class MemoryWorkbook:
         self.requests["write_routing_model"] += 1
         self.routing_model = text
 
-    # -- optional methods ---------------------------------------------------------------
-    def cell_usage(self):  # noqa: F811 - replaced by None in __post_init__ when absent
-        self.requests["cell_usage"] += 1
-        return self.usage
-
-    def row_link(self, tab: str, ticket_id: str) -> str | None:  # noqa: F811
-        hit = self._where(ticket_id)
-        if not hit or hit[0] != tab:
-            return None
-        gid = list(self.tabs).index(tab) + 1000
-        return f"https://docs.google.com/spreadsheets/d/{self.sheet_id}/edit#gid={gid}&range=A{hit[1] + 2}"
-
     # -- staff by hand ------------------------------------------------------------------
     def staff(self, ticket_id: str, **values) -> None:
         self.update([CellUpdate(ticket_id, values)], staff=True)
@@ -189,3 +180,23 @@ class MemoryWorkbook:
     @property
     def total_requests(self) -> int:
         return sum(self.requests.values())
+
+
+class _CellUsage:
+    def cell_usage(self):
+        self.requests["cell_usage"] += 1
+        return self.usage
+
+
+class _RowLinks:
+    def row_link(self, tab: str, ticket_id: str) -> str | None:
+        hit = self._where(ticket_id)
+        if not hit or hit[0] != tab:
+            return None
+        gid = list(self.tabs).index(tab) + 1000
+        return f"https://docs.google.com/spreadsheets/d/{self.sheet_id}/edit#gid={gid}&range=A{hit[1] + 2}"
+
+
+@functools.cache
+def _with_capabilities(mixins: tuple[type, ...]) -> type:
+    return type("MemoryWorkbook", (*mixins, MemoryWorkbook), {"__module__": __name__})

@@ -9,7 +9,8 @@ from functions.queue.cloudtasks import CloudTasksQueue
 from functions.queue.local import LocalQueue
 from functions.queue.port import DrainedHere, KnowsTickets
 from functions.services.intake import intake
-from functions.stores.port import EditsDirectory, HasLayout, HoldsDirectory, KeepsLongText, ListsTabs
+from functions.stores.port import (EditsDirectory, HasLayout, HoldsDirectory, KeepsLongText, LinksRows, ListsTabs,
+                                   LocksJobs, LogsInBatches, ReadsForJobs, ReportsCellUsage)
 from tests.adapters.sheets_env import sheets_env
 from tests.conftest import complaint
 
@@ -50,3 +51,17 @@ def test_cloud_tasks_is_not_drained_by_this_process():
     queue = CloudTasksQueue("projects/kmc-aduan/locations/asia-southeast2/queues/kmc-intake", "https://example.invalid/jobs/intake",
                             "invoker@example.iam.gserviceaccount.com")
     assert not isinstance(queue, DrainedHere) and not isinstance(queue, KnowsTickets)
+
+
+def test_each_store_offers_exactly_the_job_capabilities_the_services_branch_on(svc):
+    """What a job does differently per store follows from these: the local store locks a job with
+    its file lock, the Sheets store claims a lease in the Log and shares the job's one read; only
+    Sheets links a case's row in the digest; both write many Log entries at once and report cells."""
+    local = svc.workbook
+    assert isinstance(local, LocksJobs) and not isinstance(local, ReadsForJobs)
+    assert isinstance(local, LogsInBatches) and isinstance(local, ReportsCellUsage)
+    assert not isinstance(local, LinksRows)
+    with sheets_env() as env:
+        wb = env.workbook()
+        assert isinstance(wb, ReadsForJobs) and not isinstance(wb, LocksJobs)
+        assert isinstance(wb, LogsInBatches) and isinstance(wb, ReportsCellUsage) and isinstance(wb, LinksRows)
