@@ -21,8 +21,8 @@ from typing import Iterator, Sequence
 from ..case import Case, case_from_row
 from ..model import Contact, StorageUnavailable
 from ..schema import Schema
-from .port import (CellUpdate, Changes, CommitReport, ContactRecord, LogEntry, Move, NewCase, Row, StoredCase,
-                   WriteReport, refuse_foreign_cells)
+from .port import (Changes, CommitReport, CommitsOnce, ContactRecord, LogEntry, NewCase, Row, StoredCase,
+                   refuse_foreign_cells)
 
 SCHEMA_VERSION = 1
 RULE_KEYS = ("opd", "topic", "keywords", "exclude")
@@ -119,7 +119,7 @@ CREATE TABLE IF NOT EXISTS directory (position INTEGER PRIMARY KEY, cells TEXT N
 """
 
 
-class LocalWorkbook:
+class LocalWorkbook(CommitsOnce):
     """The OPD workbook on SQLite."""
 
     def __init__(self, path: Path, schema: Schema):
@@ -210,15 +210,6 @@ class LocalWorkbook:
         for tab, cells in rows:
             out.setdefault(tab, []).append(case_from_row(tab, self._decode(cells)))
         return out
-
-    def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
-        return self.commit(Changes(updates=list(updates)), staff=staff)
-
-    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
-        return self.commit(Changes(moves=[Move(ticket_id, to_tab, values)])).moved.get(ticket_id, False)
-
-    def delete(self, ticket_ids: Sequence[str]) -> int:
-        return self.commit(Changes(deletes=list(ticket_ids))).deleted
 
     def log_add(self, entry: LogEntry) -> bool:
         return self.commit(Changes(log=[entry])).logged == 1

@@ -155,6 +155,23 @@ class Workbook(Protocol):
         """Keep the learned routing model durably (replaces the previous one whole)."""
 
 
+class CommitsOnce:
+    """`update`, `move` and `delete` as commits of one change each: a store that writes everything
+    through `commit` (both stores do) inherits them instead of spelling them again."""
+
+    def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
+        raise NotImplementedError
+
+    def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
+        return self.commit(Changes(updates=list(updates)), staff=staff)
+
+    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
+        return self.commit(Changes(moves=[Move(ticket_id, to_tab, values)])).moved.get(ticket_id, False)
+
+    def delete(self, ticket_ids: Sequence[str]) -> int:
+        return self.commit(Changes(deletes=list(ticket_ids))).deleted
+
+
 @dataclass(frozen=True)
 class ContactRecord:
     ticket_id: str

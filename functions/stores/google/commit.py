@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from ...model import StorageUnavailable
-from ..port import CellUpdate, Changes, CommitReport, LogEntry, Move, Row, WriteReport, refuse_foreign_cells
+from ..port import Changes, CommitReport, CommitsOnce, LogEntry, Row, refuse_foreign_cells
 from . import layout
 from .codec import (CELL_FIELDS, ROW_FIELDS, cell_data, contiguous_cells, from_serial, grid_rows, grid_values, read_text,
                     to_serial)
@@ -46,7 +46,7 @@ class Pending:
     ready: Snapshot | None  # a read that serves as the first check (no first write needed)
 
 
-class CommitRole:
+class CommitRole(CommitsOnce):
     """update / move / delete / commit (mixed into GoogleWorkbook)."""
 
     # -- Workbook port: commit (update / move / delete) -------------------------------------------
@@ -56,15 +56,6 @@ class CommitRole:
     # write, so a staff sort, insert or delete between the read and the write can put cells in
     # another case's row or delete another case; the check sees it and `repair.plan_repair`
     # puts it right (only what this commit wrote), read again, until nothing is left to repair.
-    def update(self, updates: Sequence[CellUpdate], *, staff: bool = False) -> WriteReport:
-        return self.commit(Changes(updates=list(updates)), staff=staff)
-
-    def move(self, ticket_id: str, to_tab: str, values: Row) -> bool:
-        return self.commit(Changes(moves=[Move(ticket_id, to_tab, values)])).moved.get(ticket_id, False)
-
-    def delete(self, ticket_ids: Sequence[str]) -> int:
-        return self.commit(Changes(deletes=list(ticket_ids))).deleted
-
     def commit(self, changes: Changes, *, staff: bool = False) -> CommitReport:
         refuse_foreign_cells(changes, self.schema, staff=staff)
         for mv in changes.moves:
