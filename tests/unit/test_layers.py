@@ -192,3 +192,14 @@ def test_services_read_cases_not_raw_rows():
     methods, so no service re-derives them from cells (issue 17)."""
     raw = [f"{f}:{line} {who}" for f, who, line in raw_row_reads() if (f, who) not in NOT_STORED_ROWS]
     assert raw == []
+
+
+def test_channels_never_reach_a_store_through_the_container():
+    """An import check alone misses `svc.workbook.log_add(...)` in a channel: the store comes in
+    through the container. Channels parse and call services; the services touch the stores."""
+    reached = []
+    for path in sorted((PACKAGE / "channels").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in {"workbook", "contacts"}:
+                reached.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
+    assert reached == []
