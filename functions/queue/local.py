@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from ..sqlite_tx import transaction
 from .port import POISON_ATTEMPTS, Job, QueueUnavailable, QueueStats, Waiting
 
 STORED_KEEP_DAYS = 30
@@ -90,14 +91,8 @@ class LocalQueue:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
-                conn = self._connection()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(self._connection()) as conn:
                     yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as e:
                 self._close()  # reopen on the next call
                 raise QueueUnavailable(f"{self.path.name}: {e}") from e

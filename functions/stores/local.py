@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..case import Case, case_from_row
+from ..sqlite_tx import transaction
 from ..model import Contact, StorageUnavailable
 from ..schema import Schema
 from .port import (Changes, CommitReport, CommitsOnce, ContactRecord, LogEntry, NewCase, Row, StoredCase,
@@ -69,13 +70,8 @@ class _Sqlite:
         try:
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
+            with transaction(conn, write=write):
                 yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         except sqlite3.OperationalError as e:
             raise StorageUnavailable(f"{self.path.name}: {e}") from e
         finally:

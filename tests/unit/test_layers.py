@@ -35,7 +35,7 @@ CORE = frozenset({
 CORE_MAY_USE = frozenset({"functions.logs"})
 ADAPTERS = ("functions.stores", "functions.mail", "functions.messaging", "functions.queue", "functions.feeds")
 EDGES = ("functions.bootstrap", "functions.config", "functions.server", "functions.handlers", "functions.cli",
-         "functions.demo", "functions.web", "functions.http_client")
+         "functions.demo", "functions.web", "functions.http_client", "functions.sqlite_tx")
 COMPOSITION = ("functions.bootstrap", "functions.server", "functions.handlers", "functions.cli", "functions.demo")
 IO_MODULES = frozenset({"os", "sqlite3", "socket", "smtplib", "subprocess", "requests", "urllib.request",
                         "http.client", "gspread", "google", "shutil"})
