@@ -272,7 +272,7 @@ def media_retry_key(link_hash: str, now: datetime) -> str:
 
 def tab_ids_key(detail: str) -> str:
     """The Sheets store's sheet-id record: its length and a hash, so a changed layout is new."""
-    return f"ids:{len(detail)}:{hashlib.sha256(detail.encode('utf-8')).hexdigest()[:12]}"
+    return f"ids:{len(detail)}:{short_hash(detail, 12)}"
 
 
 def archive_key(year: int) -> str:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .conversation import FloodLimiter
     from .intake import IntakePolicy
     from .intake_worker import ConversationLocks, Result
+    from .media_config import MediaConfig
     from .public_reads import Snapshot
 
 
@@ -78,7 +79,7 @@ class Services:
     # the media kit factory (issue 20): called on first use, None when a test runs without one
     attachments: "Callable[[], MediaKit] | None" = None
     intake_steps: "Mapping[str, IntakeStep]" = field(default_factory=dict)  # job kind -> step (added kinds)
-    media_config: Any = None  # functions/services/media MediaConfig; None: sheets_schema/media.toml
+    media_config: "MediaConfig | None" = None  # None: sheets_schema/media.toml
     feed_fetcher: "FeedFetcher | None" = None  # None: the media job builds the real fetcher
     is_grave: "Callable[[str], bool] | None" = None  # None: the shipped grave-news detector
     state: InstanceState = field(default_factory=InstanceState)
